@@ -1,0 +1,1 @@
+"""Where desktops run: `slurm` (batch jobs on a cluster)."""

@@ -1,0 +1,197 @@
+"""Slurm, through its command-line tools: one class wraps the CLI, pure functions parse it.
+
+Output is requested with explicit field lists and the ASCII unit separator (0x1F) between
+fields, a character no job name, reason or node list contains; free text (the job comment) comes
+last. Parsing never depends on column widths or on the JSON schema of one Slurm release.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..request import LaunchRequest
+from ..transport import CommandResult, Transport, TransportError
+
+JOB_NAME = "dcv-widget"
+SEP = "\x1f"
+
+_SQUEUE_FIELDS = ("%i", "%T", "%r", "%N", "%L", "%k")
+_SINFO_FIELDS = ("%P", "%a", "%l", "%F")
+
+
+class SlurmError(Exception):
+    """Slurm refused or failed a request; the message says what to do."""
+
+
+class SlurmUnavailable(SlurmError):
+    """The controller did not answer; the job may well be fine."""
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """One line of squeue: a job as the scheduler sees it now."""
+
+    job_id: str
+    state: str
+    reason: str
+    nodes: str
+    time_left: str
+    comment: str
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One line of sinfo: a partition and how many of its nodes are free."""
+
+    name: str
+    available: bool
+    default: bool
+    time_limit: str
+    nodes_idle: int
+    nodes_total: int
+
+
+def parse_sbatch(text: str) -> str:
+    """The job id from `sbatch --parsable` ("123" or "123;cluster")."""
+    job_id = text.strip().split(";", 1)[0]
+    if not job_id.isdigit():
+        raise SlurmError(f"sbatch answered {text.strip()!r} instead of a job id")
+    return job_id
+
+
+def parse_squeue(text: str) -> dict[str, JobStatus]:
+    """Jobs by id from squeue output in the `_SQUEUE_FIELDS` format."""
+    jobs: dict[str, JobStatus] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        parts = line.split(SEP, len(_SQUEUE_FIELDS) - 1)
+        if len(parts) != len(_SQUEUE_FIELDS):
+            raise SlurmError(f"unexpected squeue line {line!r}")
+        job_id, state, reason, nodes, time_left, comment = parts
+        jobs[job_id] = JobStatus(job_id, state, reason, nodes, time_left, comment)
+    return jobs
+
+
+def parse_sinfo(text: str) -> list[Partition]:
+    """Partitions from sinfo output in the `_SINFO_FIELDS` format (one line each)."""
+    partitions = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        parts = line.split(SEP)
+        if len(parts) != len(_SINFO_FIELDS):
+            raise SlurmError(f"unexpected sinfo line {line!r}")
+        name, avail, time_limit, counts = parts
+        _allocated, idle, _other, total = (int(n) for n in counts.split("/"))
+        partitions.append(
+            Partition(
+                name=name.rstrip("*"),
+                available=avail == "up",
+                default=name.endswith("*"),
+                time_limit=time_limit,
+                nodes_idle=idle,
+                nodes_total=total,
+            )
+        )
+    return partitions
+
+
+def sbatch_argv(request: LaunchRequest, *, output: str, comment: str) -> list[str]:
+    """The sbatch command for a validated request; the job script goes to its stdin."""
+    argv = [
+        "sbatch",
+        "--parsable",
+        f"--job-name={JOB_NAME}",
+        f"--comment={comment}",
+        f"--output={output}",
+        f"--time={request.time}",
+        "--nodes=1",
+        "--ntasks=1",
+        f"--cpus-per-task={request.cpus}",
+    ]
+    if request.partition:
+        argv.append(f"--partition={request.partition}")
+    if request.account:
+        argv.append(f"--account={request.account}")
+    if request.memory:
+        argv.append(f"--mem={request.memory}")
+    if request.gpus:
+        argv.append(f"--gpus={request.gpus}")
+    return argv
+
+
+def _first_line(result: CommandResult) -> str:
+    text = (result.stderr or result.stdout).strip()
+    return text.splitlines()[0] if text else f"exit code {result.returncode}"
+
+
+_UNAVAILABLE_HINTS = ("Unable to contact slurm controller", "Socket timed out", "Connection refused")
+
+
+class SlurmBackend:
+    """The Slurm commands dcv_widget needs, run through a transport."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def _run(self, argv: list[str], *, stdin: str | None = None) -> CommandResult:
+        try:
+            result = self.transport.run(argv, stdin=stdin)
+        except TransportError as exc:
+            raise SlurmUnavailable(str(exc)) from exc
+        if not result.ok and any(h in result.stderr for h in _UNAVAILABLE_HINTS):
+            raise SlurmUnavailable(
+                f"{argv[0]}: the Slurm controller is not answering ({_first_line(result)}); "
+                "retrying"
+            )
+        return result
+
+    def submit(self, request: LaunchRequest, script: str, *, output: str, comment: str) -> str:
+        """Submit the desktop job and return its id."""
+        result = self._run(sbatch_argv(request, output=output, comment=comment), stdin=script)
+        if not result.ok:
+            raise SlurmError(
+                f"Slurm refused the desktop job: {_first_line(result)}. "
+                "Check the partition, time limit and resources, or ask your cluster admin."
+            )
+        return parse_sbatch(result.stdout)
+
+    def jobs(self) -> dict[str, JobStatus]:
+        """This user's dcv_widget jobs, pending, running and recently ended: one squeue call."""
+        result = self._run(
+            [
+                "squeue",
+                "--me",
+                f"--name={JOB_NAME}",
+                "--states=all",
+                "--noheader",
+                f"--format={SEP.join(_SQUEUE_FIELDS)}",
+            ]
+        )
+        if not result.ok:
+            raise SlurmError(f"squeue failed: {_first_line(result)}")
+        return parse_squeue(result.stdout)
+
+    def cancel(self, job_id: str) -> None:
+        """Ask Slurm to end the job (SIGTERM, then SIGKILL after KillWait)."""
+        if not job_id.isdigit():
+            raise SlurmError(f"job_id: {job_id!r} is not a Slurm job id")
+        result = self._run(["scancel", job_id])
+        if not result.ok:
+            raise SlurmError(f"scancel {job_id} failed: {_first_line(result)}")
+
+    def partitions(self) -> list[Partition]:
+        """Every partition with its availability and free nodes: one sinfo call."""
+        result = self._run(["sinfo", "--noheader", f"--format={SEP.join(_SINFO_FIELDS)}"])
+        if not result.ok:
+            raise SlurmError(f"sinfo failed: {_first_line(result)}")
+        return parse_sinfo(result.stdout)
+
+    def node_address(self, node: str) -> str:
+        """The address Slurm reaches `node` at (its NodeAddr), to build URLs the browser opens."""
+        result = self._run(["sinfo", "--noheader", "--Node", f"--nodes={node}", "--format=%o"])
+        lines = result.stdout.split()
+        if not result.ok or not lines:
+            raise SlurmError(f"could not find the address of node {node!r}: {_first_line(result)}")
+        return lines[0]

@@ -1,0 +1,259 @@
+"""SessionManager: owns this kernel's desktops, submits and ends their jobs, and polls Slurm.
+
+All Slurm commands run on the manager's own threads, never on the kernel's main thread: a click
+returns at once and the widget follows the session through `subscribe` callbacks. One `squeue`
+call per poll covers every session; polls are fast while a desktop is starting and slow once all
+are ready or ended, and back off while the scheduler does not answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+
+from .backends.slurm import JobStatus, SlurmBackend, SlurmError, SlurmUnavailable
+from .engines import ENGINES
+from .request import LaunchRequest
+from .session import DesktopSession, SessionState, observe
+from .session_file import Endpoint, SessionFile, SessionFileError, SessionPaths, parse_session_file
+from .transport import LocalTransport, Transport
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[DesktopSession], None]
+
+FAST_POLL = 1.0
+SLOW_POLL = 15.0
+MAX_BACKOFF = 60.0
+
+
+class SessionManager:
+    """The desktops of one kernel (or one script) and the single poll loop that follows them."""
+
+    def __init__(
+        self,
+        transport: Transport | None = None,
+        *,
+        fast_poll: float = FAST_POLL,
+        slow_poll: float = SLOW_POLL,
+    ) -> None:
+        self.transport = transport or LocalTransport()
+        self.slurm = SlurmBackend(self.transport)
+        self.fast_poll = fast_poll
+        self.slow_poll = slow_poll
+        self._paths: SessionPaths | None = None
+        self._sessions: dict[str, DesktopSession] = {}
+        self._endpoints: dict[str, Endpoint] = {}
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._wake = threading.Event()
+        self._poller: threading.Thread | None = None
+        self._actions = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dcv-widget-action")
+
+    # -- what callers see -------------------------------------------------------------------
+
+    def sessions(self) -> list[DesktopSession]:
+        with self._lock:
+            return list(self._sessions.values())
+
+    def get(self, key: str) -> DesktopSession:
+        with self._lock:
+            return self._sessions[key]
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(session)` after every change of any session; returns an unsubscribe."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def launch(self, request: LaunchRequest) -> DesktopSession:
+        """Start submitting a desktop job and return its session at once (SUBMITTING)."""
+        session = DesktopSession(request=request, key=uuid.uuid4().hex)
+        self._store(session)
+        self._actions.submit(self._submit, session.key)
+        return session
+
+    def end(self, key: str) -> Future[None]:
+        """Cancel the session's job; the poll loop reports when Slurm has ended it."""
+        return self._actions.submit(self._cancel, key)
+
+    def connect_url(self, key: str) -> Future[str]:
+        """The URL that opens the desktop, secret included: hand it to the browser, keep it nowhere."""
+        return self._actions.submit(self._connect_url, key)
+
+    def wait_for(
+        self, key: str, predicate: Callable[[DesktopSession], bool], timeout: float
+    ) -> DesktopSession:
+        """Block until the session satisfies `predicate`; TimeoutError says the state reached."""
+        with self._changed:
+            ok = self._changed.wait_for(lambda: predicate(self._sessions[key]), timeout)
+            session = self._sessions[key]
+        if not ok:
+            raise TimeoutError(
+                f"desktop {session.job_id or key} is still {session.state.value} "
+                f"({session.detail}) after {timeout:g} s"
+            )
+        return session
+
+    def poll_now(self) -> None:
+        """Ask the poll loop for an immediate look at the scheduler."""
+        self._wake.set()
+
+    # -- actions, on the action threads ------------------------------------------------------
+
+    def paths(self) -> SessionPaths:
+        if self._paths is None:
+            self._paths = SessionPaths(self.transport.home())
+        return self._paths
+
+    def _submit(self, key: str) -> None:
+        session = self.get(key)
+        try:
+            paths = self.paths()
+            for folder in (paths.root, paths.sessions, paths.logs):
+                self.transport.make_private_dir(folder)
+            engine = ENGINES[session.request.engine]
+            job_id = self.slurm.submit(
+                session.request,
+                engine.job_script(session.request),
+                output=paths.log_pattern(),
+                comment=f"dcv-widget:{engine.name}",
+            )
+        except (SlurmError, OSError) as exc:
+            log.warning("launch failed: %s", exc)
+            self._store(
+                session.moved_to(SessionState.ENDED, str(exc), outcome="failed to submit")
+            )
+            return
+        self._store(session.moved_to(SessionState.QUEUED, "submitted", job_id=job_id))
+        self._ensure_polling()
+
+    def _cancel(self, key: str) -> None:
+        session = self.get(key)
+        if not session.job_id or session.state == SessionState.ENDED:
+            return
+        self._store(replace(session, detail="ending the desktop"))
+        self.slurm.cancel(session.job_id)
+        self.poll_now()
+
+    def _read_session_file(self, job_id: str) -> SessionFile | None:
+        text = self.transport.read_text(self.paths().session_file(job_id))
+        return parse_session_file(text) if text else None
+
+    def _connect_url(self, key: str) -> str:
+        session = self.get(key)
+        endpoint = self._endpoints.get(key)
+        if session.state != SessionState.READY or endpoint is None:
+            raise RuntimeError(
+                f"desktop {session.job_id} is {session.state.value}, not ready: "
+                "wait for it to be ready, then connect"
+            )
+        found = self._read_session_file(session.job_id)
+        if found is None:
+            raise RuntimeError(f"desktop {session.job_id} has closed; launch a new one")
+        return ENGINES[endpoint.engine].connect_url(endpoint, found.secret)
+
+    # -- the poll loop ------------------------------------------------------------------------
+
+    def _ensure_polling(self) -> None:
+        with self._lock:
+            if self._poller is not None and self._poller.is_alive():
+                self._wake.set()
+                return
+            self._poller = threading.Thread(
+                target=self._poll_loop, name="dcv-widget-poll", daemon=True
+            )
+            self._poller.start()
+
+    def _poll_loop(self) -> None:
+        backoff = self.fast_poll
+        while True:
+            with self._lock:
+                tracked = [s for s in self._sessions.values() if s.job_id and s.state != SessionState.ENDED]
+                if not tracked:
+                    self._poller = None
+                    return
+            try:
+                self.poll_once()
+                starting = any(s.active for s in self.sessions())
+                interval = self.fast_poll if starting else self.slow_poll
+                backoff = self.fast_poll
+            except SlurmUnavailable as exc:
+                log.info("scheduler unreachable: %s", exc)
+                self._mark_unreachable()
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                interval = backoff
+            except Exception:
+                log.exception("poll failed; retrying")
+                interval = self.slow_poll
+            self._wake.wait(interval)
+            self._wake.clear()
+
+    def poll_once(self) -> None:
+        """One look at the scheduler for every tracked session."""
+        jobs = self.slurm.jobs()
+        for session in self.sessions():
+            if not session.job_id or session.state == SessionState.ENDED:
+                continue
+            job = jobs.get(session.job_id)
+            ready = self._desktop_ready(session, job)
+            self._store(observe(session, job, ready))
+
+    def _desktop_ready(self, session: DesktopSession, job: JobStatus | None) -> bool:
+        """Whether the job's desktop answers; learns its endpoint the first time it does."""
+        if job is None or job.state != "RUNNING":
+            return False
+        if session.key in self._endpoints:
+            return True
+        try:
+            found = self._read_session_file(session.job_id)
+        except SessionFileError as exc:
+            log.warning("desktop %s: %s", session.job_id, exc)
+            return False
+        if found is None:
+            return False
+        address = self.slurm.node_address(job.nodes)
+        self._endpoints[session.key] = replace(found.endpoint, host=address)
+        return True
+
+    def _mark_unreachable(self) -> None:
+        for session in self.sessions():
+            if session.job_id and session.state != SessionState.ENDED:
+                self._store(replace(session, unreachable=True))
+
+    def _store(self, session: DesktopSession) -> None:
+        with self._changed:
+            if self._sessions.get(session.key) == session:
+                return
+            self._sessions[session.key] = session
+            listeners = list(self._listeners)
+            self._changed.notify_all()
+        for listener in listeners:
+            try:
+                listener(session)
+            except Exception:
+                log.exception("a session listener failed")
+
+
+_default: SessionManager | None = None
+_default_lock = threading.Lock()
+
+
+def default_manager() -> SessionManager:
+    """The kernel's shared manager: every widget in a kernel shares one poll loop."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = SessionManager()
+        return _default

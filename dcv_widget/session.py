@@ -1,0 +1,138 @@
+"""A desktop's lifecycle as a state machine: Slurm's view of a job in, plain words out. No I/O.
+
+SUBMITTING -> QUEUED(reason) -> STARTING(node booting) -> LAUNCHING(job running, desktop not
+ready) -> READY -> ENDED(outcome). `unreachable` is an overlay: the scheduler did not answer, so
+the last known state stays and nothing is declared ended on a failed query.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from .backends.slurm import JobStatus
+from .request import LaunchRequest
+
+
+class SessionState(str, Enum):
+    SUBMITTING = "submitting"
+    QUEUED = "queued"
+    STARTING = "starting"
+    LAUNCHING = "launching"
+    READY = "ready"
+    ENDED = "ended"
+
+
+ACTIVE_STATES = frozenset(
+    {
+        SessionState.SUBMITTING,
+        SessionState.QUEUED,
+        SessionState.STARTING,
+        SessionState.LAUNCHING,
+    }
+)
+
+# squeue's pending-reason codes in words a person understands.
+_PENDING_REASONS = {
+    "None": "waiting to be scheduled",
+    "Priority": "waiting behind jobs with higher priority",
+    "Resources": "waiting for a free node",
+    "PartitionDown": "the partition is down; ask your cluster admin",
+    "PartitionInactive": "the partition is inactive; ask your cluster admin",
+    "PartitionNodeLimit": "the request needs more nodes than the partition allows",
+    "PartitionTimeLimit": "the time limit is longer than the partition allows; choose less time",
+    "ReqNodeNotAvail": "the nodes it needs are not available (down, drained or reserved)",
+    "NodeDown": "a node it needs is down",
+    "BeginTime": "waiting for its start time",
+    "Dependency": "waiting for another job to finish",
+    "JobHeldUser": "held by you: release it with scontrol release",
+    "JobHeldAdmin": "held by an administrator",
+    "QOSMaxJobsPerUserLimit": "you already run as many jobs as your QOS allows",
+    "AssocMaxJobsLimit": "you already run as many jobs as your account allows",
+    "AssocGrpCpuLimit": "your account's CPU limit is reached",
+    "Reservation": "waiting for its reservation to start",
+    "launch failed requeued held": "the node failed to start it and it was held",
+}
+
+# Final Slurm job states and how a person would say the desktop ended.
+_END_OUTCOMES = {
+    "COMPLETED": "completed",
+    "CANCELLED": "cancelled",
+    "TIMEOUT": "time limit reached",
+    "FAILED": "failed",
+    "NODE_FAIL": "failed: the node failed",
+    "BOOT_FAIL": "failed: the node did not boot",
+    "OUT_OF_MEMORY": "failed: out of memory",
+    "PREEMPTED": "preempted by a higher-priority job",
+    "DEADLINE": "failed: deadline passed",
+    "REVOKED": "cancelled: revoked",
+}
+
+
+def pending_reason(code: str) -> str:
+    """Plain words for a squeue reason code (unknown codes are shown as Slurm says them)."""
+    return _PENDING_REASONS.get(code, f"waiting ({code})")
+
+
+@dataclass(frozen=True)
+class DesktopSession:
+    """One desktop as the kernel knows it. Immutable: the manager replaces it on every change.
+
+    It never holds a secret: the password lives in the session file on the cluster and is read
+    only when someone connects.
+    """
+
+    request: LaunchRequest
+    key: str
+    job_id: str = ""
+    state: SessionState = SessionState.SUBMITTING
+    detail: str = "submitting the desktop job"
+    node: str = ""
+    time_left: str = ""
+    outcome: str = ""
+    unreachable: bool = False
+    since: float = field(default_factory=time.time)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    def moved_to(self, state: SessionState, detail: str, **changes: str) -> DesktopSession:
+        """A copy in `state`; the step's start time resets only when the state really changes."""
+        since = self.since if state == self.state else time.time()
+        return replace(self, state=state, detail=detail, since=since, unreachable=False, **changes)
+
+
+def observe(session: DesktopSession, job: JobStatus | None, desktop_ready: bool) -> DesktopSession:
+    """The session after one look at the scheduler.
+
+    `job` is the job's squeue line, or None when squeue no longer lists it; `desktop_ready` says
+    whether the job's session file announced a ready desktop.
+    """
+    if session.state == SessionState.ENDED:
+        return session
+    if job is None:
+        return session.moved_to(
+            SessionState.ENDED,
+            "the job left the queue; Slurm keeps no record of how it ended on this cluster",
+            outcome="ended",
+        )
+    extra = {"node": job.nodes, "time_left": job.time_left}
+    if job.state == "PENDING":
+        return session.moved_to(SessionState.QUEUED, pending_reason(job.reason), **extra)
+    if job.state == "CONFIGURING":
+        return session.moved_to(
+            SessionState.STARTING, f"powering up {job.nodes or 'a node'}", **extra
+        )
+    if job.state == "RUNNING":
+        if desktop_ready:
+            return session.moved_to(SessionState.READY, f"ready on {job.nodes}", **extra)
+        return session.moved_to(
+            SessionState.LAUNCHING, f"starting the desktop on {job.nodes}", **extra
+        )
+    if job.state in _END_OUTCOMES:
+        outcome = _END_OUTCOMES[job.state]
+        return session.moved_to(SessionState.ENDED, f"desktop {outcome}", outcome=outcome, **extra)
+    # COMPLETING, SUSPENDED, REQUEUED…: transitional; keep the step, say what Slurm says.
+    return replace(session, detail=f"Slurm reports {job.state.lower()}", unreachable=False)

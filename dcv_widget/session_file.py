@@ -1,0 +1,83 @@
+"""The file a desktop job writes when its desktop is ready, and where it lives.
+
+The job writes `~/.dcv-widget/sessions/<job_id>.json` (mode 0600, folder 0700) once the desktop
+answers. It holds the connect secret, so the kernel reads it only to learn readiness and, on a
+Connect click, to build the URL; the parsed `Endpoint` it keeps carries no secret.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from dataclasses import dataclass
+
+STATE_DIR = ".dcv-widget"
+
+
+@dataclass(frozen=True)
+class SessionPaths:
+    """The user's dcv_widget folders on the cluster side, from their home directory."""
+
+    home: str
+
+    @property
+    def root(self) -> str:
+        return posixpath.join(self.home, STATE_DIR)
+
+    @property
+    def sessions(self) -> str:
+        return posixpath.join(self.root, "sessions")
+
+    @property
+    def logs(self) -> str:
+        return posixpath.join(self.root, "logs")
+
+    def session_file(self, job_id: str) -> str:
+        return posixpath.join(self.sessions, f"{job_id}.json")
+
+    def log_pattern(self) -> str:
+        """sbatch --output pattern; Slurm replaces %j with the job id."""
+        return posixpath.join(self.logs, "desktop-%j.out")
+
+    def log_file(self, job_id: str) -> str:
+        return posixpath.join(self.logs, f"desktop-{job_id}.out")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the desktop listens: no secret in here."""
+
+    engine: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class SessionFile:
+    """A parsed session file: the endpoint plus the secret a Connect click needs."""
+
+    endpoint: Endpoint
+    secret: str
+
+    def __repr__(self) -> str:  # never print the secret by accident
+        return f"SessionFile(endpoint={self.endpoint!r}, secret=<hidden>)"
+
+
+class SessionFileError(ValueError):
+    """The session file exists but cannot be used."""
+
+
+def parse_session_file(text: str) -> SessionFile:
+    """Read the JSON the job wrote; errors never quote the file (it holds a secret)."""
+    try:
+        data = json.loads(text)
+        endpoint = Endpoint(
+            engine=str(data["engine"]), host=str(data["host"]), port=int(data["port"])
+        )
+        secret = str(data["secret"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SessionFileError(
+            f"the desktop's session file is malformed ({type(exc).__name__}); "
+            "end this desktop and launch a new one"
+        ) from None
+    return SessionFile(endpoint, secret)

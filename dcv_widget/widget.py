@@ -1,0 +1,137 @@
+"""The notebook widget: synced traits that mirror one desktop session, and three messages.
+
+The view (js/src/widget.ts) renders these traits and sends `{"action": "launch" | "connect" |
+"end"}`; the kernel owns every decision, including which actions are offered (`actions`). The
+connect URL carries a secret, so it is never a trait (traits are saved into the notebook file):
+it goes to the browser once, in a custom message answering the Connect click.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+import ipywidgets as widgets
+from traitlets import Bool, Dict, List, Unicode
+
+from . import __version__
+from .manager import SessionManager, default_manager
+from .request import LaunchRequest
+from .session import DesktopSession, SessionState
+
+MODULE_NAME = "dcv-widget"
+MODULE_VERSION = f"^{__version__}"
+
+
+def _actions_for(session: DesktopSession | None) -> list[str]:
+    if session is None or session.state == SessionState.ENDED:
+        return ["launch"]
+    if session.state == SessionState.READY:
+        return ["connect", "end"]
+    if session.state == SessionState.SUBMITTING:
+        return []
+    return ["end"]
+
+
+class Desktop(widgets.DOMWidget):  # type: ignore[misc]
+    """A remote desktop on the cluster: *Launch*, follow it until ready, *Connect*, *End*.
+
+    Keyword arguments are the launch options (partition, time, cpus, memory, gpus, account,
+    engine, geometry); they are validated here, so a bad value fails in the cell that set it.
+    """
+
+    _model_name = Unicode("DesktopModel").tag(sync=True)
+    _model_module = Unicode(MODULE_NAME).tag(sync=True)
+    _model_module_version = Unicode(MODULE_VERSION).tag(sync=True)
+    _view_name = Unicode("DesktopView").tag(sync=True)
+    _view_module = Unicode(MODULE_NAME).tag(sync=True)
+    _view_module_version = Unicode(MODULE_VERSION).tag(sync=True)
+
+    state = Unicode("").tag(sync=True)
+    detail = Unicode("ready to launch").tag(sync=True)
+    job_id = Unicode("").tag(sync=True)
+    node = Unicode("").tag(sync=True)
+    outcome = Unicode("").tag(sync=True)
+    time_left = Unicode("").tag(sync=True)
+    unreachable = Bool(False).tag(sync=True)
+    actions = List(Unicode(), default_value=["launch"]).tag(sync=True)
+    options = Dict().tag(sync=True)
+    error = Unicode("").tag(sync=True)
+
+    def __init__(self, *, manager: SessionManager | None = None, **launch_options: Any) -> None:
+        self._request = LaunchRequest(**launch_options)
+        self._manager = manager or default_manager()
+        self._key = ""
+        self._show_lock = threading.Lock()
+        super().__init__(
+            options={
+                "partition": self._request.partition or "(default)",
+                "time": self._request.time,
+                "cpus": self._request.cpus,
+                "engine": self._request.engine,
+            }
+        )
+        self._unsubscribe = self._manager.subscribe(self._on_session)
+        self.on_msg(self._on_message)
+
+    @property
+    def session(self) -> DesktopSession | None:
+        """The desktop this widget shows, if it launched one."""
+        return self._manager.get(self._key) if self._key else None
+
+    def launch(self) -> None:
+        """What the *Launch* button does; also callable from code."""
+        self.error = ""
+        self._key = self._manager.launch(self._request).key
+        self._show()
+
+    def end(self) -> None:
+        """What the *End* button does; also callable from code."""
+        if self._key:
+            self._manager.end(self._key).add_done_callback(self._report_failure)
+
+    def close(self) -> None:
+        self._unsubscribe()
+        super().close()
+
+    def _on_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        action = content.get("action")
+        if action == "launch" and "launch" in self.actions:
+            self.launch()
+        elif action == "end" and "end" in self.actions:
+            self.end()
+        elif action == "connect" and "connect" in self.actions:
+            self._manager.connect_url(self._key).add_done_callback(self._send_url)
+
+    def _send_url(self, future: Future[str]) -> None:
+        try:
+            url = future.result()
+        except Exception as exc:
+            self.error = str(exc)
+            self.send({"event": "open-failed"})
+            return
+        self.send({"event": "open", "url": url})
+
+    def _report_failure(self, future: Future[None]) -> None:
+        exc = future.exception()
+        if exc is not None:
+            self.error = str(exc)
+
+    def _on_session(self, session: DesktopSession) -> None:
+        if session.key == self._key:
+            self._show()
+
+    def _show(self) -> None:
+        # Read the newest session under the lock: the submit and poll threads both call this,
+        # and an older snapshot must never overwrite a newer one.
+        with self._show_lock, self.hold_sync():
+            session = self._manager.get(self._key)
+            self.state = session.state.value
+            self.detail = session.detail
+            self.job_id = session.job_id
+            self.node = session.node
+            self.outcome = session.outcome
+            self.time_left = session.time_left
+            self.unreachable = session.unreachable
+            self.actions = _actions_for(session)

@@ -1,0 +1,2 @@
+export * from './version';
+export * from './widget';
