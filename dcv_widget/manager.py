@@ -143,7 +143,7 @@ class SessionManager:
         session = self.get(key)
         if not session.job_id or session.state == SessionState.ENDED:
             return
-        self._store(replace(session, detail="ending the desktop"))
+        self._store(replace(session, detail="ending the desktop", ending=True))
         self.slurm.cancel(session.job_id)
         self.poll_now()
 

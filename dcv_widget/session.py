@@ -92,11 +92,13 @@ class DesktopSession:
     time_left: str = ""
     outcome: str = ""
     unreachable: bool = False
+    ending: bool = False
     since: float = field(default_factory=time.time)
 
     @property
     def active(self) -> bool:
-        return self.state in ACTIVE_STATES
+        """Changing soon (starting up or shutting down): worth a fast poll."""
+        return self.state in ACTIVE_STATES or (self.ending and self.state != SessionState.ENDED)
 
     def moved_to(self, state: SessionState, detail: str, **changes: str) -> DesktopSession:
         """A copy in `state`; the step's start time resets only when the state really changes."""
@@ -134,5 +136,7 @@ def observe(session: DesktopSession, job: JobStatus | None, desktop_ready: bool)
     if job.state in _END_OUTCOMES:
         outcome = _END_OUTCOMES[job.state]
         return session.moved_to(SessionState.ENDED, f"desktop {outcome}", outcome=outcome, **extra)
-    # COMPLETING, SUSPENDED, REQUEUED…: transitional; keep the step, say what Slurm says.
+    if job.state == "COMPLETING":
+        return replace(session, detail="shutting down", ending=True, unreachable=False)
+    # SUSPENDED, REQUEUED, …: keep the step and say what Slurm says.
     return replace(session, detail=f"Slurm reports {job.state.lower()}", unreachable=False)

@@ -35,8 +35,16 @@ class TransportError(Exception):
 class Transport(Protocol):
     """Runs argv lists and reads small files as the desktop's owner."""
 
-    def run(self, argv: list[str], *, stdin: str | None = None, timeout: float = 30) -> CommandResult:
-        """Run `argv`, feeding `stdin` (never part of argv, so secrets and scripts stay out of `ps`)."""
+    def run(
+        self,
+        argv: list[str],
+        *,
+        stdin: str | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> CommandResult:
+        """Run `argv` with extra `env` variables, feeding `stdin` (never part of argv, so
+        secrets and scripts stay out of `ps`)."""
         ...
 
     def read_text(self, path: str) -> str | None:
@@ -59,11 +67,19 @@ class Transport(Protocol):
 class LocalTransport:
     """Runs commands on this machine as the current user: JupyterLab on the head node."""
 
-    def run(self, argv: list[str], *, stdin: str | None = None, timeout: float = 30) -> CommandResult:
+    def run(
+        self,
+        argv: list[str],
+        *,
+        stdin: str | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> CommandResult:
         try:
             done = subprocess.run(
                 argv,
                 input=stdin,
+                env={**os.environ, **env} if env else None,
                 capture_output=True,
                 text=True,
                 timeout=timeout,

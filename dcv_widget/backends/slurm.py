@@ -135,9 +135,11 @@ class SlurmBackend:
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
 
-    def _run(self, argv: list[str], *, stdin: str | None = None) -> CommandResult:
+    def _run(
+        self, argv: list[str], *, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> CommandResult:
         try:
-            result = self.transport.run(argv, stdin=stdin)
+            result = self.transport.run(argv, stdin=stdin, env=env)
         except TransportError as exc:
             raise SlurmUnavailable(str(exc)) from exc
         if not result.ok and any(h in result.stderr for h in _UNAVAILABLE_HINTS):
@@ -149,7 +151,12 @@ class SlurmBackend:
 
     def submit(self, request: LaunchRequest, script: str, *, output: str, comment: str) -> str:
         """Submit the desktop job and return its id."""
-        result = self._run(sbatch_argv(request, output=output, comment=comment), stdin=script)
+        # SLURM_UMASK makes slurmstepd create the job's output file private (0600).
+        result = self._run(
+            sbatch_argv(request, output=output, comment=comment),
+            stdin=script,
+            env={"SLURM_UMASK": "0077"},
+        )
         if not result.ok:
             raise SlurmError(
                 f"Slurm refused the desktop job: {_first_line(result)}. "

@@ -1,0 +1,126 @@
+"""A real novnc desktop on the real local Slurm: launch, ready, answer, connect URL, end."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import urllib.request
+from urllib.parse import urlsplit
+
+import websocket
+
+from dcv_widget.manager import SessionManager
+from dcv_widget.request import LaunchRequest
+from dcv_widget.session import DesktopSession, SessionState
+from dcv_widget.transport import CommandResult, LocalTransport
+
+ORDER = [s.value for s in SessionState]
+
+
+def is_ready_or_ended(session: DesktopSession) -> bool:
+    return session.state in (SessionState.READY, SessionState.ENDED)
+
+
+def is_ended(session: DesktopSession) -> bool:
+    return session.state == SessionState.ENDED
+
+
+def secret_of(url: str) -> str:
+    fragment = dict(item.split("=", 1) for item in urlsplit(url).fragment.split("&"))
+    return fragment["password"]
+
+
+def test_desktop_lifecycle_end_to_end(manager: SessionManager) -> None:
+    seen: list[str] = []
+    manager.subscribe(lambda s: seen.append(s.state.value))
+
+    session = manager.launch(LaunchRequest(partition="dcv", time="10"))
+    # launch() returns before sbatch has run: the kernel's thread never waits for Slurm.
+    assert session.state == SessionState.SUBMITTING
+
+    session = manager.wait_for(session.key, is_ready_or_ended, timeout=120)
+    assert session.state == SessionState.READY, session.detail
+    assert session.node == "dcv-node-1"
+    assert session.job_id.isdigit()
+    # States only move forward through the lifecycle.
+    steps = [ORDER.index(state) for state in dict.fromkeys(seen)]
+    assert steps == sorted(steps), seen
+
+    url = manager.connect_url(session.key).result(timeout=30)
+    parts = urlsplit(url)
+    secret = secret_of(url)
+    assert len(secret) == 8
+
+    # The noVNC page is served and websockify bridges to a live VNC server.
+    page = urllib.request.urlopen(f"http://{parts.netloc}/vnc.html", timeout=10)  # noqa: S310
+    assert page.status == 200 and b"noVNC" in page.read()
+    ws = websocket.create_connection(f"ws://{parts.netloc}/websockify", subprotocols=["binary"], timeout=10)
+    try:
+        assert ws.recv().startswith(b"RFB 003.")
+    finally:
+        ws.close()
+
+    # The secret lives only in the private session file: not in any process's argv, not in the log.
+    paths = manager.paths()
+    session_file = paths.session_file(session.job_id)
+    assert stat.S_IMODE(os.stat(session_file).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(paths.sessions).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(paths.root).st_mode) == 0o700
+    argv_of_all = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    assert secret not in argv_of_all
+    log_file = paths.log_file(session.job_id)
+    assert stat.S_IMODE(os.stat(log_file).st_mode) == 0o600
+    assert secret not in open(log_file).read()
+
+    manager.end(session.key).result(timeout=30)
+    session = manager.wait_for(session.key, is_ended, timeout=60)
+    assert session.outcome == "cancelled"
+    # Cleaned up: no session file, no private run folder, job gone from the live queue.
+    assert not os.path.exists(session_file)
+    assert not os.path.exists(os.path.join(paths.root, "run", session.job_id))
+    live = subprocess.run(["squeue", "--noheader", f"--jobs={session.job_id}"], capture_output=True, text=True, check=False)
+    assert live.stdout.strip() == ""
+    assert "desktop closed" in open(log_file).read()
+
+
+def test_unknown_partition_fails_with_slurms_reason(manager: SessionManager) -> None:
+    session = manager.launch(LaunchRequest(partition="no-such-partition", time="5"))
+    session = manager.wait_for(session.key, is_ended, timeout=30)
+    assert session.outcome == "failed to submit"
+    assert "invalid partition" in session.detail.lower()
+    assert "Check the partition" in session.detail
+
+
+class CountingTransport(LocalTransport):
+    """The real local transport, counting the commands it runs."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+    def run(self, argv: list[str], **kwargs: object) -> CommandResult:
+        self.commands.append(argv[0])
+        return super().run(argv, **kwargs)  # type: ignore[arg-type]
+
+
+def test_two_desktops_share_a_node_and_one_squeue_per_poll() -> None:
+    transport = CountingTransport()
+    manager = SessionManager(transport, fast_poll=0.3, slow_poll=1.0)
+    try:
+        first = manager.launch(LaunchRequest(partition="dcv", time="10"))
+        second = manager.launch(LaunchRequest(partition="dcv", time="10"))
+        first = manager.wait_for(first.key, is_ready_or_ended, timeout=120)
+        second = manager.wait_for(second.key, is_ready_or_ended, timeout=120)
+        assert first.state == second.state == SessionState.READY
+        urls = [manager.connect_url(s.key).result(timeout=30) for s in (first, second)]
+        assert urlsplit(urls[0]).port != urlsplit(urls[1]).port
+        assert secret_of(urls[0]) != secret_of(urls[1])
+
+        transport.commands.clear()
+        manager.poll_once()
+        assert transport.commands == ["squeue"]
+    finally:
+        for session in manager.sessions():
+            manager.end(session.key).result(timeout=30)
+        for session in manager.sessions():
+            assert manager.wait_for(session.key, is_ended, timeout=60).outcome == "cancelled"

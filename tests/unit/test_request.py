@@ -1,0 +1,64 @@
+"""Validation of launch options: clear errors naming the field, nothing odd gets through."""
+
+from __future__ import annotations
+
+import pytest
+
+from dcv_widget.request import InvalidRequest, LaunchRequest, time_limit_seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30", 1800),
+        ("30:15", 1815),
+        ("1:00:00", 3600),
+        ("2-0", 172800),
+        ("1-12", 129600),
+        ("1-2:30", 95400),
+        ("1-2:30:05", 95405),
+    ],
+)
+def test_slurm_time_formats(text: str, seconds: int) -> None:
+    assert time_limit_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0", "1h", "1:00:00:00", "-1", "1-", "1:2:3; rm -rf ~", "10\n"])
+def test_bad_time_limits_name_the_field(text: str) -> None:
+    with pytest.raises(InvalidRequest, match=r"^time: ") as info:
+        LaunchRequest(time=text)
+    assert info.value.field == "time"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("partition", "dcv queue"),
+        ("partition", "-oProxyCommand=touch /tmp/x"),
+        ("partition", "dcv;id"),
+        ("partition", "dcv\nid"),
+        ("partition", "$(id)"),
+        ("account", "`id`"),
+        ("account", ".hidden"),
+        ("memory", "8 G"),
+        ("memory", "-1"),
+        ("geometry", "1600x900 -rfbport 5900"),
+        ("engine", "xdg-open"),
+    ],
+)
+def test_hostile_values_are_rejected_with_their_field(field: str, value: str) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        LaunchRequest(**{field: value})  # type: ignore[arg-type]
+    assert info.value.field == field
+    assert str(info.value).startswith(f"{field}: ")
+
+
+@pytest.mark.parametrize(("field", "value"), [("cpus", 0), ("cpus", "4"), ("cpus", True), ("gpus", -1)])
+def test_counts_must_be_whole_numbers_in_range(field: str, value: object) -> None:
+    with pytest.raises(InvalidRequest, match=f"^{field}: .*whole number"):
+        LaunchRequest(**{field: value})  # type: ignore[arg-type]
+
+
+def test_reasonable_values_pass() -> None:
+    request = LaunchRequest(partition="dcv-g4dn.x_1", account="proj-42", memory="512M", cpus=4, gpus=1)
+    assert request.partition == "dcv-g4dn.x_1"

@@ -1,0 +1,84 @@
+"""The lifecycle state machine: what a person reads for each thing Slurm says."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from dcv_widget.backends.slurm import JobStatus
+from dcv_widget.request import LaunchRequest
+from dcv_widget.session import DesktopSession, SessionState, observe
+
+
+def job(state: str, reason: str = "None", nodes: str = "") -> JobStatus:
+    return JobStatus("42", state, reason, nodes, "59:00", "dcv-widget:novnc")
+
+
+def submitted() -> DesktopSession:
+    return DesktopSession(request=LaunchRequest(), key="k", job_id="42", state=SessionState.QUEUED)
+
+
+def test_pending_reasons_are_plain_words() -> None:
+    session = observe(submitted(), job("PENDING", "Resources"), desktop_ready=False)
+    assert session.state == SessionState.QUEUED
+    assert session.detail == "waiting for a free node"
+    down = observe(submitted(), job("PENDING", "PartitionDown"), desktop_ready=False)
+    assert "partition is down" in down.detail
+
+
+def test_unknown_reason_is_shown_as_slurm_says_it() -> None:
+    session = observe(submitted(), job("PENDING", "SomeNewReason"), desktop_ready=False)
+    assert session.detail == "waiting (SomeNewReason)"
+
+
+def test_configuring_node_is_starting() -> None:
+    session = observe(submitted(), job("CONFIGURING", nodes="dcv-dy-1"), desktop_ready=False)
+    assert session.state == SessionState.STARTING
+    assert session.detail == "powering up dcv-dy-1"
+
+
+def test_running_without_session_file_is_launching_then_ready() -> None:
+    launching = observe(submitted(), job("RUNNING", nodes="n1"), desktop_ready=False)
+    assert launching.state == SessionState.LAUNCHING
+    assert launching.node == "n1"
+    ready = observe(launching, job("RUNNING", nodes="n1"), desktop_ready=True)
+    assert ready.state == SessionState.READY
+    assert not ready.active
+
+
+def test_step_time_resets_only_on_a_new_state() -> None:
+    first = observe(submitted(), job("PENDING", "Priority"), desktop_ready=False)
+    again = observe(first, job("PENDING", "Resources"), desktop_ready=False)
+    assert again.since == first.since
+    assert again.detail == "waiting for a free node"
+
+
+def test_final_states_end_the_session_with_an_outcome() -> None:
+    cases = {
+        "CANCELLED": "cancelled",
+        "TIMEOUT": "time limit reached",
+        "COMPLETED": "completed",
+        "NODE_FAIL": "failed: the node failed",
+    }
+    for state, outcome in cases.items():
+        ended = observe(submitted(), job(state), desktop_ready=False)
+        assert ended.state == SessionState.ENDED
+        assert ended.outcome == outcome
+
+
+def test_completing_keeps_the_step_and_polls_fast() -> None:
+    ready = replace(submitted(), state=SessionState.READY)
+    completing = observe(ready, job("COMPLETING"), desktop_ready=False)
+    assert completing.state == SessionState.READY
+    assert completing.ending and completing.active
+
+
+def test_vanished_job_is_not_called_completed() -> None:
+    ended = observe(submitted(), None, desktop_ready=False)
+    assert ended.state == SessionState.ENDED
+    assert ended.outcome == "ended"
+    assert "completed" not in ended.detail
+
+
+def test_ended_is_final() -> None:
+    ended = observe(submitted(), job("CANCELLED"), desktop_ready=False)
+    assert observe(ended, job("RUNNING"), desktop_ready=True) is ended

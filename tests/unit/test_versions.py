@@ -1,0 +1,38 @@
+"""The Python package, the npm package and the front-end's registered module agree."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from jupyter_core.paths import jupyter_path
+
+import dcv_widget
+from dcv_widget.widget import MODULE_NAME, MODULE_VERSION
+
+JS = Path(__file__).parents[2] / "js"
+
+
+def test_npm_package_matches_python_package() -> None:
+    package = json.loads((JS / "package.json").read_text())
+    assert package["name"] == MODULE_NAME
+    assert package["version"] == dcv_widget.__version__
+    assert MODULE_VERSION == f"^{dcv_widget.__version__}"
+
+
+def test_front_end_registers_the_same_version() -> None:
+    source = (JS / "src" / "version.ts").read_text()
+    assert re.search(rf"MODULE_NAME = '{MODULE_NAME}'", source)
+    assert re.search(rf"MODULE_VERSION = '{re.escape(dcv_widget.__version__)}'", source)
+
+
+def test_installed_labextension_is_this_version() -> None:
+    found = [
+        Path(folder) / MODULE_NAME / "package.json"
+        for folder in jupyter_path("labextensions")
+        if (Path(folder) / MODULE_NAME / "package.json").exists()
+    ]
+    assert found, "the prebuilt dcv-widget labextension is not installed"
+    assert json.loads(found[0].read_text())["version"] == dcv_widget.__version__
+    assert (found[0].parent / "install.json").exists()
