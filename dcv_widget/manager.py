@@ -89,7 +89,7 @@ class SessionManager:
         return self._actions.submit(self._cancel, key)
 
     def connect_url(self, key: str) -> Future[str]:
-        """The URL that opens the desktop, secret included: hand it to the browser, keep it nowhere."""
+        """The URL that opens the desktop, secret included: for the browser, kept nowhere."""
         return self._actions.submit(self._connect_url, key)
 
     def wait_for(
@@ -132,11 +132,9 @@ class SessionManager:
             )
         except (SlurmError, OSError) as exc:
             log.warning("launch failed: %s", exc)
-            self._store(
-                session.moved_to(SessionState.ENDED, str(exc), outcome="failed to submit")
-            )
+            self._store(session.moved_to(SessionState.ENDED, str(exc), outcome="failed to submit"))
             return
-        self._store(session.moved_to(SessionState.QUEUED, "submitted", job_id=job_id))
+        self._store(replace(session, job_id=job_id).moved_to(SessionState.QUEUED, "submitted"))
         self._ensure_polling()
 
     def _cancel(self, key: str) -> None:
@@ -180,7 +178,9 @@ class SessionManager:
         backoff = self.fast_poll
         while True:
             with self._lock:
-                tracked = [s for s in self._sessions.values() if s.job_id and s.state != SessionState.ENDED]
+                tracked = [
+                    s for s in self._sessions.values() if s.job_id and s.state != SessionState.ENDED
+                ]
                 if not tracked:
                     self._poller = None
                     return

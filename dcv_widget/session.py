@@ -100,10 +100,12 @@ class DesktopSession:
         """Changing soon (starting up or shutting down): worth a fast poll."""
         return self.state in ACTIVE_STATES or (self.ending and self.state != SessionState.ENDED)
 
-    def moved_to(self, state: SessionState, detail: str, **changes: str) -> DesktopSession:
+    def moved_to(self, state: SessionState, detail: str, outcome: str = "") -> DesktopSession:
         """A copy in `state`; the step's start time resets only when the state really changes."""
         since = self.since if state == self.state else time.time()
-        return replace(self, state=state, detail=detail, since=since, unreachable=False, **changes)
+        return replace(
+            self, state=state, detail=detail, outcome=outcome, since=since, unreachable=False
+        )
 
 
 def observe(session: DesktopSession, job: JobStatus | None, desktop_ready: bool) -> DesktopSession:
@@ -120,22 +122,18 @@ def observe(session: DesktopSession, job: JobStatus | None, desktop_ready: bool)
             "the job left the queue; Slurm keeps no record of how it ended on this cluster",
             outcome="ended",
         )
-    extra = {"node": job.nodes, "time_left": job.time_left}
+    session = replace(session, node=job.nodes, time_left=job.time_left)
     if job.state == "PENDING":
-        return session.moved_to(SessionState.QUEUED, pending_reason(job.reason), **extra)
+        return session.moved_to(SessionState.QUEUED, pending_reason(job.reason))
     if job.state == "CONFIGURING":
-        return session.moved_to(
-            SessionState.STARTING, f"powering up {job.nodes or 'a node'}", **extra
-        )
+        return session.moved_to(SessionState.STARTING, f"powering up {job.nodes or 'a node'}")
     if job.state == "RUNNING":
         if desktop_ready:
-            return session.moved_to(SessionState.READY, f"ready on {job.nodes}", **extra)
-        return session.moved_to(
-            SessionState.LAUNCHING, f"starting the desktop on {job.nodes}", **extra
-        )
+            return session.moved_to(SessionState.READY, f"running on {job.nodes}")
+        return session.moved_to(SessionState.LAUNCHING, f"starting the desktop on {job.nodes}")
     if job.state in _END_OUTCOMES:
         outcome = _END_OUTCOMES[job.state]
-        return session.moved_to(SessionState.ENDED, f"desktop {outcome}", outcome=outcome, **extra)
+        return session.moved_to(SessionState.ENDED, outcome, outcome=outcome)
     if job.state == "COMPLETING":
         return replace(session, detail="shutting down", ending=True, unreachable=False)
     # SUSPENDED, REQUEUED, …: keep the step and say what Slurm says.

@@ -49,7 +49,7 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
     _view_module_version = Unicode(MODULE_VERSION).tag(sync=True)
 
     state = Unicode("").tag(sync=True)
-    detail = Unicode("ready to launch").tag(sync=True)
+    detail = Unicode("").tag(sync=True)
     job_id = Unicode("").tag(sync=True)
     node = Unicode("").tag(sync=True)
     outcome = Unicode("").tag(sync=True)
@@ -66,7 +66,7 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
         self._show_lock = threading.Lock()
         super().__init__(
             options={
-                "partition": self._request.partition or "(default)",
+                "partition": self._request.partition or "",
                 "time": self._request.time,
                 "cpus": self._request.cpus,
                 "engine": self._request.engine,

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-ARTIFACTS = Path(os.environ.get("DCV_WIDGET_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
+ARTIFACTS = Path(
+    os.environ.get("DCV_WIDGET_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts")
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -126,7 +126,11 @@ def _first_line(result: CommandResult) -> str:
     return text.splitlines()[0] if text else f"exit code {result.returncode}"
 
 
-_UNAVAILABLE_HINTS = ("Unable to contact slurm controller", "Socket timed out", "Connection refused")
+_UNAVAILABLE_HINTS = (
+    "Unable to contact slurm controller",
+    "Socket timed out",
+    "Connection refused",
+)
 
 
 class SlurmBackend:

@@ -23,5 +23,7 @@ class NoVNCEngine:
 
     def connect_url(self, endpoint: Endpoint, secret: str) -> str:
         """The noVNC page on the node, connecting by itself with the password in the fragment."""
-        fragment = f"autoconnect=1&resize=remote&reconnect=1&path=websockify&password={quote(secret, safe='')}"
+        fragment = "autoconnect=1&resize=remote&reconnect=1&path=websockify&password=" + quote(
+            secret, safe=""
+        )
         return f"http://{endpoint.host}:{endpoint.port}/vnc.html#{fragment}"

@@ -39,6 +39,7 @@ or set DCV_WIDGET_NOVNC_WEB"
 mkdir -p "$state_dir" "$sessions" "$state_dir/run" "$work" || fail "cannot create $work"
 chmod 700 "$state_dir" "$sessions" "$state_dir/run" "$work"
 
+cd "$HOME" || fail "cannot enter $HOME"
 log "job $SLURM_JOB_ID on $(hostname): starting the desktop"
 password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(6))')
 printf '%s\n' "$password" | vncpasswd -f > "$work/passwd" || fail "vncpasswd failed"

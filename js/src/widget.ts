@@ -109,8 +109,13 @@ export class DesktopView extends DOMWidgetView {
     if (timeLeft && state !== 'ended') {
       facts.push(`${timeLeft} left`);
     }
-    if (!jobId && options.partition) {
-      facts.push(`partition ${options.partition}`, `time ${options.time}`, `engine ${options.engine}`);
+    if (!jobId && options.time) {
+      facts.push(
+        options.partition ? `partition ${options.partition}` : 'default partition',
+        `${options.time} time limit`,
+        `${options.cpus} CPU`,
+        `${options.engine}`,
+      );
     }
     this.facts.textContent = facts.join(' · ');
 
@@ -129,7 +134,7 @@ export class DesktopView extends DOMWidgetView {
     button.type = 'button';
     button.textContent = LABELS[action];
     button.className = `jupyter-button dcv-widget-${action}`;
-    if (action === 'connect') {
+    if (action !== 'end') {
       button.classList.add('mod-primary');
     }
     button.addEventListener('click', () => this.onClick(action));

@@ -17,7 +17,9 @@ def slurm_is_up() -> None:
     if shutil.which("sbatch") is None:
         pytest.skip("Slurm's client commands are not installed (run scripts/setup-system.sh)")
     ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, check=False)
-    assert "UP" in ping.stdout, f"slurmctld is not answering; run scripts/local-slurm.sh start\n{ping.stdout}"
+    assert "UP" in ping.stdout, (
+        f"slurmctld is not answering; run scripts/local-slurm.sh start\n{ping.stdout}"
+    )
 
 
 @pytest.fixture

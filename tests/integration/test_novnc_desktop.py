@@ -6,6 +6,7 @@ import os
 import stat
 import subprocess
 import urllib.request
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import websocket
@@ -53,11 +54,14 @@ def test_desktop_lifecycle_end_to_end(manager: SessionManager) -> None:
     assert len(secret) == 8
 
     # The noVNC page is served and websockify bridges to a live VNC server.
-    page = urllib.request.urlopen(f"http://{parts.netloc}/vnc.html", timeout=10)  # noqa: S310
+    page = urllib.request.urlopen(f"http://{parts.netloc}/vnc.html", timeout=10)
     assert page.status == 200 and b"noVNC" in page.read()
-    ws = websocket.create_connection(f"ws://{parts.netloc}/websockify", subprotocols=["binary"], timeout=10)
+    ws = websocket.create_connection(
+        f"ws://{parts.netloc}/websockify", subprotocols=["binary"], timeout=10
+    )
     try:
-        assert ws.recv().startswith(b"RFB 003.")
+        greeting = ws.recv()
+        assert isinstance(greeting, bytes) and greeting.startswith(b"RFB 003.")
     finally:
         ws.close()
 
@@ -67,11 +71,13 @@ def test_desktop_lifecycle_end_to_end(manager: SessionManager) -> None:
     assert stat.S_IMODE(os.stat(session_file).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(paths.sessions).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(paths.root).st_mode) == 0o700
-    argv_of_all = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    argv_of_all = subprocess.run(
+        ["ps", "-eo", "args"], capture_output=True, text=True, check=True
+    ).stdout
     assert secret not in argv_of_all
     log_file = paths.log_file(session.job_id)
     assert stat.S_IMODE(os.stat(log_file).st_mode) == 0o600
-    assert secret not in open(log_file).read()
+    assert secret not in Path(log_file).read_text()
 
     manager.end(session.key).result(timeout=30)
     session = manager.wait_for(session.key, is_ended, timeout=60)
@@ -79,9 +85,14 @@ def test_desktop_lifecycle_end_to_end(manager: SessionManager) -> None:
     # Cleaned up: no session file, no private run folder, job gone from the live queue.
     assert not os.path.exists(session_file)
     assert not os.path.exists(os.path.join(paths.root, "run", session.job_id))
-    live = subprocess.run(["squeue", "--noheader", f"--jobs={session.job_id}"], capture_output=True, text=True, check=False)
+    live = subprocess.run(
+        ["squeue", "--noheader", f"--jobs={session.job_id}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert live.stdout.strip() == ""
-    assert "desktop closed" in open(log_file).read()
+    assert "desktop closed" in Path(log_file).read_text()
 
 
 def test_unknown_partition_fails_with_slurms_reason(manager: SessionManager) -> None:

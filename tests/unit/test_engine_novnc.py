@@ -39,7 +39,12 @@ def test_script_keeps_the_password_out_of_argv_and_output() -> None:
 def test_connect_url_carries_the_secret_only_in_the_fragment() -> None:
     url = NoVNCEngine().connect_url(Endpoint("novnc", "10.0.0.5", 43199), "s3cr/t+")
     parts = urlsplit(url)
-    assert (parts.scheme, parts.hostname, parts.port, parts.path) == ("http", "10.0.0.5", 43199, "/vnc.html")
+    assert (parts.scheme, parts.hostname, parts.port, parts.path) == (
+        "http",
+        "10.0.0.5",
+        43199,
+        "/vnc.html",
+    )
     assert parts.query == ""
     assert "password=s3cr%2Ft%2B" in parts.fragment
     assert "autoconnect=1" in parts.fragment

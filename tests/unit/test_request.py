@@ -23,7 +23,9 @@ def test_slurm_time_formats(text: str, seconds: int) -> None:
     assert time_limit_seconds(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "0", "1h", "1:00:00:00", "-1", "1-", "1:2:3; rm -rf ~", "10\n"])
+@pytest.mark.parametrize(
+    "text", ["", "0", "1h", "1:00:00:00", "-1", "1-", "1:2:3; rm -rf ~", "10\n"]
+)
 def test_bad_time_limits_name_the_field(text: str) -> None:
     with pytest.raises(InvalidRequest, match=r"^time: ") as info:
         LaunchRequest(time=text)
@@ -53,12 +55,16 @@ def test_hostile_values_are_rejected_with_their_field(field: str, value: str) ->
     assert str(info.value).startswith(f"{field}: ")
 
 
-@pytest.mark.parametrize(("field", "value"), [("cpus", 0), ("cpus", "4"), ("cpus", True), ("gpus", -1)])
+@pytest.mark.parametrize(
+    ("field", "value"), [("cpus", 0), ("cpus", "4"), ("cpus", True), ("gpus", -1)]
+)
 def test_counts_must_be_whole_numbers_in_range(field: str, value: object) -> None:
     with pytest.raises(InvalidRequest, match=f"^{field}: .*whole number"):
         LaunchRequest(**{field: value})  # type: ignore[arg-type]
 
 
 def test_reasonable_values_pass() -> None:
-    request = LaunchRequest(partition="dcv-g4dn.x_1", account="proj-42", memory="512M", cpus=4, gpus=1)
+    request = LaunchRequest(
+        partition="dcv-g4dn.x_1", account="proj-42", memory="512M", cpus=4, gpus=1
+    )
     assert request.partition == "dcv-g4dn.x_1"

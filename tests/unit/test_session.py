@@ -62,7 +62,7 @@ def test_final_states_end_the_session_with_an_outcome() -> None:
     for state, outcome in cases.items():
         ended = observe(submitted(), job(state), desktop_ready=False)
         assert ended.state == SessionState.ENDED
-        assert ended.outcome == outcome
+        assert ended.outcome == ended.detail == outcome
 
 
 def test_completing_keeps_the_step_and_polls_fast() -> None:

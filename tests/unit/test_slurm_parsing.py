@@ -36,7 +36,9 @@ def test_sbatch_garbage_is_an_error() -> None:
 
 def test_squeue_lines_become_job_statuses() -> None:
     jobs = parse_squeue(SQUEUE)
-    assert jobs["2"] == JobStatus("2", "CANCELLED", "None", "dcv-node-1", "9:59", "dcv-widget:novnc")
+    assert jobs["2"] == JobStatus(
+        "2", "CANCELLED", "None", "dcv-node-1", "9:59", "dcv-widget:novnc"
+    )
     assert jobs["3"].time_left == "UNLIMITED"
     # Free text comes last, so a stray separator in it cannot shift the other fields.
     assert jobs["7"].comment == "note\x1fwith a separator"
@@ -62,13 +64,22 @@ def test_sinfo_partitions_with_default_and_free_nodes() -> None:
         1,
         1,
     )
-    assert (viz.name, viz.default, viz.available, viz.time_limit) == ("viz", False, False, "12:00:00")
+    assert (viz.name, viz.default, viz.available, viz.time_limit) == (
+        "viz",
+        False,
+        False,
+        "12:00:00",
+    )
     assert viz.nodes_idle == 0 and viz.nodes_total == 3
 
 
 def test_sbatch_argv_passes_every_value_as_one_option_item() -> None:
-    request = LaunchRequest(partition="dcv", time="2:00:00", cpus=4, memory="8G", gpus=1, account="lab")
-    argv = sbatch_argv(request, output="/home/u/.dcv-widget/logs/desktop-%j.out", comment="dcv-widget:novnc")
+    request = LaunchRequest(
+        partition="dcv", time="2:00:00", cpus=4, memory="8G", gpus=1, account="lab"
+    )
+    argv = sbatch_argv(
+        request, output="/home/u/.dcv-widget/logs/desktop-%j.out", comment="dcv-widget:novnc"
+    )
     assert argv[:2] == ["sbatch", "--parsable"]
     assert "--partition=dcv" in argv
     assert "--time=2:00:00" in argv
@@ -81,4 +92,6 @@ def test_sbatch_argv_passes_every_value_as_one_option_item() -> None:
 
 def test_sbatch_argv_leaves_defaults_to_the_cluster() -> None:
     argv = sbatch_argv(LaunchRequest(), output="o", comment="c")
-    assert not any(item.startswith(("--partition", "--mem", "--gpus", "--account")) for item in argv)
+    assert not any(
+        item.startswith(("--partition", "--mem", "--gpus", "--account")) for item in argv
+    )

@@ -18,7 +18,7 @@ def test_npm_package_matches_python_package() -> None:
     package = json.loads((JS / "package.json").read_text())
     assert package["name"] == MODULE_NAME
     assert package["version"] == dcv_widget.__version__
-    assert MODULE_VERSION == f"^{dcv_widget.__version__}"
+    assert f"^{dcv_widget.__version__}" == MODULE_VERSION
 
 
 def test_front_end_registers_the_same_version() -> None:

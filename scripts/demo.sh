@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The demo: JupyterLab on the quickstart notebook, launching real desktops (engine novnc) on an
+# embedded single-node Slurm. Installs what it needs on a fresh Debian machine.
+#
+#   sudo scripts/demo.sh          then open the printed http://127.0.0.1:8888/... URL
+#   sudo scripts/local-slurm.sh stop      when you are done
+#
+# JupyterLab runs as the user who called sudo (or as `dcvdemo` when run as plain root), so the
+# desktops are that user's Slurm jobs, as on a real cluster. DEMO_IP / DEMO_PORT change where it
+# listens (default 127.0.0.1:8888).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [[ $EUID -ne 0 ]]; then
+    exec sudo --preserve-env=DEMO_IP,DEMO_PORT,DCV_WIDGET_VENV "$0" "$@"
+fi
+VENV=${DCV_WIDGET_VENV:-/opt/dcv-widget/venv}
+DEMO_USER=${SUDO_USER:-dcvdemo}
+[[ $DEMO_USER == root ]] && DEMO_USER=dcvdemo
+
+"$ROOT/scripts/setup-system.sh" "$DEMO_USER"
+"$ROOT/scripts/local-slurm.sh" start
+
+home=$(getent passwd "$DEMO_USER" | cut -d: -f6)
+notebooks="$home/dcv-widget-notebooks"
+if [[ ! -d $notebooks ]]; then
+    cp -r "$ROOT/notebooks" "$notebooks"
+    chown -R "$DEMO_USER" "$notebooks"
+fi
+
+echo "Starting JupyterLab as $DEMO_USER on $notebooks/01-quickstart.ipynb (Ctrl-C stops it)"
+cd "$notebooks"
+exec runuser -u "$DEMO_USER" -- env -i \
+    HOME="$home" USER="$DEMO_USER" LOGNAME="$DEMO_USER" LANG=C.UTF-8 \
+    PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" \
+    "$VENV/bin/jupyter" lab --ServerApp.ip="${DEMO_IP:-127.0.0.1}" \
+    --ServerApp.port="${DEMO_PORT:-8888}" --ServerApp.root_dir="$notebooks" 01-quickstart.ipynb

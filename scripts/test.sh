@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this). On a fresh Debian machine it
+# installs what it needs (scripts/setup-system.sh), starts the embedded Slurm, runs the static
+# checks (ruff, mypy, tsc --strict), then pytest's unit, integration and e2e tiers as the
+# unprivileged user `dcvtest`, so jobs run as on a real cluster and file modes mean something.
+#
+#   sudo scripts/test.sh [PYTEST ARGS...]      e.g. sudo scripts/test.sh tests/unit -x
+#
+# Screenshots and logs a person should look at land in test-artifacts/.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [[ $EUID -ne 0 ]]; then
+    exec sudo --preserve-env=CI,DCV_WIDGET_VENV "$0" "$@"
+fi
+export DCV_WIDGET_VENV=${DCV_WIDGET_VENV:-/opt/dcv-widget/venv}
+VENV=$DCV_WIDGET_VENV
+TEST_USER=dcvtest
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "set-up"
+"$ROOT/scripts/setup-system.sh" "$TEST_USER"
+"$ROOT/scripts/local-slurm.sh" start
+
+step "static checks: ruff, mypy, tsc --strict"
+cd "$ROOT"
+"$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check .
+"$VENV/bin/mypy"
+(cd js && npx --no-install tsc --noEmit -p .)
+
+step "pytest as $TEST_USER"
+work=$(mktemp -d /tmp/dcv-widget-tests.XXXXXX)
+# The tests run from a copy the test user owns; they import dcv_widget as installed in $VENV.
+if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+    git -C "$ROOT" ls-files --cached --others --exclude-standard -z | tar -C "$ROOT" --null -cf - -T - | tar -C "$work" -xf -
+else
+    tar -C "$ROOT" --exclude=.git --exclude=node_modules --exclude=.venv -cf - . | tar -C "$work" -xf -
+fi
+chown -R "$TEST_USER" "$work"
+home=$(getent passwd "$TEST_USER" | cut -d: -f6)
+set +e
+(cd "$work" && runuser -u "$TEST_USER" -- env -i \
+    HOME="$home" USER="$TEST_USER" LOGNAME="$TEST_USER" LANG=C.UTF-8 \
+    PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" CI="${CI:-}" \
+    DCV_WIDGET_ARTIFACTS="$work/test-artifacts" \
+    "$VENV/bin/pytest" -p no:cacheprovider -ra "$@")
+rc=$?
+set -e
+rm -rf "$ROOT/test-artifacts" && cp -r "$work/test-artifacts" "$ROOT/test-artifacts" 2>/dev/null || true
+rm -rf "$work"
+exit $rc
