@@ -14,6 +14,10 @@ LAUNCH_TIMEOUT = 120_000
 
 
 def run_all_cells(page: Page) -> None:
+    """Run the notebook through the menu, as a person would, once its kernel is idle."""
+    expect(page.locator(".jp-Notebook")).to_be_visible(timeout=60_000)
+    idle = page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
+    expect(idle).to_have_count(1, timeout=60_000)
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
 
@@ -22,7 +26,6 @@ def test_launch_connect_end_in_jupyterlab(browser: Browser, lab: Lab, artifacts:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.goto(lab.page_url("/lab/tree/notebooks/01-quickstart.ipynb"))
-    expect(page.locator(".jp-Notebook")).to_be_visible(timeout=60_000)
     run_all_cells(page)
 
     widget = page.locator(".dcv-widget")
@@ -68,7 +71,6 @@ def test_launch_connect_end_in_jupyterlab(browser: Browser, lab: Lab, artifacts:
 def test_widget_renders_in_notebook_7(browser: Browser, lab: Lab, artifacts: Path) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(lab.page_url("/notebooks/notebooks/01-quickstart.ipynb"))
-    expect(page.locator(".jp-Notebook")).to_be_visible(timeout=60_000)
     run_all_cells(page)
     widget = page.locator(".dcv-widget")
     expect(widget.get_by_role("button", name="Launch")).to_be_visible(timeout=60_000)
