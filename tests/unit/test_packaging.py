@@ -1,9 +1,11 @@
-"""The Python package, the npm package and the front-end's registered module agree."""
+"""The built package: versions agree, and Jupyter finds the prebuilt extension."""
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from jupyter_core.paths import jupyter_path
@@ -36,3 +38,14 @@ def test_installed_labextension_is_this_version() -> None:
     assert found, "the prebuilt dcv-widget labextension is not installed"
     assert json.loads(found[0].read_text())["version"] == dcv_widget.__version__
     assert (found[0].parent / "install.json").exists()
+
+
+def test_jupyter_lists_the_extension_as_enabled_and_prebuilt() -> None:
+    jupyter = Path(sys.executable).parent / "jupyter"
+    listed = subprocess.run(
+        [str(jupyter), "labextension", "list"], capture_output=True, text=True, check=True
+    )
+    output = re.sub(r"\x1b\[[0-9;]*m", "", listed.stdout + listed.stderr)
+    line = next(line for line in output.splitlines() if f"{MODULE_NAME} v" in line)
+    # "(python, dcv_widget)": installed by pip as a prebuilt extension, not a source build.
+    assert f"{MODULE_NAME} v{dcv_widget.__version__} enabled OK (python, dcv_widget)" in line
