@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 
 from .backends.slurm import JobStatus, SlurmBackend, SlurmError, SlurmUnavailable
 from .engines import ENGINES
@@ -51,6 +52,8 @@ class SessionManager:
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
+        # Serialises listener calls, so no listener sees an older state after a newer one.
+        self._notify_lock = threading.Lock()
         self._wake = threading.Event()
         self._poller: threading.Thread | None = None
         self._actions = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dcv-widget-action")
@@ -80,12 +83,16 @@ class SessionManager:
     def launch(self, request: LaunchRequest) -> DesktopSession:
         """Start submitting a desktop job and return its session at once (SUBMITTING)."""
         session = DesktopSession(request=request, key=uuid.uuid4().hex)
-        self._store(session)
+        with self._changed:
+            self._sessions[session.key] = session
+            self._changed.notify_all()
+        self._notify(session.key)
         self._actions.submit(self._submit, session.key)
         return session
 
     def end(self, key: str) -> Future[None]:
-        """Cancel the session's job; the poll loop reports when Slurm has ended it."""
+        """Cancel the session's job (even one still being submitted); the poll loop reports when
+        Slurm has ended it."""
         return self._actions.submit(self._cancel, key)
 
     def connect_url(self, key: str) -> Future[str]:
@@ -126,24 +133,38 @@ class SessionManager:
             engine = ENGINES[session.request.engine]
             job_id = self.slurm.submit(
                 session.request,
-                engine.job_script(session.request),
+                engine.job_script(session.request, launch_id=session.key),
                 output=paths.log_pattern(),
                 comment=f"dcv-widget:{engine.name}",
             )
         except (SlurmError, OSError) as exc:
             log.warning("launch failed: %s", exc)
-            self._store(session.moved_to(SessionState.ENDED, str(exc), outcome="failed to submit"))
+            failed = partial(
+                DesktopSession.moved_to,
+                state=SessionState.ENDED,
+                detail=str(exc),
+                outcome="failed to submit",
+            )
+            self._update(key, failed)
             return
-        self._store(replace(session, job_id=job_id).moved_to(SessionState.QUEUED, "submitted"))
+        queued = self._update(
+            key, lambda s: replace(s, job_id=job_id).moved_to(SessionState.QUEUED, "submitted")
+        )
         self._ensure_polling()
+        if queued.ending:  # End was clicked while sbatch ran
+            self.slurm.cancel(job_id)
 
     def _cancel(self, key: str) -> None:
-        session = self.get(key)
-        if not session.job_id or session.state == SessionState.ENDED:
-            return
-        self._store(replace(session, detail="ending the desktop", ending=True))
-        self.slurm.cancel(session.job_id)
-        self.poll_now()
+        def ending(session: DesktopSession) -> DesktopSession:
+            if session.state == SessionState.ENDED:
+                return session
+            return replace(session, detail="ending the desktop", ending=True)
+
+        session = self._update(key, ending)
+        # Without a job id sbatch is still running: _submit cancels once it has one.
+        if session.job_id and session.state != SessionState.ENDED:
+            self.slurm.cancel(session.job_id)
+            self.poll_now()
 
     def _read_session_file(self, job_id: str) -> SessionFile | None:
         text = self.transport.read_text(self.paths().session_file(job_id))
@@ -178,10 +199,9 @@ class SessionManager:
         backoff = self.fast_poll
         while True:
             with self._lock:
-                tracked = [
-                    s for s in self._sessions.values() if s.job_id and s.state != SessionState.ENDED
-                ]
-                if not tracked:
+                if not any(
+                    s.job_id and s.state != SessionState.ENDED for s in self._sessions.values()
+                ):
                     self._poller = None
                     return
             try:
@@ -200,15 +220,20 @@ class SessionManager:
             self._wake.wait(interval)
             self._wake.clear()
 
+    def _tracked(self) -> list[DesktopSession]:
+        """Sessions with a job that has not ended: the ones a poll looks at."""
+        return [s for s in self.sessions() if s.job_id and s.state != SessionState.ENDED]
+
     def poll_once(self) -> None:
         """One look at the scheduler for every tracked session."""
+        # Take the list before squeue runs: a job submitted meanwhile is not yet in its output
+        # and must not be judged by it.
+        tracked = self._tracked()
         jobs = self.slurm.jobs()
-        for session in self.sessions():
-            if not session.job_id or session.state == SessionState.ENDED:
-                continue
+        for session in tracked:
             job = jobs.get(session.job_id)
             ready = self._desktop_ready(session, job)
-            self._store(observe(session, job, ready))
+            self._update(session.key, partial(observe, job=job, desktop_ready=ready))
 
     def _desktop_ready(self, session: DesktopSession, job: JobStatus | None) -> bool:
         """Whether the job's desktop answers; learns its endpoint the first time it does."""
@@ -218,32 +243,47 @@ class SessionManager:
             return True
         try:
             found = self._read_session_file(session.job_id)
-        except SessionFileError as exc:
+            if found is None:
+                return False
+            if found.launch_id != session.key:
+                log.warning("desktop %s: ignoring a session file of another launch", session.job_id)
+                return False
+            address = self.slurm.node_address(job.nodes)
+        except (SessionFileError, SlurmError, OSError) as exc:
+            # One desktop's trouble must not stall the others: try again next poll.
             log.warning("desktop %s: %s", session.job_id, exc)
             return False
-        if found is None:
-            return False
-        address = self.slurm.node_address(job.nodes)
         self._endpoints[session.key] = replace(found.endpoint, host=address)
         return True
 
     def _mark_unreachable(self) -> None:
-        for session in self.sessions():
-            if session.job_id and session.state != SessionState.ENDED:
-                self._store(replace(session, unreachable=True))
+        for session in self._tracked():
+            self._update(session.key, lambda current: replace(current, unreachable=True))
 
-    def _store(self, session: DesktopSession) -> None:
+    def _update(
+        self, key: str, change: Callable[[DesktopSession], DesktopSession]
+    ) -> DesktopSession:
+        """Apply `change` to the session's current value atomically, then tell the listeners."""
         with self._changed:
-            if self._sessions.get(session.key) == session:
-                return
-            self._sessions[session.key] = session
-            listeners = list(self._listeners)
+            old = self._sessions[key]
+            new = change(old)
+            if new == old:
+                return old
+            self._sessions[key] = new
             self._changed.notify_all()
-        for listener in listeners:
-            try:
-                listener(session)
-            except Exception:
-                log.exception("a session listener failed")
+        self._notify(key)
+        return new
+
+    def _notify(self, key: str) -> None:
+        with self._notify_lock:
+            with self._lock:
+                session = self._sessions[key]
+                listeners = list(self._listeners)
+            for listener in listeners:
+                try:
+                    listener(session)
+                except Exception:
+                    log.exception("a session listener failed")
 
 
 _default: SessionManager | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 STATE_DIR = ".dcv-widget"
 
@@ -54,13 +54,11 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class SessionFile:
-    """A parsed session file: the endpoint plus the secret a Connect click needs."""
+    """A parsed session file: the endpoint, the launch that wrote it, and the secret."""
 
     endpoint: Endpoint
-    secret: str
-
-    def __repr__(self) -> str:  # never print the secret by accident
-        return f"SessionFile(endpoint={self.endpoint!r}, secret=<hidden>)"
+    launch_id: str
+    secret: str = field(repr=False)  # never printed by accident
 
 
 class SessionFileError(ValueError):
@@ -69,15 +67,20 @@ class SessionFileError(ValueError):
 
 def parse_session_file(text: str) -> SessionFile:
     """Read the JSON the job wrote; errors never quote the file (it holds a secret)."""
+    problem = ""
     try:
         data = json.loads(text)
-        endpoint = Endpoint(
-            engine=str(data["engine"]), host=str(data["host"]), port=int(data["port"])
+        return SessionFile(
+            endpoint=Endpoint(
+                engine=str(data["engine"]), host=str(data["host"]), port=int(data["port"])
+            ),
+            launch_id=str(data.get("launch", "")),
+            secret=str(data["secret"]),
         )
-        secret = str(data["secret"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise SessionFileError(
-            f"the desktop's session file is malformed ({type(exc).__name__}); "
-            "end this desktop and launch a new one"
-        ) from None
-    return SessionFile(endpoint, secret)
+        problem = type(exc).__name__
+    # Raised outside the except block: a chained JSONDecodeError would carry the whole text.
+    raise SessionFileError(
+        f"the desktop's session file is malformed ({problem}); "
+        "end this desktop and launch a new one"
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future
+from functools import partial
 from typing import Any
 
 import ipywidgets as widgets
@@ -29,8 +30,6 @@ def _actions_for(session: DesktopSession | None) -> list[str]:
         return ["launch"]
     if session.state == SessionState.READY:
         return ["connect", "end"]
-    if session.state == SessionState.SUBMITTING:
-        return []
     return ["end"]
 
 
@@ -82,7 +81,12 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
 
     def launch(self) -> None:
         """What the *Launch* button does; also callable from code."""
-        self.error = ""
+        if "launch" not in _actions_for(self.session):
+            raise RuntimeError(
+                f"this widget already follows desktop {self.job_id or '(submitting)'}; "
+                "end it first, or create another Desktop() for a second desktop"
+            )
+        self._set_error("")
         self._key = self._manager.launch(self._request).key
         self._show()
 
@@ -96,27 +100,41 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
         super().close()
 
     def _on_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        # Decide from the kernel's own state, not the synced `actions` (the browser can set it).
         action = content.get("action")
-        if action == "launch" and "launch" in self.actions:
+        allowed = _actions_for(self.session)
+        if action == "connect":
+            request = str(content.get("request", ""))
+            if "connect" in allowed:
+                future = self._manager.connect_url(self._key)
+                future.add_done_callback(partial(self._send_url, request))
+            else:
+                self._send_url(request, None)
+        elif action == "launch" and "launch" in allowed:
             self.launch()
-        elif action == "end" and "end" in self.actions:
+        elif action == "end" and "end" in allowed:
             self.end()
-        elif action == "connect" and "connect" in self.actions:
-            self._manager.connect_url(self._key).add_done_callback(self._send_url)
 
-    def _send_url(self, future: Future[str]) -> None:
+    def _send_url(self, request: str, future: Future[str] | None) -> None:
+        """Answer one view's Connect click; only the view that sent `request` opens the URL."""
         try:
+            if future is None:
+                raise RuntimeError("the desktop is not ready to connect")
             url = future.result()
         except Exception as exc:
-            self.error = str(exc)
-            self.send({"event": "open-failed"})
+            self._set_error(str(exc))
+            self.send({"event": "open-failed", "request": request})
             return
-        self.send({"event": "open", "url": url})
+        self.send({"event": "open", "request": request, "url": url})
 
     def _report_failure(self, future: Future[None]) -> None:
         exc = future.exception()
         if exc is not None:
-            self.error = str(exc)
+            self._set_error(str(exc))
+
+    def _set_error(self, message: str) -> None:
+        with self._show_lock:
+            self.error = message
 
     def _on_session(self, session: DesktopSession) -> None:
         if session.key == self._key:

@@ -64,7 +64,13 @@ CONFIG
     fi
 }
 
-running() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# running PIDFILE NAME: the pid file names a live process that really is NAME (a stale file's
+# pid may have been reused by anything after a restart).
+running() {
+    local pid
+    pid=$(cat "$1" 2>/dev/null) || return 1
+    [[ $pid =~ ^[0-9]+$ ]] && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$2" ]]
+}
 
 start_munge() {
     if ! pgrep -x munged >/dev/null; then
@@ -74,9 +80,15 @@ start_munge() {
 }
 
 wait_ready() {
+    local state
     for _ in $(seq 60); do
-        if scontrol ping 2>/dev/null | grep -q UP && sinfo -h -p dcv -o %t 2>/dev/null | grep -qvE 'unk|down|drain'; then
-            return 0
+        if scontrol ping 2>/dev/null | grep -q UP; then
+            state=$(sinfo -h -n "$NODE" -o %t 2>/dev/null)
+            case $state in
+                idle* | mix* | alloc*) return 0 ;;
+                # A node left DOWN or drained by an earlier unclean stop comes back here.
+                down* | drain*) scontrol update nodename="$NODE" state=resume 2>/dev/null || true ;;
+            esac
         fi
         sleep 0.5
     done
@@ -89,17 +101,15 @@ start() {
     write_config
     start_munge
     if [[ $RESTART == 1 ]]; then stop_slurm; fi
-    running "$RUN/slurmctld.pid" || /usr/sbin/slurmctld
-    running "$RUN/slurmd.pid" || /usr/sbin/slurmd
+    running "$RUN/slurmctld.pid" slurmctld || /usr/sbin/slurmctld
+    running "$RUN/slurmd.pid" slurmd || /usr/sbin/slurmd
     wait_ready
-    # A node left DOWN by an earlier unclean stop comes back here.
-    scontrol update nodename="$NODE" state=resume 2>/dev/null || true
     echo "local Slurm is up: partition dcv on $NODE"
 }
 
 stop_daemon() {
     local pidfile=$1
-    if running "$pidfile"; then
+    if running "$pidfile" "$2"; then
         local pid
         pid=$(cat "$pidfile")
         kill "$pid"
@@ -109,8 +119,8 @@ stop_daemon() {
 }
 
 stop_slurm() {
-    stop_daemon "$RUN/slurmd.pid"
-    stop_daemon "$RUN/slurmctld.pid"
+    stop_daemon "$RUN/slurmd.pid" slurmd
+    stop_daemon "$RUN/slurmctld.pid" slurmctld
 }
 
 case "${1:-}" in

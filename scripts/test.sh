@@ -34,7 +34,7 @@ step "pytest as $TEST_USER"
 work=$(mktemp -d /tmp/dcv-widget-tests.XXXXXX)
 # The tests run from a copy the test user owns; they import dcv_widget as installed in $VENV.
 if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
-    git -C "$ROOT" ls-files --cached --others --exclude-standard -z | tar -C "$ROOT" --null -cf - -T - | tar -C "$work" -xf -
+    git -C "$ROOT" ls-files --cached --others --exclude-standard -z | tar -C "$ROOT" --ignore-failed-read --null -cf - -T - 2>/dev/null | tar -C "$work" -xf -
 else
     tar -C "$ROOT" --exclude=.git --exclude=node_modules --exclude=.venv -cf - . | tar -C "$work" -xf -
 fi

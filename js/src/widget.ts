@@ -24,6 +24,8 @@ const STATE_WORDS: Record<string, string> = {
 /** Messages from the kernel: the connect URL answers a Connect click and is never a trait. */
 interface KernelMessage {
   event: 'open' | 'open-failed';
+  /** The id this view put in its connect message: other views of the model ignore the answer. */
+  request: string;
   url?: string;
 }
 
@@ -56,6 +58,7 @@ export class DesktopModel extends DOMWidgetModel {
 /** Renders a DesktopModel. Holds no state of its own but the tab it opened for Connect. */
 export class DesktopView extends DOMWidgetView {
   private pendingTab: Window | null = null;
+  private pendingRequest = '';
   private status!: HTMLElement;
   private facts!: HTMLElement;
   private errorBox!: HTMLElement;
@@ -80,8 +83,9 @@ export class DesktopView extends DOMWidgetView {
     this.buttons.className = 'dcv-widget-buttons';
     this.el.append(header, this.status, this.facts, this.errorBox, this.buttons);
 
-    this.model.on('change', () => this.update(), this);
-    this.model.on('msg:custom', (msg: KernelMessage) => this.onKernelMessage(msg), this);
+    // listenTo: the handlers go away with the view, so a removed view never opens a tab.
+    this.listenTo(this.model, 'change', () => this.update());
+    this.listenTo(this.model, 'msg:custom', (msg: KernelMessage) => this.onKernelMessage(msg));
     this.update();
   }
 
@@ -142,26 +146,35 @@ export class DesktopView extends DOMWidgetView {
   }
 
   private onClick(action: Action): void {
-    if (action === 'connect') {
-      // Open the tab inside the click, so pop-up blockers allow it; the kernel's answer
-      // (the URL with its secret) is then loaded into it.
-      this.pendingTab = window.open('', '_blank');
+    if (action !== 'connect') {
+      this.send({ action });
+      return;
     }
-    this.send({ action });
+    // Open the tab inside the click, so pop-up blockers allow it; the kernel's answer (the URL
+    // with its secret) is then loaded into it.
+    this.pendingTab?.close();
+    this.pendingTab = window.open('', '_blank');
+    this.pendingRequest = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    this.send({ action, request: this.pendingRequest });
   }
 
   private onKernelMessage(msg: KernelMessage): void {
+    if (!this.pendingRequest || msg.request !== this.pendingRequest) {
+      return;
+    }
     const tab = this.pendingTab;
     this.pendingTab = null;
+    this.pendingRequest = '';
     if (msg.event === 'open' && msg.url) {
       if (tab) {
         tab.opener = null;
         tab.location.href = msg.url;
       } else {
+        // The browser blocked the early tab; this open, outside a click, may be blocked too.
         window.open(msg.url, '_blank', 'noopener');
       }
-    } else if (tab) {
-      tab.close();
+    } else {
+      tab?.close();
     }
   }
 }

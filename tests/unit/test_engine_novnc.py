@@ -14,20 +14,26 @@ from dcv_widget.session_file import Endpoint
 
 
 def test_script_substitutes_the_geometry_and_nothing_else() -> None:
-    script = NoVNCEngine().job_script(LaunchRequest(geometry="1280x720"))
+    script = NoVNCEngine().job_script(LaunchRequest(geometry="1280x720"), launch_id="ab12")
     assert script.startswith("#!/bin/bash\n")
     assert "geometry=1280x720\n" in script
+    assert "launch_id=ab12\n" in script
     assert "@" not in script.replace('"$@"', "")
+
+
+def test_launch_id_must_be_hex() -> None:
+    with pytest.raises(ValueError, match="launch_id"):
+        NoVNCEngine().job_script(LaunchRequest(), launch_id="x; rm -rf ~")
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
 def test_script_is_valid_bash() -> None:
-    script = NoVNCEngine().job_script(LaunchRequest())
+    script = NoVNCEngine().job_script(LaunchRequest(), launch_id="ab12")
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)
 
 
 def test_script_keeps_the_password_out_of_argv_and_output() -> None:
-    script = NoVNCEngine().job_script(LaunchRequest())
+    script = NoVNCEngine().job_script(LaunchRequest(), launch_id="ab12")
     assert "umask 077" in script
     # The password reaches vncpasswd through a pipe from printf, a bash builtin.
     assert "printf '%s\\n' \"$password\" | vncpasswd -f" in script

@@ -9,13 +9,14 @@ from dcv_widget.session_file import SessionFileError, SessionPaths, parse_sessio
 
 def test_parse_the_file_the_job_writes() -> None:
     text = (
-        '{"version": 1, "engine": "novnc", "job_id": "7", "host": "n1", "port": 40001, '
-        '"secret": "pw123456"}\n'
+        '{"version": 1, "engine": "novnc", "job_id": "7", "launch": "abc", "host": "n1", '
+        '"port": 40001, "secret": "pw123456"}\n'
     )
     found = parse_session_file(text)
     assert found.endpoint.port == 40001
     assert found.endpoint.host == "n1"
     assert found.secret == "pw123456"
+    assert found.launch_id == "abc"
     assert "pw123456" not in repr(found)
 
 
@@ -31,7 +32,8 @@ def test_malformed_file_error_never_quotes_it(text: str) -> None:
     with pytest.raises(SessionFileError) as info:
         parse_session_file(text)
     assert "pw123456" not in str(info.value)
-    assert info.value.__cause__ is None
+    # Nothing chained either: a JSONDecodeError would carry the whole file in its `doc`.
+    assert info.value.__cause__ is None and info.value.__context__ is None
 
 
 def test_paths_live_under_the_users_private_folder() -> None:
