@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = Path(str(item.fspath)).parent.name
         if tier in {"unit", "integration", "e2e"}:
             item.add_marker(getattr(pytest.mark, tier))
+
+
+def _in_live_queue(job_id: str) -> bool:
+    """Whether squeue (default states: pending, running, completing) still lists the job."""
+    listed = subprocess.run(
+        ["squeue", "--noheader", f"--jobs={job_id}"], capture_output=True, text=True, check=False
+    )
+    return bool(listed.stdout.strip())
+
+
+@pytest.fixture(scope="session")
+def in_live_queue() -> Callable[[str], bool]:
+    return _in_live_queue
 
 
 @pytest.fixture(scope="session")

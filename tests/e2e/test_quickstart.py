@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
@@ -22,7 +22,9 @@ def run_all_cells(page: Page) -> None:
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
 
 
-def test_launch_connect_end_in_jupyterlab(browser: Browser, lab: Lab, artifacts: Path) -> None:
+def test_launch_connect_end_in_jupyterlab(
+    browser: Browser, lab: Lab, artifacts: Path, in_live_queue: Callable[[str], bool]
+) -> None:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.goto(lab.page_url("/lab/tree/notebooks/01-quickstart.ipynb"))
@@ -58,13 +60,7 @@ def test_launch_connect_end_in_jupyterlab(browser: Browser, lab: Lab, artifacts:
     )
     expect(widget.get_by_role("button", name="Launch")).to_be_visible()
     widget.screenshot(path=artifacts / "widget-ended.png")
-    live = subprocess.run(
-        ["squeue", "--noheader", f"--jobs={job_id.group(1)}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert live.stdout.strip() == ""
+    assert not in_live_queue(job_id.group(1))
     context.close()
 
 

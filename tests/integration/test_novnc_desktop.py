@@ -6,6 +6,7 @@ import os
 import stat
 import subprocess
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,7 +33,9 @@ def secret_of(url: str) -> str:
     return fragment["password"]
 
 
-def test_desktop_lifecycle_end_to_end(manager: SessionManager) -> None:
+def test_desktop_lifecycle_end_to_end(
+    manager: SessionManager, in_live_queue: Callable[[str], bool]
+) -> None:
     seen: list[str] = []
     manager.subscribe(lambda s: seen.append(s.state.value))
 
@@ -85,13 +88,7 @@ def test_desktop_lifecycle_end_to_end(manager: SessionManager) -> None:
     # Cleaned up: no session file, no private run folder, job gone from the live queue.
     assert not os.path.exists(session_file)
     assert not os.path.exists(os.path.join(paths.root, "run", session.job_id))
-    live = subprocess.run(
-        ["squeue", "--noheader", f"--jobs={session.job_id}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert live.stdout.strip() == ""
+    assert not in_live_queue(session.job_id)
     assert "desktop closed" in Path(log_file).read_text()
 
 
