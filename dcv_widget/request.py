@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-ENGINES = ("novnc",)
+ENGINES = ("novnc", "dcv")
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _MEMORY = re.compile(r"[1-9][0-9]{0,8}[KMGT]?")
@@ -66,7 +66,8 @@ def _check_count(field: str, value: int, low: int, high: int) -> None:
 
 @dataclass(frozen=True)
 class LaunchRequest:
-    """One desktop's resources and engine. `partition=None` means the cluster's default."""
+    """One desktop's resources and engine. `partition=None` means the cluster's default;
+    `idle_timeout` is in minutes without a connection before the job ends itself (0: never)."""
 
     partition: str | None = None
     time: str = "1:00:00"
@@ -76,6 +77,7 @@ class LaunchRequest:
     account: str | None = None
     engine: str = "novnc"
     geometry: str = "1600x900"
+    idle_timeout: int = 0
 
     def __post_init__(self) -> None:
         _check_name("partition", self.partition)
@@ -83,6 +85,7 @@ class LaunchRequest:
         time_limit_seconds(self.time)
         _check_count("cpus", self.cpus, 1, 1024)
         _check_count("gpus", self.gpus, 0, 64)
+        _check_count("idle_timeout", self.idle_timeout, 0, 7 * 24 * 60)
         if self.memory is not None and not _MEMORY.fullmatch(self.memory):
             raise InvalidRequest(
                 "memory", self.memory, "use a size such as 4000 (megabytes), 8G or 512M"

@@ -35,6 +35,10 @@ class SessionPaths:
     def session_file(self, job_id: str) -> str:
         return posixpath.join(self.sessions, f"{job_id}.json")
 
+    def end_file(self, job_id: str) -> str:
+        """The job's last word: why it ended (no secret)."""
+        return posixpath.join(self.sessions, f"{job_id}.end.json")
+
     def log_pattern(self) -> str:
         """sbatch --output pattern; Slurm replaces %j with the job id."""
         return posixpath.join(self.logs, "desktop-%j.out")
@@ -45,11 +49,20 @@ class SessionPaths:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where the desktop listens: no secret in here."""
+    """Where the desktop listens, as the job found it: no secret in here.
+
+    `host` is the address URLs use; the EC2 fields are filled from instance metadata when the
+    node is an EC2 instance (the access routes need them), else left empty.
+    """
 
     engine: str
     host: str
     port: int
+    session_id: str = ""
+    private_ip: str = ""
+    public_ip: str = ""
+    instance_id: str = ""
+    region: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,14 +78,21 @@ class SessionFileError(ValueError):
     """The session file exists but cannot be used."""
 
 
+_OPTIONAL_FIELDS = ("session_id", "private_ip", "public_ip", "instance_id", "region")
+
+
 def parse_session_file(text: str) -> SessionFile:
     """Read the JSON the job wrote; errors never quote the file (it holds a secret)."""
     problem = ""
     try:
         data = json.loads(text)
+        optional = {name: str(data.get(name, "")) for name in _OPTIONAL_FIELDS}
         return SessionFile(
             endpoint=Endpoint(
-                engine=str(data["engine"]), host=str(data["host"]), port=int(data["port"])
+                engine=str(data["engine"]),
+                host=str(data["host"]),
+                port=int(data["port"]),
+                **optional,
             ),
             launch_id=str(data.get("launch", "")),
             secret=str(data["secret"]),

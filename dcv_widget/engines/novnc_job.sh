@@ -1,56 +1,13 @@
-#!/bin/bash
-# dcv_widget desktop job, engine "novnc": TigerVNC's Xvnc + a window manager + websockify serving
-# the noVNC web client. Rendered by dcv_widget/engines/novnc.py and fed to sbatch on stdin.
-#
-# Secrets: the VNC password is made here, goes to vncpasswd on stdin and into the session file
-# (mode 0600 in a 0700 folder). It never reaches argv, stdout/stderr or this job's log.
-set -uo pipefail
-umask 077
-
+# ---- engine "novnc": TigerVNC's Xvnc + a window manager + websockify serving noVNC ----
+# The VNC password is made here, goes to vncpasswd on stdin and into the session file only.
 geometry=@GEOMETRY@
-launch_id=@LAUNCH_ID@
 novnc_web=${DCV_WIDGET_NOVNC_WEB:-/usr/share/novnc}
-state_dir="$HOME/.dcv-widget"
-sessions="$state_dir/sessions"
-work="$state_dir/run/$SLURM_JOB_ID"
-session_file="$sessions/$SLURM_JOB_ID.json"
-tmp_file="$sessions/.$SLURM_JOB_ID.json.tmp"
 
-log() { printf '%s dcv-widget: %s\n' "$(date +%T)" "$*"; }
-fail() { log "ERROR: $*"; exit 1; }
-
-cleanup() {
-    # Ignore further stop signals (a second scancel) so the clean-up always finishes.
-    trap '' TERM INT HUP USR1
-    trap - EXIT
-    rm -f "$session_file" "$tmp_file"
-    kill $(jobs -pr) 2>/dev/null
-    for _ in $(seq 25); do
-        [[ -z $(jobs -pr) ]] && break
-        sleep 0.2
-    done
-    kill -KILL $(jobs -pr) 2>/dev/null
-    rm -rf "$work"
-    log "desktop closed"
-}
-trap cleanup EXIT
-# scancel and the time limit send SIGTERM; --signal may send USR1 earlier.
-trap 'log "stop requested"; exit 0' TERM INT HUP USR1
-
-for cmd in Xvnc vncpasswd websockify python3 ss; do
-    command -v "$cmd" >/dev/null || fail "$cmd is missing on $(hostname); ask your admin to install \
-tigervnc-standalone-server, tigervnc-tools, websockify, novnc, python3 and iproute2 on the desktop nodes"
-done
+require "ask your admin to install tigervnc-standalone-server, tigervnc-tools, websockify, \
+novnc, python3 and iproute2 on the desktop nodes" Xvnc vncpasswd websockify python3 ss
 [[ -f $novnc_web/vnc.html ]] || fail "the noVNC web client is not in $novnc_web; install novnc \
 or set DCV_WIDGET_NOVNC_WEB"
 
-mkdir -p "$state_dir" "$sessions" "$state_dir/run" "$work" || fail "cannot create $work"
-chmod 700 "$state_dir" "$sessions" "$state_dir/run" "$work"
-# A file left by an earlier job with this id (killed with SIGKILL, cluster rebuilt) is not ours.
-rm -f "$session_file" "$tmp_file"
-
-cd "$HOME" || fail "cannot enter $HOME"
-log "job $SLURM_JOB_ID on $(hostname): starting the desktop"
 password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(6))')
 printf '%s\n' "$password" | vncpasswd -f > "$work/passwd" || fail "vncpasswd failed"
 
@@ -96,15 +53,7 @@ for _ in 1 2 3 4 5; do
 done
 listening "$port" || { tail -n 5 "$work/websockify.log"; fail "websockify did not start"; }
 
-printf '{"version": 1, "engine": "novnc", "job_id": "%s", "launch": "%s", "host": "%s", "port": %d, "secret": "%s"}\n' \
-    "$SLURM_JOB_ID" "$launch_id" "$(hostname)" "$port" "$password" > "$tmp_file" \
-    && mv "$tmp_file" "$session_file"
+publish_session "$(printf '"host": "%s", "port": %d, "secret": "%s"' "$(hostname)" "$port" "$password")"
 log "desktop ready on port $port"
 
-# Live until Xvnc or websockify ends, or Slurm stops the job. (A sleep loop rather than
-# `wait -n PID...`, which needs bash 5.1: Amazon Linux 2 has 4.2.)
-while kill -0 "$xvnc_pid" 2>/dev/null && kill -0 "$web_pid" 2>/dev/null; do
-    sleep 5 &
-    wait $!
-done
-log "the desktop server exited"
+wait_while_alive "$xvnc_pid" "$web_pid"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from urllib.parse import urlsplit
@@ -19,6 +20,13 @@ def test_script_substitutes_the_geometry_and_nothing_else() -> None:
     assert "geometry=1280x720\n" in script
     assert "launch_id=ab12\n" in script
     assert "@" not in script.replace('"$@"', "")
+
+
+def test_script_is_the_shared_prelude_then_the_engine() -> None:
+    script = NoVNCEngine().job_script(LaunchRequest(), launch_id="ab12")
+    assert script.index("trap cleanup EXIT") < script.index("Xvnc -displayfd")
+    assert 'engine "novnc"' in script or '"engine": "novnc"' in script
+    assert re.search(r"@[A-Z_]+@", script) is None
 
 
 def test_launch_id_must_be_hex() -> None:
@@ -39,7 +47,10 @@ def test_script_keeps_the_password_out_of_argv_and_output() -> None:
     assert "printf '%s\\n' \"$password\" | vncpasswd -f" in script
     for line in script.replace("\\\n", " ").splitlines():
         if "$password" in line:
-            assert line.lstrip().startswith(("printf", "password=")), line
+            # Only bash builtins (printf, assignment) ever see it: no process gets it in argv.
+            assert line.lstrip().startswith(("printf", "password=", 'publish_session "$(printf')), (
+                line
+            )
 
 
 def test_connect_url_carries_the_secret_only_in_the_fragment() -> None:
