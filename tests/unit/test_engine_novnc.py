@@ -25,7 +25,7 @@ def test_script_substitutes_the_geometry_and_nothing_else() -> None:
 def test_script_is_the_shared_prelude_then_the_engine() -> None:
     script = NoVNCEngine().job_script(LaunchRequest(), launch_id="ab12")
     assert script.index("trap cleanup EXIT") < script.index("Xvnc -displayfd")
-    assert 'engine "novnc"' in script or '"engine": "novnc"' in script
+    assert '"engine": "@ENGINE@"' not in script and 'engine "novnc"' in script
     assert re.search(r"@[A-Z_]+@", script) is None
 
 
