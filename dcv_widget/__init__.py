@@ -12,17 +12,26 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .api import DesktopFailed, DesktopHandle, launch, sessions
     from .widget import Desktop
 
-__all__ = ["Desktop", "__version__"]
+__all__ = ["Desktop", "DesktopFailed", "DesktopHandle", "__version__", "launch", "sessions"]
+
+# Loaded on first use: ipywidgets pulls in IPython, the API traitlets' config machinery.
+_LAZY = {
+    "Desktop": "widget",
+    "DesktopFailed": "api",
+    "DesktopHandle": "api",
+    "launch": "api",
+    "sessions": "api",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # ipywidgets pulls in IPython; load it on first use of the widget, not on import.
-    if name == "Desktop":
-        from .widget import Desktop
+    if name in _LAZY:
+        from importlib import import_module
 
-        return Desktop
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'dcv_widget' has no attribute {name!r}")
 
 

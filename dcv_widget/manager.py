@@ -10,18 +10,33 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 
-from .backends.slurm import JobStatus, SlurmBackend, SlurmError, SlurmUnavailable
+from .backends.slurm import (
+    JobStatus,
+    SlurmBackend,
+    SlurmError,
+    SlurmUnavailable,
+    job_comment,
+    parse_job_comment,
+)
 from .engines import ENGINES
-from .request import LaunchRequest
-from .session import DesktopSession, SessionState, observe
-from .session_file import Endpoint, SessionFile, SessionFileError, SessionPaths, parse_session_file
-from .transport import LocalTransport, Transport
+from .request import InvalidRequest, LaunchRequest
+from .session import DesktopSession, SessionState, observe, vanished, with_last_word
+from .session_file import (
+    Endpoint,
+    SessionFile,
+    SessionFileError,
+    SessionPaths,
+    parse_last_word,
+    parse_session_file,
+)
+from .transport import LocalTransport, Transport, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +44,25 @@ Listener = Callable[[DesktopSession], None]
 
 FAST_POLL = 1.0
 SLOW_POLL = 15.0
+STARTUP_TIMEOUT = 600.0
 MAX_BACKOFF = 60.0
+SUBMIT_ATTEMPTS = 3
+LOG_TAIL_LINES = 20
+# Slurm's final job states: a desktop in one of them is over and is not re-attached.
+FINAL_STATES = frozenset(
+    {
+        "COMPLETED",
+        "CANCELLED",
+        "TIMEOUT",
+        "FAILED",
+        "NODE_FAIL",
+        "BOOT_FAIL",
+        "OUT_OF_MEMORY",
+        "PREEMPTED",
+        "DEADLINE",
+        "REVOKED",
+    }
+)
 
 
 class SessionManager:
@@ -41,11 +74,13 @@ class SessionManager:
         *,
         fast_poll: float = FAST_POLL,
         slow_poll: float = SLOW_POLL,
+        startup_timeout: float = STARTUP_TIMEOUT,
     ) -> None:
         self.transport = transport or LocalTransport()
         self.slurm = SlurmBackend(self.transport)
         self.fast_poll = fast_poll
         self.slow_poll = slow_poll
+        self.startup_timeout = startup_timeout
         self._paths: SessionPaths | None = None
         self._sessions: dict[str, DesktopSession] = {}
         self._endpoints: dict[str, Endpoint] = {}
@@ -130,14 +165,8 @@ class SessionManager:
             paths = self.paths()
             for folder in (paths.root, paths.sessions, paths.logs):
                 self.transport.make_private_dir(folder)
-            engine = ENGINES[session.request.engine]
-            job_id = self.slurm.submit(
-                session.request,
-                engine.job_script(session.request, launch_id=session.key),
-                output=paths.log_pattern(),
-                comment=f"dcv-widget:{engine.name}",
-            )
-        except (SlurmError, OSError) as exc:
+            job_id = self._submit_once(session, paths)
+        except (SlurmError, OSError, TransportError) as exc:
             log.warning("launch failed: %s", exc)
             failed = partial(
                 DesktopSession.moved_to,
@@ -153,6 +182,39 @@ class SessionManager:
         self._ensure_polling()
         if queued.ending:  # End was clicked while sbatch ran
             self.slurm.cancel(job_id)
+
+    def _submit_once(self, session: DesktopSession, paths: SessionPaths) -> str:
+        """sbatch, retried while Slurm does not answer; before each retry, look in the queue
+        for this launch's job, so a submission whose answer was lost never runs twice."""
+        engine = ENGINES[session.request.engine]
+        script = engine.job_script(session.request, launch_id=session.key)
+        comment = job_comment(engine.name, session.key)
+        unanswered: SlurmUnavailable | None = None
+        for attempt in range(SUBMIT_ATTEMPTS):
+            try:
+                if attempt:
+                    found = self._job_of_launch(session.key)
+                    if found:
+                        return found
+                return self.slurm.submit(
+                    session.request, script, output=paths.log_pattern(), comment=comment
+                )
+            except SlurmUnavailable as exc:
+                unanswered = exc
+                self._update(session.key, lambda s: replace(s, unreachable=True))
+                time.sleep(self.fast_poll * 2 ** (attempt + 1))
+        raise SlurmError(
+            f"Slurm did not answer {SUBMIT_ATTEMPTS} tries to submit the desktop ({unanswered}); "
+            "try again later or ask your cluster admin"
+        ) from unanswered
+
+    def _job_of_launch(self, launch_id: str) -> str:
+        """The id of the job this launch submitted, if the queue has one."""
+        for job in self.slurm.jobs().values():
+            parsed = parse_job_comment(job.comment)
+            if parsed and parsed[1] == launch_id:
+                return job.job_id
+        return ""
 
     def _cancel(self, key: str) -> None:
         def ending(session: DesktopSession) -> DesktopSession:
@@ -225,15 +287,98 @@ class SessionManager:
         return [s for s in self.sessions() if s.job_id and s.state != SessionState.ENDED]
 
     def poll_once(self) -> None:
-        """One look at the scheduler for every tracked session."""
+        """One look at the scheduler for every tracked session: one squeue call for all, plus
+        one sacct call only when some job has left the queue."""
         # Take the list before squeue runs: a job submitted meanwhile is not yet in its output
         # and must not be judged by it.
         tracked = self._tracked()
         jobs = self.slurm.jobs()
+        gone = [s.job_id for s in tracked if s.job_id not in jobs]
+        accounted = self.slurm.accounting(gone) if gone else {}
         for session in tracked:
-            job = jobs.get(session.job_id)
-            ready = self._desktop_ready(session, job)
-            self._update(session.key, partial(observe, job=job, desktop_ready=ready))
+            job = jobs.get(session.job_id) or (accounted or {}).get(session.job_id)
+            if job is None:
+                updated = self._update(session.key, vanished)
+            else:
+                ready = self._desktop_ready(session, job)
+                updated = self._update(session.key, partial(observe, job=job, desktop_ready=ready))
+            if updated.state == SessionState.ENDED:
+                self._finish(updated)
+            elif self._start_up_overdue(updated):
+                self._fail_start_up(updated)
+
+    def _start_up_overdue(self, session: DesktopSession) -> bool:
+        return (
+            session.state == SessionState.LAUNCHING
+            and not session.ending
+            and time.time() - session.since > self.startup_timeout
+        )
+
+    def _fail_start_up(self, session: DesktopSession) -> None:
+        """A desktop that never came up: cancel its job (no orphan keeps billing), say why."""
+        self.slurm.cancel(session.job_id)
+        minutes = self.startup_timeout / 60
+        failed = session.moved_to(
+            SessionState.ENDED,
+            f"the desktop did not start within {minutes:g} minutes, so its job was cancelled; "
+            "see the log below, or ask your cluster admin",
+            outcome="failed",
+        )
+        self._update(session.key, lambda _: replace(failed, log_tail=self._log_tail(session)))
+
+    def _finish(self, session: DesktopSession) -> None:
+        """Complete an ended session from the job's last word; remove what the job left."""
+        paths = self.paths()
+        try:
+            text = self.transport.read_text(paths.end_file(session.job_id))
+            word = parse_last_word(text) if text else None
+            tail = (
+                self._log_tail(session)
+                if session.outcome.startswith("failed") or (word and word.cause == "failed")
+                else ""
+            )
+            self.transport.remove(paths.end_file(session.job_id))
+        except (OSError, TransportError) as exc:
+            log.warning("desktop %s: could not read its last word: %s", session.job_id, exc)
+            return
+        self._endpoints.pop(session.key, None)
+        self._update(session.key, partial(with_last_word, word=word, log_tail=tail))
+
+    def _log_tail(self, session: DesktopSession) -> str:
+        """The end of the job's log (which never holds a secret), for failures."""
+        text = self.transport.read_text(self.paths().log_file(session.job_id)) or ""
+        return "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
+
+    def rediscover_later(self) -> Future[list[DesktopSession]]:
+        """`rediscover` on an action thread: for callers that must not wait for Slurm."""
+        return self._actions.submit(self.rediscover)
+
+    def rediscover(self) -> list[DesktopSession]:
+        """Adopt this user's live desktops that this manager does not follow yet (after a
+        kernel restart, or launched elsewhere): found by their job name and comment."""
+        known = {s.job_id for s in self.sessions()}
+        adopted = []
+        for job in self.slurm.jobs().values():
+            parsed = parse_job_comment(job.comment)
+            if parsed is None or job.job_id in known or job.state in FINAL_STATES:
+                continue
+            engine, launch_id = parsed
+            if engine not in ENGINES:
+                continue
+            try:
+                request = LaunchRequest(engine=engine, partition=job.partition or None)
+            except InvalidRequest:  # e.g. a job submitted to several partitions
+                request = LaunchRequest(engine=engine)
+            session = DesktopSession(
+                request=request, key=launch_id, job_id=job.job_id, state=SessionState.QUEUED
+            )
+            with self._changed:
+                self._sessions.setdefault(launch_id, session)
+            adopted.append(session)
+        if adopted:
+            self.poll_once()
+            self._ensure_polling()
+        return [self.get(s.key) for s in adopted]
 
     def _desktop_ready(self, session: DesktopSession, job: JobStatus | None) -> bool:
         """Whether the job's desktop answers; learns its endpoint the first time it does."""
@@ -295,5 +440,12 @@ def default_manager() -> SessionManager:
     global _default
     with _default_lock:
         if _default is None:
-            _default = SessionManager()
+            from .settings import load_settings
+
+            settings = load_settings()
+            _default = SessionManager(
+                fast_poll=settings.fast_poll,
+                slow_poll=settings.slow_poll,
+                startup_timeout=settings.startup_timeout,
+            )
         return _default

@@ -13,6 +13,7 @@ from enum import Enum
 
 from .backends.slurm import JobStatus
 from .request import LaunchRequest
+from .session_file import LastWord
 
 
 class SessionState(str, Enum):
@@ -93,6 +94,7 @@ class DesktopSession:
     outcome: str = ""
     unreachable: bool = False
     ending: bool = False
+    log_tail: str = ""
     since: float = field(default_factory=time.time)
 
     @property
@@ -108,21 +110,14 @@ class DesktopSession:
         )
 
 
-def observe(session: DesktopSession, job: JobStatus | None, desktop_ready: bool) -> DesktopSession:
-    """The session after one look at the scheduler.
+def observe(session: DesktopSession, job: JobStatus, desktop_ready: bool) -> DesktopSession:
+    """The session after one look at the scheduler (squeue, or sacct for a job that left it).
 
-    `job` is the job's squeue line, or None when squeue no longer lists it; `desktop_ready` says
-    whether the job's session file announced a ready desktop.
+    `desktop_ready` says whether the job's session file announced a ready desktop.
     """
     if session.state == SessionState.ENDED:
         return session
-    if job is None:
-        return session.moved_to(
-            SessionState.ENDED,
-            "the job left the queue; Slurm keeps no record of how it ended on this cluster",
-            outcome="ended",
-        )
-    session = replace(session, node=job.nodes, time_left=job.time_left)
+    session = replace(session, node=job.nodes or session.node, time_left=job.time_left)
     if job.state == "PENDING":
         return session.moved_to(SessionState.QUEUED, pending_reason(job.reason))
     if job.state == "CONFIGURING":
@@ -138,3 +133,32 @@ def observe(session: DesktopSession, job: JobStatus | None, desktop_ready: bool)
         return replace(session, detail="shutting down", ending=True, unreachable=False)
     # SUSPENDED, REQUEUED, …: keep the step and say what Slurm says.
     return replace(session, detail=f"Slurm reports {job.state.lower()}", unreachable=False)
+
+
+def vanished(session: DesktopSession) -> DesktopSession:
+    """The job left squeue and the cluster keeps no accounting: ended, how is not known yet.
+
+    Never called "completed": the job's last word (see `with_last_word`) may still say how.
+    """
+    return session.moved_to(
+        SessionState.ENDED,
+        "the job left the queue and this cluster keeps no job accounting, so how it ended "
+        "is unknown",
+        outcome="ended",
+    )
+
+
+# The job's last-word causes that say more than Slurm's end state.
+_LAST_WORD_OUTCOMES = {"idle": "idle stop", "failed": "failed", "server-exit": "desktop closed"}
+
+
+def with_last_word(session: DesktopSession, word: LastWord | None, log_tail: str) -> DesktopSession:
+    """An ended session told by the job's own last word and, for failures, its log's tail."""
+    if word is not None and word.launch_id == session.key:
+        if word.cause in _LAST_WORD_OUTCOMES:
+            session = replace(session, outcome=_LAST_WORD_OUTCOMES[word.cause], detail=word.reason)
+        elif word.cause == "signal" and session.outcome == "ended":
+            session = replace(session, outcome="stopped", detail=word.reason)
+    if session.outcome.startswith("failed"):
+        session = replace(session, log_tail=log_tail)
+    return session

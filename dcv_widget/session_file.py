@@ -104,3 +104,25 @@ def parse_session_file(text: str) -> SessionFile:
         f"the desktop's session file is malformed ({problem}); "
         "end this desktop and launch a new one"
     )
+
+
+@dataclass(frozen=True)
+class LastWord:
+    """What a job wrote as it ended (`<job>.end.json`): a cause and a sentence, no secret.
+
+    cause: "signal" (End, scancel, time limit), "idle" (idle auto-stop), "failed" (the job
+    could not start the desktop), "server-exit" (the desktop server ended, e.g. a logout).
+    """
+
+    cause: str
+    reason: str
+    launch_id: str
+
+
+def parse_last_word(text: str) -> LastWord | None:
+    """The job's last word, or None when the file is not one (it is only advisory)."""
+    try:
+        data = json.loads(text)
+        return LastWord(str(data["cause"]), str(data["reason"]), str(data.get("launch", "")))
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -11,15 +11,15 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import ipywidgets as widgets
 from traitlets import Bool, Dict, List, Unicode
 
 from . import __version__
 from .manager import SessionManager, default_manager
-from .request import LaunchRequest
 from .session import DesktopSession, SessionState
+from .settings import load_settings
 
 MODULE_NAME = "dcv-widget"
 MODULE_VERSION = f"^{__version__}"
@@ -37,8 +37,14 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
     """A remote desktop on the cluster: *Launch*, follow it until ready, *Connect*, *End*.
 
     Keyword arguments are the launch options (partition, time, cpus, memory, gpus, account,
-    engine, geometry); they are validated here, so a bad value fails in the cell that set it.
+    engine, geometry, idle_timeout) on top of the site's defaults (`DesktopSettings`); they are
+    validated here, so a bad value fails in the cell that set it. With `attach` (the default),
+    a new widget re-attaches to a live desktop of this user that no other widget of this kernel
+    follows, e.g. after a kernel restart.
     """
+
+    # Sessions followed by a widget of this kernel, so two widgets never attach to one desktop.
+    _followed: ClassVar[set[str]] = set()
 
     _model_name = Unicode("DesktopModel").tag(sync=True)
     _model_module = Unicode(MODULE_NAME).tag(sync=True)
@@ -58,8 +64,10 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
     options = Dict().tag(sync=True)
     error = Unicode("").tag(sync=True)
 
-    def __init__(self, *, manager: SessionManager | None = None, **launch_options: Any) -> None:
-        self._request = LaunchRequest(**launch_options)
+    def __init__(
+        self, *, manager: SessionManager | None = None, attach: bool = True, **launch_options: Any
+    ) -> None:
+        self._request = load_settings().request(**launch_options)
         self._manager = manager or default_manager()
         self._key = ""
         self._show_lock = threading.Lock()
@@ -73,6 +81,8 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
         )
         self._unsubscribe = self._manager.subscribe(self._on_session)
         self.on_msg(self._on_message)
+        if attach:
+            self._manager.rediscover_later().add_done_callback(self._attach)
 
     @property
     def session(self) -> DesktopSession | None:
@@ -87,8 +97,7 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
                 "end it first, or create another Desktop() for a second desktop"
             )
         self._set_error("")
-        self._key = self._manager.launch(self._request).key
-        self._show()
+        self._follow(self._manager.launch(self._request).key)
 
     def end(self) -> None:
         """What the *End* button does; also callable from code."""
@@ -97,7 +106,26 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
 
     def close(self) -> None:
         self._unsubscribe()
+        self._followed.discard(self._key)
         super().close()
+
+    def _follow(self, key: str) -> None:
+        self._followed.discard(self._key)
+        self._followed.add(key)
+        self._key = key
+        self._show()
+
+    def _attach(self, future: Future[list[DesktopSession]]) -> None:
+        """Follow a live desktop nobody in this kernel follows, if this widget has none yet."""
+        if future.exception() is not None:
+            return  # nothing to re-attach to while Slurm does not answer; Launch still works
+        for session in self._manager.sessions():
+            if (
+                not self._key
+                and session.state != SessionState.ENDED
+                and session.key not in self._followed
+            ):
+                self._follow(session.key)
 
     def _on_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         # Decide from the kernel's own state, not the synced `actions` (the browser can set it).

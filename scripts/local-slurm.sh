@@ -3,7 +3,9 @@
 #
 #   scripts/local-slurm.sh start    write the config (if it is ours or absent), start munge,
 #                                   slurmctld and slurmd; harmless when already running
-#   scripts/local-slurm.sh stop     stop the three daemons started here
+#   scripts/local-slurm.sh stop     stop slurmd and slurmctld (munge stays)
+#   scripts/local-slurm.sh stop-controller   stop slurmctld only (tests of an unreachable
+#                                   scheduler; `start` brings it back)
 #   scripts/local-slurm.sh status   exit 0 when the `dcv` partition answers
 #
 # Needs root (it starts system daemons) and Debian's slurm-wlm + munge (scripts/setup-system.sh).
@@ -126,6 +128,7 @@ stop_slurm() {
 case "${1:-}" in
     start) start ;;
     stop) stop_slurm; echo "local Slurm stopped" ;;
+    stop-controller) stop_daemon "$RUN/slurmctld.pid" slurmctld; echo "slurmctld stopped" ;;
     status) scontrol ping | grep -q UP && sinfo -p dcv ;;
-    *) die "usage: $0 start|stop|status" ;;
+    *) die "usage: $0 start|stop|stop-controller|status" ;;
 esac

@@ -15,8 +15,11 @@ from ..transport import CommandResult, Transport, TransportError
 JOB_NAME = "dcv-widget"
 SEP = "\x1f"
 
-_SQUEUE_FIELDS = ("%i", "%T", "%r", "%N", "%L", "%k")
+_SQUEUE_FIELDS = ("%i", "%T", "%r", "%N", "%L", "%P", "%k")
 _SINFO_FIELDS = ("%P", "%a", "%l", "%F")
+_SACCT_FIELDS = ("JobIDRaw", "State", "NodeList")
+# sacct says this (and exits non-zero) where the cluster runs without slurmdbd.
+_NO_ACCOUNTING = "accounting storage is disabled"
 
 
 class SlurmError(Exception):
@@ -29,14 +32,28 @@ class SlurmUnavailable(SlurmError):
 
 @dataclass(frozen=True)
 class JobStatus:
-    """One line of squeue: a job as the scheduler sees it now."""
+    """One line of squeue (or sacct): a job as the scheduler sees it now."""
 
     job_id: str
     state: str
     reason: str
     nodes: str
     time_left: str
+    partition: str
     comment: str
+
+
+def job_comment(engine: str, launch_id: str) -> str:
+    """The comment that marks a job as a dcv_widget desktop of one launch (for re-attach)."""
+    return f"{JOB_NAME}:{engine}:{launch_id}"
+
+
+def parse_job_comment(comment: str) -> tuple[str, str] | None:
+    """(engine, launch_id) from a dcv_widget job comment, None for anything else."""
+    parts = comment.split(":")
+    if len(parts) != 3 or parts[0] != JOB_NAME or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
 
 
 @dataclass(frozen=True)
@@ -68,8 +85,24 @@ def parse_squeue(text: str) -> dict[str, JobStatus]:
         parts = line.split(SEP, len(_SQUEUE_FIELDS) - 1)
         if len(parts) != len(_SQUEUE_FIELDS):
             raise SlurmError(f"unexpected squeue line {line!r}")
-        job_id, state, reason, nodes, time_left, comment = parts
-        jobs[job_id] = JobStatus(job_id, state, reason, nodes, time_left, comment)
+        job_id, state, reason, nodes, time_left, partition, comment = parts
+        jobs[job_id] = JobStatus(job_id, state, reason, nodes, time_left, partition, comment)
+    return jobs
+
+
+def parse_sacct(text: str) -> dict[str, JobStatus]:
+    """Final states by job id from `sacct --parsable2` in the `_SACCT_FIELDS` format.
+
+    Only the allocation's own line counts (`123`, not the steps `123.batch`); a state such as
+    "CANCELLED by 1001" keeps its first word.
+    """
+    jobs: dict[str, JobStatus] = {}
+    for line in text.splitlines():
+        parts = line.split(SEP)
+        if len(parts) != len(_SACCT_FIELDS) or not parts[0].isdigit():
+            continue
+        job_id, state, nodes = parts
+        jobs[job_id] = JobStatus(job_id, state.split()[0] if state else "", "", nodes, "", "", "")
     return jobs
 
 
@@ -183,6 +216,24 @@ class SlurmBackend:
         if not result.ok:
             raise SlurmError(f"squeue failed: {_first_line(result)}")
         return parse_squeue(result.stdout)
+
+    def accounting(self, job_ids: list[str]) -> dict[str, JobStatus] | None:
+        """How these jobs ended, from sacct; None where the cluster keeps no accounting."""
+        result = self._run(
+            [
+                "sacct",
+                "--noheader",
+                "--parsable2",
+                f"--delimiter={SEP}",
+                f"--jobs={','.join(job_ids)}",
+                f"--format={','.join(_SACCT_FIELDS)}",
+            ]
+        )
+        if _NO_ACCOUNTING in (result.stderr + result.stdout).lower():
+            return None
+        if not result.ok:
+            raise SlurmError(f"sacct failed: {_first_line(result)}")
+        return parse_sacct(result.stdout)
 
     def cancel(self, job_id: str) -> None:
         """Ask Slurm to end the job (SIGTERM, then SIGKILL after KillWait)."""

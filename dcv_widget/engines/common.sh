@@ -17,10 +17,12 @@ work="$state_dir/run/$SLURM_JOB_ID"
 session_file="$sessions/$SLURM_JOB_ID.json"
 tmp_file="$sessions/.$SLURM_JOB_ID.json.tmp"
 end_file="$sessions/$SLURM_JOB_ID.end.json"
+# The last word: end_cause is one of server-exit, signal, failed, idle; end_reason is for people.
+end_cause="server-exit"
 end_reason="the desktop server exited"
 
 log() { printf '%s dcv-widget: %s\n' "$(date +%T)" "$*"; }
-fail() { end_reason="failed: $*"; log "ERROR: $*"; exit 1; }
+fail() { end_cause="failed"; end_reason="$*"; log "ERROR: $*"; exit 1; }
 json_string() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "${s//$'\n'/ }"; }
 
 # Engines override stop_desktop to close their session cleanly before the processes go.
@@ -39,14 +41,14 @@ cleanup() {
     done
     kill -KILL $(jobs -pr) 2>/dev/null
     rm -rf "$work"
-    printf '{"job_id": "%s", "launch": "%s", "reason": %s}\n' \
-        "$SLURM_JOB_ID" "$launch_id" "$(json_string "$end_reason")" > "$end_file"
+    printf '{"job_id": "%s", "launch": "%s", "cause": "%s", "reason": %s}\n' \
+        "$SLURM_JOB_ID" "$launch_id" "$end_cause" "$(json_string "$end_reason")" > "$end_file"
     log "desktop closed: $end_reason"
 }
 trap cleanup EXIT
 # scancel and the time limit send SIGTERM (--signal may send USR1 earlier).
-trap 'end_reason="stopped by Slurm (End, scancel or the time limit)"; log "stop requested"; exit 0' \
-    TERM INT HUP USR1
+trap 'end_cause=signal end_reason="stopped by Slurm (End, scancel or the time limit)"
+      log "stop requested"; exit 0' TERM INT HUP USR1
 
 # require HINT CMD...: fail, saying HINT, unless every CMD is on PATH.
 require() {

@@ -37,7 +37,7 @@ def click(widget: Desktop, action: str, **extra: str) -> None:
 
 
 def test_widget_follows_a_desktop_and_never_syncs_its_secret(manager: SessionManager) -> None:
-    widget = RecordingDesktop(manager=manager, partition="dcv", time="5")
+    widget = RecordingDesktop(manager=manager, attach=False, partition="dcv", time="5")
     assert widget.actions == ["launch"]
 
     # A Connect the kernel cannot honour is answered, so the browser closes the tab it opened.
@@ -70,7 +70,7 @@ def test_widget_follows_a_desktop_and_never_syncs_its_secret(manager: SessionMan
 
 
 def test_actions_the_kernel_did_not_offer_are_ignored(manager: SessionManager) -> None:
-    widget = RecordingDesktop(manager=manager, partition="dcv", time="5")
+    widget = RecordingDesktop(manager=manager, attach=False, partition="dcv", time="5")
     widget.actions = ["launch", "connect", "end"]  # as a tampering browser could set it
     click(widget, "end")
     click(widget, "connect", request="x")
@@ -81,7 +81,7 @@ def test_actions_the_kernel_did_not_offer_are_ignored(manager: SessionManager) -
 
 
 def test_end_while_submitting_cancels_the_job(manager: SessionManager) -> None:
-    widget = RecordingDesktop(manager=manager, partition="dcv", time="5")
+    widget = RecordingDesktop(manager=manager, attach=False, partition="dcv", time="5")
     click(widget, "launch")
     click(widget, "end")  # before sbatch has answered, most likely
     eventually(lambda: widget.state == "ended", timeout=60)

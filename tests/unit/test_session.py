@@ -6,11 +6,12 @@ from dataclasses import replace
 
 from dcv_widget.backends.slurm import JobStatus
 from dcv_widget.request import LaunchRequest
-from dcv_widget.session import DesktopSession, SessionState, observe
+from dcv_widget.session import DesktopSession, SessionState, observe, vanished, with_last_word
+from dcv_widget.session_file import LastWord
 
 
 def job(state: str, reason: str = "None", nodes: str = "") -> JobStatus:
-    return JobStatus("42", state, reason, nodes, "59:00", "dcv-widget:novnc")
+    return JobStatus("42", state, reason, nodes, "59:00", "dcv", "dcv-widget:novnc:k")
 
 
 def submitted() -> DesktopSession:
@@ -73,10 +74,40 @@ def test_completing_keeps_the_step_and_polls_fast() -> None:
 
 
 def test_vanished_job_is_not_called_completed() -> None:
-    ended = observe(submitted(), None, desktop_ready=False)
+    ended = vanished(submitted())
     assert ended.state == SessionState.ENDED
     assert ended.outcome == "ended"
     assert "completed" not in ended.detail
+
+
+def test_last_word_tells_how_a_vanished_job_ended() -> None:
+    word = LastWord("signal", "stopped by Slurm (End, scancel or the time limit)", "k")
+    told = with_last_word(vanished(submitted()), word, log_tail="")
+    assert (told.outcome, told.detail) == ("stopped", word.reason)
+
+
+def test_last_word_turns_a_plain_end_into_an_idle_stop() -> None:
+    ended = observe(submitted(), job("COMPLETED"), desktop_ready=False)
+    word = LastWord("idle", "idle: no connection for 30 minutes", "k")
+    told = with_last_word(ended, word, log_tail="ignored")
+    assert (told.outcome, told.detail, told.log_tail) == ("idle stop", word.reason, "")
+
+
+def test_a_failure_keeps_the_log_tail() -> None:
+    ended = observe(submitted(), job("FAILED"), desktop_ready=False)
+    word = LastWord("failed", "Xvnc did not start", "k")
+    told = with_last_word(ended, word, log_tail="line 1\nline 2")
+    assert (told.outcome, told.detail, told.log_tail) == (
+        "failed",
+        "Xvnc did not start",
+        "line 1\nline 2",
+    )
+
+
+def test_last_word_of_another_launch_is_ignored() -> None:
+    ended = observe(submitted(), job("CANCELLED"), desktop_ready=False)
+    told = with_last_word(ended, LastWord("idle", "idle", "another"), log_tail="")
+    assert told.outcome == "cancelled"
 
 
 def test_ended_is_final() -> None:

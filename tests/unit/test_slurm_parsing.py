@@ -14,11 +14,18 @@ from dcv_widget.backends.slurm import (
 )
 from dcv_widget.request import LaunchRequest
 
-# Captured with: squeue --me --states=all --noheader --format=%i^_%T^_%r^_%N^_%L^_%k
+# Captured with: squeue --me --states=all --noheader --format=%i^_%T^_%r^_%N^_%L^_%P^_%k
 SQUEUE = (
-    "2\x1fCANCELLED\x1fNone\x1fdcv-node-1\x1f9:59\x1fdcv-widget:novnc\n"
-    "3\x1fCOMPLETED\x1fNone\x1fdcv-node-1\x1fUNLIMITED\x1f(null)\n"
-    "7\x1fPENDING\x1fResources\x1f\x1f1:00:00\x1fnote\x1fwith a separator\n"
+    "2\x1fCANCELLED\x1fNone\x1fdcv-node-1\x1f9:59\x1fdcv\x1fdcv-widget:novnc:ab12\n"
+    "3\x1fCOMPLETED\x1fNone\x1fdcv-node-1\x1fUNLIMITED\x1fdcv\x1f(null)\n"
+    "7\x1fPENDING\x1fResources\x1f\x1f1:00:00\x1fviz\x1fnote\x1fwith a separator\n"
+)
+# As documented for sacct --noheader --parsable2 --format=JobIDRaw,State,NodeList
+SACCT = (
+    "41\x1fCOMPLETED\x1fdcv-node-1\n"
+    "41.batch\x1fCOMPLETED\x1fdcv-node-1\n"
+    "42\x1fCANCELLED by 1001\x1fdcv-node-1\n"
+    "43\x1fTIMEOUT\x1fdcv-node-2\n"
 )
 # Captured with: sinfo --noheader --format=%P^_%a^_%l^_%F
 SINFO = "dcv*\x1fup\x1finfinite\x1f0/1/0/1\nviz\x1fdown\x1f12:00:00\x1f2/0/1/3\n"
@@ -37,8 +44,9 @@ def test_sbatch_garbage_is_an_error() -> None:
 def test_squeue_lines_become_job_statuses() -> None:
     jobs = parse_squeue(SQUEUE)
     assert jobs["2"] == JobStatus(
-        "2", "CANCELLED", "None", "dcv-node-1", "9:59", "dcv-widget:novnc"
+        "2", "CANCELLED", "None", "dcv-node-1", "9:59", "dcv", "dcv-widget:novnc:ab12"
     )
+    assert jobs["7"].partition == "viz"
     assert jobs["3"].time_left == "UNLIMITED"
     # Free text comes last, so a stray separator in it cannot shift the other fields.
     assert jobs["7"].comment == "note\x1fwith a separator"

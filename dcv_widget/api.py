@@ -1,0 +1,85 @@
+"""The Python API for scripts and notebooks: `launch()`, `sessions()` and a handle per desktop.
+
+    s = dcv_widget.launch(partition="dcv", time="2:00:00", engine="dcv")
+    s.wait_ready(timeout=600)
+    print(s.connect_url())
+    s.end()
+
+The widget and the `dcv-desktop` command are built on the same manager.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .manager import SessionManager, default_manager
+from .session import DesktopSession, SessionState
+from .settings import load_settings
+
+
+class DesktopFailed(RuntimeError):
+    """The desktop ended before it was ready; the message says how, with the log's tail."""
+
+
+class DesktopHandle:
+    """One desktop, followed by a manager. Holds no secret: `connect_url()` reads it fresh."""
+
+    def __init__(self, manager: SessionManager, key: str) -> None:
+        self.manager = manager
+        self.key = key
+
+    @property
+    def session(self) -> DesktopSession:
+        """The newest snapshot of this desktop."""
+        return self.manager.get(self.key)
+
+    @property
+    def state(self) -> SessionState:
+        return self.session.state
+
+    @property
+    def job_id(self) -> str:
+        return self.session.job_id
+
+    def wait_ready(self, timeout: float = 600) -> DesktopHandle:
+        """Block until the desktop is ready; DesktopFailed if it ended first."""
+        session = self.manager.wait_for(
+            self.key, lambda s: s.state in (SessionState.READY, SessionState.ENDED), timeout
+        )
+        if session.state == SessionState.ENDED:
+            tail = f"\n--- end of the job's log ---\n{session.log_tail}" if session.log_tail else ""
+            raise DesktopFailed(
+                f"desktop {session.job_id or '(not submitted)'} ended before it was ready: "
+                f"{session.outcome}: {session.detail}{tail}"
+            )
+        return self
+
+    def connect_url(self, timeout: float = 30) -> str:
+        """The URL that opens the desktop. It holds the connect secret: open it, don't share it."""
+        return self.manager.connect_url(self.key).result(timeout)
+
+    def end(self, wait: bool = True, timeout: float = 120) -> None:
+        """Cancel the desktop's job; with `wait`, return once Slurm has ended it."""
+        self.manager.end(self.key).result(timeout)
+        if wait:
+            self.manager.wait_for(self.key, lambda s: s.state == SessionState.ENDED, timeout)
+
+    def __repr__(self) -> str:
+        s = self.session
+        return f"<desktop job {s.job_id or '-'} {s.state.value}: {s.detail}>"
+
+
+def launch(*, manager: SessionManager | None = None, **options: Any) -> DesktopHandle:
+    """Submit a desktop with the site's defaults and these options; returns at once."""
+    manager = manager or default_manager()
+    request = load_settings().request(**options)
+    return DesktopHandle(manager, manager.launch(request).key)
+
+
+def sessions(*, manager: SessionManager | None = None) -> list[DesktopHandle]:
+    """Every live desktop of this user: this kernel's and, re-attached, any other's."""
+    manager = manager or default_manager()
+    manager.rediscover()
+    return [
+        DesktopHandle(manager, s.key) for s in manager.sessions() if s.state != SessionState.ENDED
+    ]

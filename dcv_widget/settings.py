@@ -1,0 +1,93 @@
+"""Site and user defaults, the Jupyter way: `c.DesktopSettings.partition = "dcv"`.
+
+Read from `jupyter_dcv_widget_config.py` / `.json` in every Jupyter config folder, with
+Jupyter's own precedence (`jupyter --paths`: a folder listed earlier wins; e.g. /etc/jupyter
+for the site, ~/.jupyter for the user, JUPYTER_CONFIG_PATH above both). Every launch option can
+still be overridden per call; the result is validated as a `LaunchRequest`, so a bad value in a
+config file fails with the option's name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+from traitlets import Float, Int, Unicode
+from traitlets.config import Configurable
+from traitlets.config.loader import Config
+
+from .request import InvalidRequest, LaunchRequest
+
+CONFIG_NAME = "jupyter_dcv_widget_config"
+
+
+class DesktopSettings(Configurable):
+    """Defaults for desktops launched from this Jupyter installation."""
+
+    partition = Unicode("", help="Slurm partition for desktops; empty: the cluster's default.").tag(
+        config=True
+    )
+    time = Unicode("1:00:00", help="Time limit of a desktop job, in any Slurm format.").tag(
+        config=True
+    )
+    cpus = Int(1, help="CPUs per desktop.").tag(config=True)
+    memory = Unicode("", help="Memory per desktop (e.g. 8G); empty: the partition's default.").tag(
+        config=True
+    )
+    gpus = Int(0, help="GPUs per desktop.").tag(config=True)
+    account = Unicode("", help="Slurm account to charge; empty: the user's default.").tag(
+        config=True
+    )
+    engine = Unicode("novnc", help="Desktop engine: novnc or dcv.").tag(config=True)
+    geometry = Unicode("1600x900", help="Screen size of novnc desktops, WIDTHxHEIGHT.").tag(
+        config=True
+    )
+    idle_timeout = Int(
+        0, help="Minutes without a connection before a dcv desktop ends itself; 0: never."
+    ).tag(config=True)
+    startup_timeout = Float(
+        600.0,
+        help="Seconds a running job may take to bring its desktop up before it is failed and "
+        "cancelled (queue time does not count).",
+    ).tag(config=True)
+    fast_poll = Float(1.0, help="Seconds between scheduler polls while a desktop starts.").tag(
+        config=True
+    )
+    slow_poll = Float(15.0, help="Seconds between scheduler polls once all are ready.").tag(
+        config=True
+    )
+
+    def request(self, **overrides: Any) -> LaunchRequest:
+        """A validated launch request: these defaults with `overrides` on top."""
+        names = {f.name for f in fields(LaunchRequest)}
+        for name in overrides:
+            if name not in names:
+                raise InvalidRequest(
+                    name, overrides[name], f"unknown option; use one of {sorted(names)}"
+                )
+        values = {name: getattr(self, name) for name in names}
+        values.update(overrides)
+        for optional in ("partition", "memory", "account"):
+            values[optional] = values[optional] or None
+        return LaunchRequest(**values)
+
+
+def load_settings() -> DesktopSettings:
+    """Settings from every Jupyter config folder, merged in Jupyter's precedence."""
+    from jupyter_core.paths import jupyter_config_path
+    from traitlets.config.loader import (
+        ConfigFileNotFound,
+        JSONFileConfigLoader,
+        PyFileConfigLoader,
+    )
+
+    config = Config()
+    # jupyter_config_path() lists the highest priority first: merge from the other end.
+    for folder in reversed(jupyter_config_path()):
+        for loader in (JSONFileConfigLoader, PyFileConfigLoader):
+            suffix = ".json" if loader is JSONFileConfigLoader else ".py"
+            try:
+                config.merge(loader(CONFIG_NAME + suffix, path=folder).load_config())
+            except ConfigFileNotFound:
+                continue
+    return DesktopSettings(config=config)

@@ -1,0 +1,113 @@
+"""The lifecycle beyond the happy path, on the real local Slurm: failures say why, a desktop
+that never comes up is cancelled, a restarted kernel re-attaches, a scheduler outage is shown
+and survived."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from dcv_widget.api import DesktopFailed, DesktopHandle
+from dcv_widget.backends.slurm import parse_job_comment
+from dcv_widget.manager import SessionManager
+from dcv_widget.request import LaunchRequest
+from dcv_widget.session import DesktopSession, SessionState
+
+FAKES = Path(__file__).parents[1] / "fakes"
+LOCAL_SLURM = "/usr/local/sbin/dcv-widget-local-slurm"
+
+
+def is_ended(session: DesktopSession) -> bool:
+    return session.state == SessionState.ENDED
+
+
+def jobs_of_launch(key: str) -> list[str]:
+    """Job ids in the whole queue (all states) that carry this launch's comment."""
+    listed = subprocess.run(
+        ["squeue", "--me", "--states=all", "--noheader", "--format=%i %k"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = []
+    for line in listed.splitlines():
+        job_id, _, comment = line.partition(" ")
+        parsed = parse_job_comment(comment)
+        if parsed and parsed[1] == key:
+            found.append(job_id)
+    return found
+
+
+def test_a_failing_job_says_why_with_its_log(
+    manager: SessionManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # sbatch hands the submitter's environment to the job: the node has no noVNC client there.
+    monkeypatch.setenv("DCV_WIDGET_NOVNC_WEB", "/nonexistent/novnc")
+    handle = DesktopHandle(manager, manager.launch(LaunchRequest(partition="dcv", time="5")).key)
+    with pytest.raises(DesktopFailed, match="the noVNC web client is not in /nonexistent/novnc"):
+        handle.wait_ready(timeout=120)
+    session = handle.session
+    assert session.outcome == "failed"
+    assert "install novnc" in session.detail
+    assert "ERROR: the noVNC web client" in session.log_tail
+    # The job's last word was read and removed.
+    assert not Path(manager.paths().end_file(session.job_id)).exists()
+
+
+def test_a_desktop_that_never_starts_is_failed_and_cancelled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", f"{FAKES / 'hung'}:{Path('/usr/bin')}:{Path('/bin')}")
+    manager = SessionManager(fast_poll=0.3, slow_poll=1.0, startup_timeout=4)
+    session = manager.launch(LaunchRequest(partition="dcv", time="5"))
+    session = manager.wait_for(session.key, is_ended, timeout=120)
+    assert session.outcome == "failed"
+    assert "did not start within" in session.detail
+    assert "starting the desktop" in session.log_tail
+    deadline = time.monotonic() + 60
+    while subprocess.run(
+        ["squeue", "--noheader", f"--jobs={session.job_id}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip():
+        assert time.monotonic() < deadline, "the hung desktop's job was not cancelled"
+        time.sleep(0.5)
+
+
+def test_a_new_kernel_reattaches_to_live_desktops(manager: SessionManager) -> None:
+    first = DesktopHandle(manager, manager.launch(LaunchRequest(partition="dcv", time="10")).key)
+    first.wait_ready(timeout=120)
+    url = first.connect_url()
+
+    restarted = SessionManager(fast_poll=0.3, slow_poll=1.0)  # what a kernel restart leaves
+    adopted = restarted.rediscover()
+    assert first.key in [s.key for s in adopted]
+    again = DesktopHandle(restarted, first.key)
+    again.wait_ready(timeout=30)
+    assert again.job_id == first.job_id
+    assert again.connect_url() == url
+    assert restarted.rediscover() == []  # nothing adopted twice
+    again.end()
+    assert again.session.outcome == "cancelled"
+
+
+@pytest.mark.skipif(not Path(LOCAL_SLURM).exists(), reason="needs scripts/test.sh's sudo rule")
+def test_scheduler_outage_is_shown_then_survived(manager: SessionManager) -> None:
+    handle = DesktopHandle(manager, manager.launch(LaunchRequest(partition="dcv", time="10")).key)
+    handle.wait_ready(timeout=120)
+    subprocess.run(["sudo", "-n", LOCAL_SLURM, "stop-controller"], check=True)
+    try:
+        manager.poll_now()
+        unreachable = manager.wait_for(handle.key, lambda s: s.unreachable, timeout=60)
+        assert unreachable.state == SessionState.READY  # never "ended" because a query failed
+    finally:
+        subprocess.run(["sudo", "-n", LOCAL_SLURM, "start"], check=True)
+    manager.poll_now()
+    back = manager.wait_for(handle.key, lambda s: not s.unreachable, timeout=120)
+    assert back.state == SessionState.READY
+    assert jobs_of_launch(handle.key) == [handle.job_id]
+    handle.end()
