@@ -1,0 +1,105 @@
+"""`dcv-desktop`: the same desktops from a terminal (launch, list, connect, end).
+
+dcv-desktop launch --partition dcv --time 2:00:00     waits until ready, prints the job id
+dcv-desktop list                                      this user's live desktops
+dcv-desktop connect 1234                              prints the URL that opens it
+dcv-desktop end 1234
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .api import DesktopFailed, DesktopHandle, launch, sessions
+from .backends.slurm import SlurmError
+from .manager import SessionManager
+from .request import InvalidRequest
+from .settings import load_settings
+
+# Launch options the command line offers, with their types; defaults come from the settings.
+_OPTIONS: dict[str, type] = {
+    "partition": str,
+    "time": str,
+    "cpus": int,
+    "memory": str,
+    "gpus": int,
+    "account": str,
+    "engine": str,
+    "geometry": str,
+    "idle_timeout": int,
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dcv-desktop", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    start = commands.add_parser("launch", help="submit a desktop and wait until it is ready")
+    for name, kind in _OPTIONS.items():
+        start.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind)
+    start.add_argument("--no-wait", action="store_true", help="return once submitted")
+    start.add_argument("--timeout", type=float, default=900, help="seconds to wait for ready")
+    commands.add_parser("list", help="list this user's live desktops")
+    connect = commands.add_parser("connect", help="print the URL that opens a desktop")
+    connect.add_argument("job_id")
+    end = commands.add_parser("end", help="end a desktop (cancel its job)")
+    end.add_argument("job_id")
+    return parser
+
+
+def _find(manager: SessionManager, job_id: str) -> DesktopHandle:
+    for handle in sessions(manager=manager):
+        if handle.job_id == job_id:
+            return handle
+    raise LookupError(f"no live desktop with job id {job_id}; `dcv-desktop list` shows yours")
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    manager = SessionManager(
+        fast_poll=settings.fast_poll,
+        slow_poll=settings.slow_poll,
+        startup_timeout=settings.startup_timeout,
+    )
+    if args.command == "launch":
+        options: dict[str, Any] = {
+            k: getattr(args, k) for k in _OPTIONS if getattr(args, k) is not None
+        }
+        handle = launch(manager=manager, **options)
+        if args.no_wait:
+            manager.wait_for(handle.key, lambda s: bool(s.job_id) or not s.active, 120)
+        else:
+            handle.wait_ready(timeout=args.timeout)
+        print(f"job {handle.job_id or '-'}: {handle.state.value}: {handle.session.detail}")
+        if handle.job_id:
+            print(f"open it with: dcv-desktop connect {handle.job_id}")
+    elif args.command == "list":
+        print(f"{'JOB':>8}  {'STATE':<10} {'NODE':<16} {'LEFT':>10}  DETAIL")
+        for handle in sessions(manager=manager):
+            s = handle.session
+            node, left = s.node or "-", s.time_left or "-"
+            print(f"{s.job_id:>8}  {s.state.value:<10} {node:<16} {left:>10}  {s.detail}")
+    elif args.command == "connect":
+        print(_find(manager, args.job_id).connect_url())
+    elif args.command == "end":
+        handle = _find(manager, args.job_id)
+        handle.end()
+        print(f"job {handle.job_id}: {handle.session.outcome}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except InvalidRequest as exc:
+        print(f"dcv-desktop: {exc}", file=sys.stderr)
+        return 2
+    except (DesktopFailed, SlurmError, LookupError, TimeoutError, RuntimeError) as exc:
+        print(f"dcv-desktop: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""`dcv-desktop` from a terminal, against the real local Slurm."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import urllib.request
+from urllib.parse import urlsplit
+
+
+def dcv_desktop(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dcv_widget.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_launch_list_connect_end() -> None:
+    launched = dcv_desktop("launch", "--partition", "dcv", "--time", "5")
+    assert launched.returncode == 0, launched.stderr
+    found = re.search(r"^job (\d+): ready: running on dcv-node-1$", launched.stdout, re.M)
+    assert found, launched.stdout
+    job_id = found.group(1)
+
+    listed = dcv_desktop("list")
+    assert re.search(rf"^\s+{job_id}\s+ready\s+dcv-node-1", listed.stdout, re.M), listed.stdout
+
+    connect = dcv_desktop("connect", job_id)
+    url = connect.stdout.strip()
+    assert urllib.request.urlopen(f"http://{urlsplit(url).netloc}/vnc.html").status == 200
+
+    ended = dcv_desktop("end", job_id)
+    assert ended.stdout.strip() == f"job {job_id}: cancelled"
+    again = dcv_desktop("end", job_id)
+    assert again.returncode == 1
+    assert "no live desktop with job id" in again.stderr
+
+
+def test_bad_option_is_refused_before_slurm_sees_it() -> None:
+    refused = dcv_desktop("launch", "--time", "1h; reboot")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("dcv-desktop: time: ")
