@@ -48,6 +48,9 @@ STARTUP_TIMEOUT = 600.0
 MAX_BACKOFF = 60.0
 SUBMIT_ATTEMPTS = 3
 LOG_TAIL_LINES = 20
+# How long after a job's end its last word may still be coming (its clean-up is still running
+# when Slurm already reports it cancelled).
+LAST_WORD_WAIT = 60.0
 # Slurm's final job states: a desktop in one of them is over and is not re-attached.
 FINAL_STATES = frozenset(
     {
@@ -84,6 +87,8 @@ class SessionManager:
         self._paths: SessionPaths | None = None
         self._sessions: dict[str, DesktopSession] = {}
         self._endpoints: dict[str, Endpoint] = {}
+        # Ended sessions whose job has not written its last word yet: key -> give-up time.
+        self._awaiting_word: dict[str, float] = {}
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -261,7 +266,7 @@ class SessionManager:
         backoff = self.fast_poll
         while True:
             with self._lock:
-                if not any(
+                if not self._awaiting_word and not any(
                     s.job_id and s.state != SessionState.ENDED for s in self._sessions.values()
                 ):
                     self._poller = None
@@ -298,14 +303,16 @@ class SessionManager:
         for session in tracked:
             job = jobs.get(session.job_id) or (accounted or {}).get(session.job_id)
             if job is None:
-                updated = self._update(session.key, vanished)
+                self._conclude(session.key, vanished)
+            elif job.state in FINAL_STATES:
+                self._conclude(session.key, partial(observe, job=job, desktop_ready=False))
             else:
                 ready = self._desktop_ready(session, job)
                 updated = self._update(session.key, partial(observe, job=job, desktop_ready=ready))
-            if updated.state == SessionState.ENDED:
-                self._finish(updated)
-            elif self._start_up_overdue(updated):
-                self._fail_start_up(updated)
+                if self._start_up_overdue(updated):
+                    self._fail_start_up(updated)
+        for key in set(self._awaiting_word) - {s.key for s in tracked}:
+            self._conclude(key, lambda ended: ended)
 
     def _start_up_overdue(self, session: DesktopSession) -> bool:
         return (
@@ -324,25 +331,31 @@ class SessionManager:
             "see the log below, or ask your cluster admin",
             outcome="failed",
         )
-        self._update(session.key, lambda _: replace(failed, log_tail=self._log_tail(session)))
+        self._conclude(session.key, lambda _: failed)
 
-    def _finish(self, session: DesktopSession) -> None:
-        """Complete an ended session from the job's last word; remove what the job left."""
-        paths = self.paths()
+    def _conclude(self, key: str, ended: Callable[[DesktopSession], DesktopSession]) -> None:
+        """Move a session to its end (`ended`) together with the job's last word, in one
+        update; a last word still being written (the job is cleaning up while Slurm already
+        says "cancelled") is looked for again on the next polls, then given up on."""
+        session = self.get(key)
+        end_file = self.paths().end_file(session.job_id)
+        deadline = self._awaiting_word.setdefault(key, time.time() + LAST_WORD_WAIT)
         try:
-            text = self.transport.read_text(paths.end_file(session.job_id))
-            word = parse_last_word(text) if text else None
-            tail = (
-                self._log_tail(session)
-                if session.outcome.startswith("failed") or (word and word.cause == "failed")
-                else ""
-            )
-            self.transport.remove(paths.end_file(session.job_id))
+            text = self.transport.read_text(end_file)
         except (OSError, TransportError) as exc:
             log.warning("desktop %s: could not read its last word: %s", session.job_id, exc)
-            return
-        self._endpoints.pop(session.key, None)
-        self._update(session.key, partial(with_last_word, word=word, log_tail=tail))
+            text = None
+        word = parse_last_word(text) if text else None
+        failed = ended(session).outcome.startswith("failed") or (word and word.cause == "failed")
+        tail = self._log_tail(session) if failed else ""
+        if word is not None or time.time() >= deadline:
+            del self._awaiting_word[key]
+            self._endpoints.pop(key, None)
+            try:
+                self.transport.remove(end_file)
+            except (OSError, TransportError) as exc:
+                log.warning("desktop %s: could not remove %s: %s", session.job_id, end_file, exc)
+        self._update(key, lambda current: with_last_word(ended(current), word, tail))
 
     def _log_tail(self, session: DesktopSession) -> str:
         """The end of the job's log (which never holds a secret), for failures."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -89,6 +90,12 @@ def test_desktop_lifecycle_end_to_end(
     assert not os.path.exists(session_file)
     assert not os.path.exists(os.path.join(paths.root, "run", session.job_id))
     assert not in_live_queue(session.job_id)
+    # The job's last word is read and removed too, even when it comes after Slurm's "cancelled".
+    end_file = Path(paths.end_file(session.job_id))
+    deadline = time.monotonic() + 30
+    while end_file.exists():
+        assert time.monotonic() < deadline, "the job's last word was left behind"
+        time.sleep(0.3)
     assert "desktop closed" in Path(log_file).read_text()
 
 
