@@ -48,3 +48,9 @@ def test_config_files_on_jupyter_paths_set_defaults(
     monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "nobody"))
     request = load_settings().request()
     assert (request.partition, request.time) == ("dcv", "2:00:00")
+
+
+def test_every_setting_is_documented_with_its_default() -> None:
+    page = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    for name, trait in DesktopSettings().traits(config=True).items():
+        assert f"| `{name}` | `{trait.default_value!r}` |" in page, name
