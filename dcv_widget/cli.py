@@ -14,7 +14,7 @@ from typing import Any
 
 from .api import DesktopFailed, DesktopHandle, launch, sessions
 from .backends.slurm import SlurmError
-from .manager import SessionManager
+from .manager import SessionManager, manager_from_settings
 from .request import InvalidRequest
 from .settings import load_settings
 
@@ -56,12 +56,7 @@ def _find(manager: SessionManager, job_id: str) -> DesktopHandle:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    manager = SessionManager(
-        fast_poll=settings.fast_poll,
-        slow_poll=settings.slow_poll,
-        startup_timeout=settings.startup_timeout,
-    )
+    manager = manager_from_settings(load_settings())
     if args.command == "launch":
         options: dict[str, Any] = {
             k: getattr(args, k) for k in _OPTIONS if getattr(args, k) is not None

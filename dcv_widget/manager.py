@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 from .backends.slurm import (
     JobStatus,
@@ -36,7 +37,10 @@ from .session_file import (
     parse_last_word,
     parse_session_file,
 )
-from .transport import LocalTransport, Transport, TransportError
+from .transport import LocalTransport, SSHTransport, Transport, TransportError
+
+if TYPE_CHECKING:
+    from .settings import DesktopSettings
 
 log = logging.getLogger(__name__)
 
@@ -407,7 +411,7 @@ class SessionManager:
                 log.warning("desktop %s: ignoring a session file of another launch", session.job_id)
                 return False
             address = self.slurm.node_address(job.nodes)
-        except (SessionFileError, SlurmError, OSError) as exc:
+        except (SessionFileError, SlurmError, OSError, TransportError) as exc:
             # One desktop's trouble must not stall the others: try again next poll.
             log.warning("desktop %s: %s", session.job_id, exc)
             return False
@@ -448,6 +452,21 @@ _default: SessionManager | None = None
 _default_lock = threading.Lock()
 
 
+def manager_from_settings(settings: DesktopSettings) -> SessionManager:
+    """A manager as the settings say: local or over SSH, with their poll intervals."""
+    transport: Transport = LocalTransport()
+    if settings.ssh_host:
+        transport = SSHTransport(
+            settings.ssh_host, trust_unknown_host=settings.ssh_trust_unknown_host
+        )
+    return SessionManager(
+        transport,
+        fast_poll=settings.fast_poll,
+        slow_poll=settings.slow_poll,
+        startup_timeout=settings.startup_timeout,
+    )
+
+
 def default_manager() -> SessionManager:
     """The kernel's shared manager: every widget in a kernel shares one poll loop."""
     global _default
@@ -455,10 +474,5 @@ def default_manager() -> SessionManager:
         if _default is None:
             from .settings import load_settings
 
-            settings = load_settings()
-            _default = SessionManager(
-                fast_poll=settings.fast_poll,
-                slow_poll=settings.slow_poll,
-                startup_timeout=settings.startup_timeout,
-            )
+            _default = manager_from_settings(load_settings())
         return _default

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from traitlets import Float, Int, Unicode
+from traitlets import Bool, Float, Int, Unicode
 from traitlets.config import Configurable
 from traitlets.config.loader import Config
 
@@ -49,6 +49,14 @@ class DesktopSettings(Configurable):
         600.0,
         help="Seconds a running job may take to bring its desktop up before it is failed and "
         "cancelled (queue time does not count).",
+    ).tag(config=True)
+    ssh_host = Unicode(
+        "",
+        help="Reach the cluster over SSH at this host (a name from ~/.ssh/config works); "
+        "empty: run Slurm's commands here, on the head node.",
+    ).tag(config=True)
+    ssh_trust_unknown_host = Bool(
+        False, help="Accept and record an SSH host key seen for the first time."
     ).tag(config=True)
     fast_poll = Float(1.0, help="Seconds between scheduler polls while a desktop starts.").tag(
         config=True

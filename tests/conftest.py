@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from dcv_widget.backends.slurm import parse_job_comment
+
 ARTIFACTS = Path(
     os.environ.get("DCV_WIDGET_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts")
 )
@@ -32,6 +34,29 @@ def _in_live_queue(job_id: str) -> bool:
 @pytest.fixture(scope="session")
 def in_live_queue() -> Callable[[str], bool]:
     return _in_live_queue
+
+
+def _jobs_of_launch(key: str) -> list[str]:
+    """Job ids in the whole queue (all states) that carry this launch's comment."""
+    listed = subprocess.run(
+        ["squeue", "--me", "--states=all", "--noheader", "--format=%i %k"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = []
+    for line in listed.splitlines():
+        job_id, _, comment = line.partition(" ")
+        parsed = parse_job_comment(comment)
+        if parsed and parsed[1] == key:
+            found.append(job_id)
+    return found
+
+
+@pytest.fixture(scope="session")
+def jobs_of_launch() -> Callable[[str], list[str]]:
+    """How many jobs one launch produced: a duplicate submission shows here."""
+    return _jobs_of_launch
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,19 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from dcv_widget.manager import SessionManager
 from dcv_widget.session import SessionState
+
+# pytest puts this folder on sys.path (it has no __init__.py), so the sshd helper is `sshd` at
+# run time; mypy knows it by its path from the repository root.
+if TYPE_CHECKING:
+    from tests.integration.sshd import SSHServer, running_sshd
+else:
+    from sshd import SSHServer, running_sshd
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -30,3 +38,10 @@ def manager() -> Iterator[SessionManager]:
     for session in manager.sessions():
         if session.job_id and session.state != SessionState.ENDED:
             manager.end(session.key).result()
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
+    """A real sshd on 127.0.0.1 logging in this (unprivileged) user; see sshd.py."""
+    with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
+        yield server

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from dcv_widget.api import DesktopFailed, DesktopHandle
-from dcv_widget.backends.slurm import parse_job_comment
 from dcv_widget.manager import SessionManager
 from dcv_widget.request import LaunchRequest
 from dcv_widget.session import DesktopSession, SessionState
@@ -22,23 +22,6 @@ LOCAL_SLURM = "/usr/local/sbin/dcv-widget-local-slurm"
 
 def is_ended(session: DesktopSession) -> bool:
     return session.state == SessionState.ENDED
-
-
-def jobs_of_launch(key: str) -> list[str]:
-    """Job ids in the whole queue (all states) that carry this launch's comment."""
-    listed = subprocess.run(
-        ["squeue", "--me", "--states=all", "--noheader", "--format=%i %k"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    found = []
-    for line in listed.splitlines():
-        job_id, _, comment = line.partition(" ")
-        parsed = parse_job_comment(comment)
-        if parsed and parsed[1] == key:
-            found.append(job_id)
-    return found
 
 
 def test_a_failing_job_says_why_with_its_log(
@@ -96,7 +79,9 @@ def test_a_new_kernel_reattaches_to_live_desktops(manager: SessionManager) -> No
 
 
 @pytest.mark.skipif(not Path(LOCAL_SLURM).exists(), reason="needs scripts/test.sh's sudo rule")
-def test_scheduler_outage_is_shown_then_survived(manager: SessionManager) -> None:
+def test_scheduler_outage_is_shown_then_survived(
+    manager: SessionManager, jobs_of_launch: Callable[[str], list[str]]
+) -> None:
     handle = DesktopHandle(manager, manager.launch(LaunchRequest(partition="dcv", time="10")).key)
     handle.wait_ready(timeout=120)
     subprocess.run(["sudo", "-n", LOCAL_SLURM, "stop-controller"], check=True)
