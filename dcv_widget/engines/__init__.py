@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
+from ..request import LaunchRequest
+from ..session_file import Endpoint
+from .dcv import DCVEngine
 from .novnc import NoVNCEngine
 
-ENGINES = {"novnc": NoVNCEngine()}
+
+class Engine(Protocol):
+    name: str
+
+    def job_script(self, request: LaunchRequest, *, launch_id: str) -> str: ...
+
+    def connect_url(self, endpoint: Endpoint, secret: str) -> str: ...
+
+
+ENGINES: dict[str, Engine] = {"novnc": NoVNCEngine(), "dcv": DCVEngine()}
