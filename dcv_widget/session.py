@@ -44,6 +44,10 @@ _PENDING_REASONS = {
     "PartitionNodeLimit": "the request needs more nodes than the partition allows",
     "PartitionTimeLimit": "the time limit is longer than the partition allows; choose less time",
     "ReqNodeNotAvail": "the nodes it needs are not available (down, drained or reserved)",
+    # Slurm 22.05 prints ReqNodeNotAvail's long form for nodes being powered down.
+    "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions": (
+        "the nodes it needs are down, drained, powering down or reserved"
+    ),
     "NodeDown": "a node it needs is down",
     "BeginTime": "waiting for its start time",
     "Dependency": "waiting for another job to finish",

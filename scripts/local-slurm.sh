@@ -7,6 +7,14 @@
 #   scripts/local-slurm.sh stop-controller   stop slurmctld only (tests of an unreachable
 #                                   scheduler; `start` brings it back)
 #   scripts/local-slurm.sh status   exit 0 when the `dcv` partition answers
+#   scripts/local-slurm.sh power-up|power-down NODE
+#                                   boot or halt a cloud node (Slurm's Resume/SuspendProgram)
+#
+# Two partitions: `dcv`, one always-on node (dcv-node-1), and `dcv-cloud`, one cloud-style node
+# (dcv-cloud-1) that is powered down until a job needs it, as in AWS ParallelCluster: Slurm calls
+# the ResumeProgram, the job waits in CONFIGURING while the node "boots", then runs. The cloud
+# node is a second slurmd in its own UTS namespace (its own hostname) on port 6819; this
+# Debian build of Slurm cannot run two slurmd under one hostname.
 #
 # Needs root (it starts system daemons) and Debian's slurm-wlm + munge (scripts/setup-system.sh).
 # It never overwrites a slurm.conf it did not write: on a real cluster it refuses instead.
@@ -18,7 +26,12 @@ STATE=/var/lib/dcv-widget-slurm
 RUN=/run/dcv-widget-slurm
 LOGS=/var/log/dcv-widget-slurm
 NODE=dcv-node-1
+CLOUD_NODE=dcv-cloud-1
 HOST=$(hostname -s)
+SELF=/usr/local/sbin/dcv-widget-local-slurm
+RESUME=/usr/local/sbin/dcv-widget-cloud-resume
+SUSPEND=/usr/local/sbin/dcv-widget-cloud-suspend
+BOOT_SECONDS=${DCV_WIDGET_CLOUD_BOOT_SECONDS:-5}
 
 die() { echo "local-slurm: $*" >&2; exit 1; }
 
@@ -26,8 +39,9 @@ write_config() {
     if [[ -f $CONF ]] && ! grep -qF "$MARKER" "$CONF"; then
         die "$CONF exists and was not written by dcv_widget; refusing to touch a real cluster's config"
     fi
-    mkdir -p "$STATE/ctld" "$STATE/d" "$RUN" "$LOGS"
+    mkdir -p "$STATE/ctld" "$STATE/d-$NODE" "$STATE/d-$CLOUD_NODE" "$RUN" "$LOGS"
     chown slurm:slurm "$STATE/ctld" "$LOGS"
+    install_power_programs
     local new
     new=$(cat <<CONFIG
 $MARKER
@@ -36,11 +50,11 @@ SlurmctldHost=$HOST(127.0.0.1)
 SlurmUser=slurm
 AuthType=auth/munge
 StateSaveLocation=$STATE/ctld
-SlurmdSpoolDir=$STATE/d
+SlurmdSpoolDir=$STATE/d-%n
 SlurmctldPidFile=$RUN/slurmctld.pid
-SlurmdPidFile=$RUN/slurmd.pid
+SlurmdPidFile=$RUN/slurmd-%n.pid
 SlurmctldLogFile=$LOGS/slurmctld.log
-SlurmdLogFile=$LOGS/slurmd.log
+SlurmdLogFile=$LOGS/slurmd-%n.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
@@ -57,6 +71,15 @@ KillWait=10
 SlurmdParameters=config_overrides
 NodeName=$NODE NodeHostname=$HOST NodeAddr=127.0.0.1 CPUs=8 RealMemory=8000 State=UNKNOWN
 PartitionName=dcv Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+# Power saving for the cloud node only: resumed on demand, halted after 2 idle minutes.
+NodeName=$CLOUD_NODE NodeHostname=$CLOUD_NODE NodeAddr=127.0.0.1 Port=6819 CPUs=8 RealMemory=8000 State=CLOUD
+PartitionName=dcv-cloud Nodes=$CLOUD_NODE MaxTime=INFINITE State=UP
+ResumeProgram=$RESUME
+SuspendProgram=$SUSPEND
+SuspendTime=120
+SuspendExcNodes=$NODE
+ResumeTimeout=120
+SuspendTimeout=30
 CONFIG
 )
     if [[ ! -f $CONF ]] || [[ "$(cat "$CONF")" != "$new" ]]; then
@@ -64,6 +87,16 @@ CONFIG
         chmod 644 "$CONF"
         RESTART=1
     fi
+}
+
+# Slurm runs Resume/SuspendProgram as SlurmUser: they ask sudo to run this script as root.
+install_power_programs() {
+    [[ $0 -ef $SELF ]] || install -m 0755 "$0" "$SELF"
+    printf '#!/bin/sh\nexec sudo -n %s power-up "$1"\n' "$SELF" > "$RESUME"
+    printf '#!/bin/sh\nexec sudo -n %s power-down "$1"\n' "$SELF" > "$SUSPEND"
+    chmod 0755 "$RESUME" "$SUSPEND"
+    echo "slurm ALL=(root) NOPASSWD: $SELF" > /etc/sudoers.d/dcv-widget-slurm
+    chmod 0440 /etc/sudoers.d/dcv-widget-slurm
 }
 
 # running PIDFILE NAME: the pid file names a live process that really is NAME (a stale file's
@@ -104,7 +137,7 @@ start() {
     start_munge
     if [[ $RESTART == 1 ]]; then stop_slurm; fi
     running "$RUN/slurmctld.pid" slurmctld || /usr/sbin/slurmctld
-    running "$RUN/slurmd.pid" slurmd || /usr/sbin/slurmd
+    running "$RUN/slurmd-$NODE.pid" slurmd || /usr/sbin/slurmd
     wait_ready
     echo "local Slurm is up: partition dcv on $NODE"
 }
@@ -121,14 +154,37 @@ stop_daemon() {
 }
 
 stop_slurm() {
-    stop_daemon "$RUN/slurmd.pid" slurmd
+    stop_daemon "$RUN/slurmd-$CLOUD_NODE.pid" slurmd
+    stop_daemon "$RUN/slurmd-$NODE.pid" slurmd
     stop_daemon "$RUN/slurmctld.pid" slurmctld
+}
+
+# The cloud node "boots" (a pause, as an instance would take minutes), then its slurmd starts
+# under the node's own hostname (a UTS namespace) with a fresh boot time (a time namespace:
+# slurmctld waits for a node whose boot time is later than its resume request), registers, and
+# Slurm runs the waiting job.
+power_up() {
+    [[ $1 == "$CLOUD_NODE" ]] || die "power-up: unknown cloud node '$1'"
+    running "$RUN/slurmd-$CLOUD_NODE.pid" slurmd && return 0
+    mkdir -p "$STATE/d-$CLOUD_NODE"
+    # shellcheck disable=SC2016 # expanded by the inner bash, after the pause
+    setsid bash -c 'sleep "$1"; up=$(cut -d. -f1 /proc/uptime)
+        exec unshare --uts --time --boottime "-$((up - 1))" \
+            sh -c "hostname $2 && exec /usr/sbin/slurmd"' boot "$BOOT_SECONDS" "$CLOUD_NODE" \
+        </dev/null >>"$LOGS/power.log" 2>&1 &
+}
+
+power_down() {
+    [[ $1 == "$CLOUD_NODE" ]] || die "power-down: unknown cloud node '$1'"
+    stop_daemon "$RUN/slurmd-$CLOUD_NODE.pid" slurmd
 }
 
 case "${1:-}" in
     start) start ;;
     stop) stop_slurm; echo "local Slurm stopped" ;;
     stop-controller) stop_daemon "$RUN/slurmctld.pid" slurmctld; echo "slurmctld stopped" ;;
+    power-up) power_up "${2:-}" ;;
+    power-down) power_down "${2:-}" ;;
     status) scontrol ping | grep -q UP && sinfo -p dcv ;;
-    *) die "usage: $0 start|stop|stop-controller|status" ;;
+    *) die "usage: $0 start|stop|stop-controller|status|power-up NODE|power-down NODE" ;;
 esac

@@ -17,7 +17,7 @@ APT_PACKAGES=(
     python3 python3-venv python3-dev
     nodejs npm
     chromium fonts-dejavu-core
-    procps psmisc iproute2 sudo git ca-certificates openssh-server
+    procps psmisc iproute2 sudo curl git ca-certificates openssh-server
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }

@@ -22,8 +22,8 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "set-up"
 "$ROOT/scripts/setup-system.sh" "$TEST_USER"
 "$ROOT/scripts/local-slurm.sh" start
-# The lifecycle tests stop and restart slurmctld (an unreachable scheduler) as the test user.
-install -m 0755 "$ROOT/scripts/local-slurm.sh" /usr/local/sbin/dcv-widget-local-slurm
+# The lifecycle tests stop and restart slurmctld (an unreachable scheduler) as the test user,
+# through the copy of local-slurm.sh that `start` installed.
 echo "$TEST_USER ALL=(root) NOPASSWD: /usr/local/sbin/dcv-widget-local-slurm" \
     > /etc/sudoers.d/dcv-widget-tests
 chmod 0440 /etc/sudoers.d/dcv-widget-tests

@@ -1,0 +1,39 @@
+"""A desktop on a powered-down cloud node: the card walks through "node starting" (Slurm's
+CONFIGURING while the ResumeProgram boots the node) to ready, as on AWS ParallelCluster."""
+
+from __future__ import annotations
+
+import subprocess
+
+from dcv_widget.api import DesktopHandle
+from dcv_widget.manager import SessionManager
+from dcv_widget.request import LaunchRequest
+from dcv_widget.session import DesktopSession, SessionState
+
+CLOUD_NODE = "dcv-cloud-1"
+
+
+def test_a_cloud_node_is_powered_up_for_a_desktop(manager: SessionManager) -> None:
+    state = subprocess.run(
+        ["sinfo", "--noheader", "--Node", f"--nodes={CLOUD_NODE}", "--format=%t"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert state.endswith("~"), f"{CLOUD_NODE} should start powered down (state {state!r})"
+
+    seen: list[DesktopSession] = []
+    manager.subscribe(seen.append)
+    handle = DesktopHandle(
+        manager, manager.launch(LaunchRequest(partition="dcv-cloud", time="5")).key
+    )
+    try:
+        handle.wait_ready(timeout=240)
+        starting = [s for s in seen if s.key == handle.key and s.state == SessionState.STARTING]
+        assert starting, [s.state.value for s in seen]
+        assert starting[0].detail == f"powering up {CLOUD_NODE}"
+        assert handle.session.node == CLOUD_NODE
+        assert handle.connect_url().startswith("http://127.0.0.1:")
+    finally:
+        handle.end()
+    assert handle.session.outcome == "cancelled"
