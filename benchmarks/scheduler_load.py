@@ -19,7 +19,7 @@ import subprocess
 import time
 import uuid
 
-from dcv_widget.backends.slurm import JOB_NAME, job_comment
+from dcv_widget.backends.slurm import JOB_NAME, JobTag, job_comment
 from dcv_widget.manager import SessionManager
 
 
@@ -38,7 +38,7 @@ def submit_stand_ins(count: int) -> list[str]:
                 "sbatch",
                 "--parsable",
                 f"--job-name={JOB_NAME}",
-                f"--comment={job_comment('novnc', uuid.uuid4().hex)}",
+                f"--comment={job_comment(JobTag('novnc', uuid.uuid4().hex))}",
                 "--partition=dcv",
                 "--time=10",
                 "--output=/dev/null",

@@ -16,7 +16,9 @@ from .api import DesktopFailed, DesktopHandle, launch, sessions
 from .backends.slurm import SlurmError
 from .manager import SessionManager, manager_from_settings
 from .request import InvalidRequest
+from .session_file import SessionFileError
 from .settings import load_settings
+from .transport import TransportError
 
 # Launch options the command line offers, with their types; defaults come from the settings.
 _OPTIONS: dict[str, type] = {
@@ -91,7 +93,16 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidRequest as exc:
         print(f"dcv-desktop: {exc}", file=sys.stderr)
         return 2
-    except (DesktopFailed, SlurmError, LookupError, TimeoutError, RuntimeError) as exc:
+    except (
+        DesktopFailed,
+        SlurmError,
+        TransportError,
+        SessionFileError,
+        OSError,
+        LookupError,
+        TimeoutError,
+        RuntimeError,
+    ) as exc:
         print(f"dcv-desktop: {exc}", file=sys.stderr)
         return 1
 

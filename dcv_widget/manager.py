@@ -8,7 +8,10 @@ are ready or ended, and back off while the scheduler does not answer.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
+import os
 import threading
 import time
 import uuid
@@ -16,10 +19,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .backends.slurm import (
     JobStatus,
+    JobTag,
     SlurmBackend,
     SlurmError,
     SlurmUnavailable,
@@ -28,7 +32,14 @@ from .backends.slurm import (
 )
 from .engines import ENGINES
 from .request import InvalidRequest, LaunchRequest
-from .session import DesktopSession, SessionState, observe, vanished, with_last_word
+from .session import (
+    FINAL_STATES,
+    DesktopSession,
+    SessionState,
+    observe,
+    vanished,
+    with_last_word,
+)
 from .session_file import (
     Endpoint,
     SessionFile,
@@ -55,21 +66,6 @@ LOG_TAIL_LINES = 20
 # How long after a job's end its last word may still be coming (its clean-up is still running
 # when Slurm already reports it cancelled).
 LAST_WORD_WAIT = 60.0
-# Slurm's final job states: a desktop in one of them is over and is not re-attached.
-FINAL_STATES = frozenset(
-    {
-        "COMPLETED",
-        "CANCELLED",
-        "TIMEOUT",
-        "FAILED",
-        "NODE_FAIL",
-        "BOOT_FAIL",
-        "OUT_OF_MEMORY",
-        "PREEMPTED",
-        "DEADLINE",
-        "REVOKED",
-    }
-)
 
 
 class SessionManager:
@@ -82,12 +78,16 @@ class SessionManager:
         fast_poll: float = FAST_POLL,
         slow_poll: float = SLOW_POLL,
         startup_timeout: float = STARTUP_TIMEOUT,
+        origin: str = "",
     ) -> None:
         self.transport = transport or LocalTransport()
         self.slurm = SlurmBackend(self.transport)
         self.fast_poll = fast_poll
         self.slow_poll = slow_poll
         self.startup_timeout = startup_timeout
+        # Which notebook this manager's kernel runs (a hash; empty for scripts): it goes into
+        # the job comment, so a restarted kernel re-attaches that notebook's desktops only.
+        self.origin = origin
         self._paths: SessionPaths | None = None
         self._sessions: dict[str, DesktopSession] = {}
         self._endpoints: dict[str, Endpoint] = {}
@@ -96,11 +96,14 @@ class SessionManager:
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        # Serialises listener calls, so no listener sees an older state after a newer one.
-        self._notify_lock = threading.Lock()
+        # Serialises listener calls, so no listener sees an older state after a newer one
+        # (re-entrant: a listener may itself launch or end a desktop).
+        self._notify_lock = threading.RLock()
+        # One poll at a time: the poll thread and rediscover() must not judge a job twice.
+        self._poll_lock = threading.Lock()
         self._wake = threading.Event()
         self._poller: threading.Thread | None = None
-        self._actions = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dcv-widget-action")
+        self._actions = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dcv-widget-action")
 
     # -- what callers see -------------------------------------------------------------------
 
@@ -126,7 +129,7 @@ class SessionManager:
 
     def launch(self, request: LaunchRequest) -> DesktopSession:
         """Start submitting a desktop job and return its session at once (SUBMITTING)."""
-        session = DesktopSession(request=request, key=uuid.uuid4().hex)
+        session = DesktopSession(request=request, key=uuid.uuid4().hex, origin=self.origin)
         with self._changed:
             self._sessions[session.key] = session
             self._changed.notify_all()
@@ -175,12 +178,14 @@ class SessionManager:
             for folder in (paths.root, paths.sessions, paths.logs):
                 self.transport.make_private_dir(folder)
             job_id = self._submit_once(session, paths)
-        except (SlurmError, OSError, TransportError) as exc:
-            log.warning("launch failed: %s", exc)
+        except Exception as exc:
+            if not isinstance(exc, SlurmError | OSError | TransportError):
+                log.exception("launch failed")
+            detail = str(exc) or f"unexpected {type(exc).__name__}; see the kernel's log"
             failed = partial(
                 DesktopSession.moved_to,
                 state=SessionState.ENDED,
-                detail=str(exc),
+                detail=detail,
                 outcome="failed to submit",
             )
             self._update(key, failed)
@@ -190,14 +195,14 @@ class SessionManager:
         )
         self._ensure_polling()
         if queued.ending:  # End was clicked while sbatch ran
-            self.slurm.cancel(job_id)
+            self._cancel(key)
 
     def _submit_once(self, session: DesktopSession, paths: SessionPaths) -> str:
         """sbatch, retried while Slurm does not answer; before each retry, look in the queue
         for this launch's job, so a submission whose answer was lost never runs twice."""
         engine = ENGINES[session.request.engine]
         script = engine.job_script(session.request, launch_id=session.key)
-        comment = job_comment(engine.name, session.key)
+        comment = job_comment(JobTag(engine.name, session.key, session.origin))
         unanswered: SlurmUnavailable | None = None
         for attempt in range(SUBMIT_ATTEMPTS):
             try:
@@ -212,6 +217,11 @@ class SessionManager:
                 unanswered = exc
                 self._update(session.key, lambda s: replace(s, unreachable=True))
                 time.sleep(self.fast_poll * 2 ** (attempt + 1))
+        # The last try may have gone through after all: never leave a job nobody follows.
+        with contextlib.suppress(SlurmError):
+            found = self._job_of_launch(session.key)
+            if found:
+                return found
         raise SlurmError(
             f"Slurm did not answer {SUBMIT_ATTEMPTS} tries to submit the desktop ({unanswered}); "
             "try again later or ask your cluster admin"
@@ -220,8 +230,8 @@ class SessionManager:
     def _job_of_launch(self, launch_id: str) -> str:
         """The id of the job this launch submitted, if the queue has one."""
         for job in self.slurm.jobs().values():
-            parsed = parse_job_comment(job.comment)
-            if parsed and parsed[1] == launch_id:
+            tag = parse_job_comment(job.comment)
+            if tag and tag.launch_id == launch_id:
                 return job.job_id
         return ""
 
@@ -234,7 +244,12 @@ class SessionManager:
         session = self._update(key, ending)
         # Without a job id sbatch is still running: _submit cancels once it has one.
         if session.job_id and session.state != SessionState.ENDED:
-            self.slurm.cancel(session.job_id)
+            try:
+                self.slurm.cancel(session.job_id)
+            except Exception:
+                # Not ending after all: back to the normal poll, and the caller hears why.
+                self._update(key, lambda s: replace(s, ending=False, detail="End failed"))
+                raise
             self.poll_now()
 
     def _read_session_file(self, job_id: str) -> SessionFile | None:
@@ -270,9 +285,7 @@ class SessionManager:
         backoff = self.fast_poll
         while True:
             with self._lock:
-                if not self._awaiting_word and not any(
-                    s.job_id and s.state != SessionState.ENDED for s in self._sessions.values()
-                ):
+                if not self._awaiting_word and not self._tracked_locked():
                     self._poller = None
                     return
             try:
@@ -293,30 +306,48 @@ class SessionManager:
 
     def _tracked(self) -> list[DesktopSession]:
         """Sessions with a job that has not ended: the ones a poll looks at."""
-        return [s for s in self.sessions() if s.job_id and s.state != SessionState.ENDED]
+        with self._lock:
+            return self._tracked_locked()
+
+    def _tracked_locked(self) -> list[DesktopSession]:
+        return [s for s in self._sessions.values() if s.job_id and s.state != SessionState.ENDED]
 
     def poll_once(self) -> None:
         """One look at the scheduler for every tracked session: one squeue call for all, plus
         one sacct call only when some job has left the queue."""
-        # Take the list before squeue runs: a job submitted meanwhile is not yet in its output
-        # and must not be judged by it.
-        tracked = self._tracked()
-        jobs = self.slurm.jobs()
-        gone = [s.job_id for s in tracked if s.job_id not in jobs]
-        accounted = self.slurm.accounting(gone) if gone else {}
-        for session in tracked:
-            job = jobs.get(session.job_id) or (accounted or {}).get(session.job_id)
-            if job is None:
-                self._conclude(session.key, vanished)
-            elif job.state in FINAL_STATES:
-                self._conclude(session.key, partial(observe, job=job, desktop_ready=False))
-            else:
-                ready = self._desktop_ready(session, job)
-                updated = self._update(session.key, partial(observe, job=job, desktop_ready=ready))
-                if self._start_up_overdue(updated):
-                    self._fail_start_up(updated)
-        for key in set(self._awaiting_word) - {s.key for s in tracked}:
-            self._conclude(key, lambda ended: ended)
+        with self._poll_lock:
+            # Take the list before squeue runs: a job submitted meanwhile is not yet in its
+            # output and must not be judged by it.
+            tracked = self._tracked()
+            jobs = self.slurm.jobs()
+            gone = [s.job_id for s in tracked if s.job_id not in jobs]
+            accounted = self.slurm.accounting(gone) if gone else {}
+            for session in tracked:
+                job = jobs.get(session.job_id) or (accounted or {}).get(session.job_id)
+                self._isolated(session, self._follow, session, job)
+            for key in set(self._awaiting_word) - {s.key for s in tracked}:
+                self._isolated(self.get(key), self._conclude, key, lambda ended: ended)
+
+    def _isolated(self, session: DesktopSession, step: Callable[..., None], *args: Any) -> None:
+        """Run one session's part of a poll; its trouble must not stall the other sessions."""
+        try:
+            step(*args)
+        except SlurmUnavailable:
+            raise
+        except Exception:
+            log.exception("desktop %s: could not follow it this time", session.job_id)
+
+    def _follow(self, session: DesktopSession, job: JobStatus | None) -> None:
+        """Move one session on from what the scheduler says of its job."""
+        if job is None:
+            self._conclude(session.key, vanished)
+        elif job.state in FINAL_STATES:
+            self._conclude(session.key, partial(observe, job=job, desktop_ready=False))
+        else:
+            ready = self._desktop_ready(session, job)
+            updated = self._update(session.key, partial(observe, job=job, desktop_ready=ready))
+            if self._start_up_overdue(updated):
+                self._fail_start_up(updated)
 
     def _start_up_overdue(self, session: DesktopSession) -> bool:
         return (
@@ -339,8 +370,9 @@ class SessionManager:
 
     def _conclude(self, key: str, ended: Callable[[DesktopSession], DesktopSession]) -> None:
         """Move a session to its end (`ended`) together with the job's last word, in one
-        update; a last word still being written (the job is cleaning up while Slurm already
-        says "cancelled") is looked for again on the next polls, then given up on."""
+        update when it is there; a last word still being written (the job is cleaning up while
+        Slurm already says "cancelled") refines the ended session on a later poll, or is given
+        up on after LAST_WORD_WAIT."""
         session = self.get(key)
         end_file = self.paths().end_file(session.job_id)
         deadline = self._awaiting_word.setdefault(key, time.time() + LAST_WORD_WAIT)
@@ -353,17 +385,25 @@ class SessionManager:
         failed = ended(session).outcome.startswith("failed") or (word and word.cause == "failed")
         tail = self._log_tail(session) if failed else ""
         if word is not None or time.time() >= deadline:
-            del self._awaiting_word[key]
+            self._awaiting_word.pop(key, None)
             self._endpoints.pop(key, None)
-            try:
-                self.transport.remove(end_file)
-            except (OSError, TransportError) as exc:
-                log.warning("desktop %s: could not remove %s: %s", session.job_id, end_file, exc)
+            # The job removes both itself; a job killed outright leaves them (with a secret).
+            paths = self.paths()
+            for leftover in (end_file, paths.session_file(session.job_id)):
+                try:
+                    self.transport.remove(leftover)
+                except (OSError, TransportError) as exc:
+                    log.warning(
+                        "desktop %s: could not remove %s: %s", session.job_id, leftover, exc
+                    )
         self._update(key, lambda current: with_last_word(ended(current), word, tail))
 
     def _log_tail(self, session: DesktopSession) -> str:
         """The end of the job's log (which never holds a secret), for failures."""
-        text = self.transport.read_text(self.paths().log_file(session.job_id)) or ""
+        try:
+            text = self.transport.read_text(self.paths().log_file(session.job_id)) or ""
+        except (OSError, TransportError) as exc:
+            return f"(the job's log could not be read: {exc})"
         return "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
 
     def rediscover_later(self) -> Future[list[DesktopSession]]:
@@ -376,21 +416,28 @@ class SessionManager:
         known = {s.job_id for s in self.sessions()}
         adopted = []
         for job in self.slurm.jobs().values():
-            parsed = parse_job_comment(job.comment)
-            if parsed is None or job.job_id in known or job.state in FINAL_STATES:
+            tag = parse_job_comment(job.comment)
+            if tag is None or job.job_id in known or job.state in FINAL_STATES:
                 continue
-            engine, launch_id = parsed
-            if engine not in ENGINES:
+            if tag.engine not in ENGINES:
                 continue
             try:
-                request = LaunchRequest(engine=engine, partition=job.partition or None)
+                request = LaunchRequest(engine=tag.engine, partition=job.partition or None)
             except InvalidRequest:  # e.g. a job submitted to several partitions
-                request = LaunchRequest(engine=engine)
+                request = LaunchRequest(engine=tag.engine)
             session = DesktopSession(
-                request=request, key=launch_id, job_id=job.job_id, state=SessionState.QUEUED
+                request=request,
+                key=tag.launch_id,
+                origin=tag.origin,
+                job_id=job.job_id,
+                state=SessionState.QUEUED,
             )
             with self._changed:
-                self._sessions.setdefault(launch_id, session)
+                existing = self._sessions.get(tag.launch_id)
+                # A launch whose submission seemed to fail but went through is adopted too.
+                if existing is not None and existing.job_id:
+                    continue
+                self._sessions[tag.launch_id] = session
             adopted.append(session)
         if adopted:
             self.poll_once()
@@ -400,6 +447,8 @@ class SessionManager:
     def _desktop_ready(self, session: DesktopSession, job: JobStatus | None) -> bool:
         """Whether the job's desktop answers; learns its endpoint the first time it does."""
         if job is None or job.state != "RUNNING":
+            # A requeued job starts a new desktop: forget where the old one listened.
+            self._endpoints.pop(session.key, None)
             return False
         if session.key in self._endpoints:
             return True
@@ -452,7 +501,14 @@ _default: SessionManager | None = None
 _default_lock = threading.Lock()
 
 
-def manager_from_settings(settings: DesktopSettings) -> SessionManager:
+def notebook_origin() -> str:
+    """A short hash of the notebook this kernel runs (jupyter_server tells kernels their
+    notebook's path in JPY_SESSION_NAME); empty outside a notebook."""
+    path = os.environ.get("JPY_SESSION_NAME", "")
+    return hashlib.sha256(path.encode()).hexdigest()[:12] if path else ""
+
+
+def manager_from_settings(settings: DesktopSettings, *, origin: str = "") -> SessionManager:
     """A manager as the settings say: local or over SSH, with their poll intervals."""
     transport: Transport = LocalTransport()
     if settings.ssh_host:
@@ -464,6 +520,7 @@ def manager_from_settings(settings: DesktopSettings) -> SessionManager:
         fast_poll=settings.fast_poll,
         slow_poll=settings.slow_poll,
         startup_timeout=settings.startup_timeout,
+        origin=origin,
     )
 
 
@@ -474,5 +531,5 @@ def default_manager() -> SessionManager:
         if _default is None:
             from .settings import load_settings
 
-            _default = manager_from_settings(load_settings())
+            _default = manager_from_settings(load_settings(), origin=notebook_origin())
         return _default

@@ -75,6 +75,10 @@ _END_OUTCOMES = {
 }
 
 
+# Slurm's final job states: a desktop in one of them is over.
+FINAL_STATES = frozenset(_END_OUTCOMES)
+
+
 def pending_reason(code: str) -> str:
     """Plain words for a squeue reason code (unknown codes are shown as Slurm says them)."""
     return _PENDING_REASONS.get(code, f"waiting ({code})")
@@ -90,6 +94,7 @@ class DesktopSession:
 
     request: LaunchRequest
     key: str
+    origin: str = ""
     job_id: str = ""
     state: SessionState = SessionState.SUBMITTING
     detail: str = "submitting the desktop job"
@@ -144,6 +149,8 @@ def vanished(session: DesktopSession) -> DesktopSession:
 
     Never called "completed": the job's last word (see `with_last_word`) may still say how.
     """
+    if session.state == SessionState.ENDED:
+        return session
     return session.moved_to(
         SessionState.ENDED,
         "the job left the queue and this cluster keeps no job accounting, so how it ended "

@@ -47,6 +47,7 @@ class DesktopSettings(Configurable):
     ).tag(config=True)
     startup_timeout = Float(
         600.0,
+        min=10.0,
         help="Seconds a running job may take to bring its desktop up before it is failed and "
         "cancelled (queue time does not count).",
     ).tag(config=True)
@@ -58,12 +59,12 @@ class DesktopSettings(Configurable):
     ssh_trust_unknown_host = Bool(
         False, help="Accept and record an SSH host key seen for the first time."
     ).tag(config=True)
-    fast_poll = Float(1.0, help="Seconds between scheduler polls while a desktop starts.").tag(
-        config=True
-    )
-    slow_poll = Float(15.0, help="Seconds between scheduler polls once all are ready.").tag(
-        config=True
-    )
+    fast_poll = Float(
+        1.0, min=0.2, help="Seconds between scheduler polls while a desktop starts."
+    ).tag(config=True)
+    slow_poll = Float(
+        15.0, min=1.0, help="Seconds between scheduler polls once all are ready."
+    ).tag(config=True)
 
     def request(self, **overrides: Any) -> LaunchRequest:
         """A validated launch request: these defaults with `overrides` on top."""

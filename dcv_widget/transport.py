@@ -119,7 +119,7 @@ class LocalTransport:
 
     def read_text(self, path: str) -> str | None:
         try:
-            return Path(path).read_text()
+            return _decode(Path(path).read_bytes())
         except FileNotFoundError:
             return None
 
@@ -514,7 +514,7 @@ class SSHTransport:
         def read(sftp: Any) -> str | None:
             try:
                 with sftp.open(path, "r") as file:
-                    return bytes(file.read()).decode("utf-8")
+                    return _decode(bytes(file.read()))
             except FileNotFoundError:
                 return None
 

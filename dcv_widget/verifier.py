@@ -158,6 +158,9 @@ class VerifierServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: VerifierServer
     server_version = "dcv-widget-verifier"
+    # A client that sends less than it announced must not hold a thread forever: every other
+    # user's login waits on this server.
+    timeout = 5
 
     def do_POST(self) -> None:
         try:
@@ -169,7 +172,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
         session_id = form.get("sessionId", [""])[0]
-        user = self.server.decide(session_id, form.get("authenticationToken", [""])[0])
+        try:
+            user = self.server.decide(session_id, form.get("authenticationToken", [""])[0])
+        except Exception:  # whatever went wrong, the answer is no (and the log never shows why
+            log.exception("session check failed")  # with a token: tracebacks carry no locals)
+            user = None
         shown = session_id if job_id_of(session_id) else "(not a dcv_widget session)"
         log.info("session %s: %s", shown, "yes for " + user if user else "no")
         body = answer(user)

@@ -39,8 +39,9 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
     Keyword arguments are the launch options (partition, time, cpus, memory, gpus, account,
     engine, geometry, idle_timeout) on top of the site's defaults (`DesktopSettings`); they are
     validated here, so a bad value fails in the cell that set it. With `attach` (the default),
-    a new widget re-attaches to a live desktop of this user that no other widget of this kernel
-    follows, e.g. after a kernel restart.
+    a new widget re-attaches to a live desktop launched from this same notebook that no other
+    widget of this kernel follows: after a kernel restart, the notebook shows its desktop again
+    (desktops of other notebooks are left to them; `dcv_widget.sessions()` lists them all).
     """
 
     # Sessions followed by a widget of this kernel, so two widgets never attach to one desktop.
@@ -71,6 +72,8 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
         self._manager = manager or default_manager()
         self._key = ""
         self._show_lock = threading.Lock()
+        # Guards which desktop this widget follows (a Launch click and re-attach may race).
+        self._follow_lock = threading.Lock()
         super().__init__(
             options={
                 "partition": self._request.partition or "",
@@ -91,13 +94,14 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
 
     def launch(self) -> None:
         """What the *Launch* button does; also callable from code."""
-        if "launch" not in _actions_for(self.session):
-            raise RuntimeError(
-                f"this widget already follows desktop {self.job_id or '(submitting)'}; "
-                "end it first, or create another Desktop() for a second desktop"
-            )
-        self._set_error("")
-        self._follow(self._manager.launch(self._request).key)
+        with self._follow_lock:
+            if "launch" not in _actions_for(self.session):
+                raise RuntimeError(
+                    f"this widget already follows desktop {self.job_id or '(submitting)'}; "
+                    "end it first, or create another Desktop() for a second desktop"
+                )
+            self._set_error("")
+            self._follow(self._manager.launch(self._request).key)
 
     def end(self) -> None:
         """What the *End* button does; also callable from code."""
@@ -119,13 +123,17 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
         """Follow a live desktop nobody in this kernel follows, if this widget has none yet."""
         if future.exception() is not None:
             return  # nothing to re-attach to while Slurm does not answer; Launch still works
-        for session in self._manager.sessions():
-            if (
-                not self._key
-                and session.state != SessionState.ENDED
-                and session.key not in self._followed
-            ):
-                self._follow(session.key)
+        origin = self._manager.origin
+        with self._follow_lock:
+            for session in self._manager.sessions():
+                if (
+                    not self._key
+                    and origin
+                    and session.origin == origin
+                    and session.state != SessionState.ENDED
+                    and session.key not in self._followed
+                ):
+                    self._follow(session.key)
 
     def _on_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         # Decide from the kernel's own state, not the synced `actions` (the browser can set it).

@@ -9,6 +9,8 @@
 #   scripts/local-slurm.sh status   exit 0 when the `dcv` partition answers
 #   scripts/local-slurm.sh power-up|power-down NODE
 #                                   boot or halt a cloud node (Slurm's Resume/SuspendProgram)
+#   scripts/local-slurm.sh power-save-now
+#                                   ask Slurm to power the idle cloud node down at once (tests)
 #
 # Two partitions: `dcv`, one always-on node (dcv-node-1), and `dcv-cloud`, one cloud-style node
 # (dcv-cloud-1) that is powered down until a job needs it, as in AWS ParallelCluster: Slurm calls
@@ -185,6 +187,7 @@ case "${1:-}" in
     stop-controller) stop_daemon "$RUN/slurmctld.pid" slurmctld; echo "slurmctld stopped" ;;
     power-up) power_up "${2:-}" ;;
     power-down) power_down "${2:-}" ;;
+    power-save-now) scontrol update nodename="$CLOUD_NODE" state=power_down_asap ;;
     status) scontrol ping | grep -q UP && sinfo -p dcv ;;
-    *) die "usage: $0 start|stop|stop-controller|status|power-up NODE|power-down NODE" ;;
+    *) die "usage: $0 start|stop|stop-controller|status|power-up NODE|power-down NODE|power-save-now" ;;
 esac

@@ -47,8 +47,8 @@ def _jobs_of_launch(key: str) -> list[str]:
     found = []
     for line in listed.splitlines():
         job_id, _, comment = line.partition(" ")
-        parsed = parse_job_comment(comment)
-        if parsed and parsed[1] == key:
+        tag = parse_job_comment(comment)
+        if tag and tag.launch_id == key:
             found.append(job_id)
     return found
 

@@ -43,17 +43,27 @@ class JobStatus:
     comment: str
 
 
-def job_comment(engine: str, launch_id: str) -> str:
-    """The comment that marks a job as a dcv_widget desktop of one launch (for re-attach)."""
-    return f"{JOB_NAME}:{engine}:{launch_id}"
+@dataclass(frozen=True)
+class JobTag:
+    """What a dcv_widget job's comment says: its engine, the launch that submitted it, and the
+    notebook it came from (a hash; empty for scripts), for re-attaching after a restart."""
+
+    engine: str
+    launch_id: str
+    origin: str = ""
 
 
-def parse_job_comment(comment: str) -> tuple[str, str] | None:
-    """(engine, launch_id) from a dcv_widget job comment, None for anything else."""
+def job_comment(tag: JobTag) -> str:
+    """The comment that marks a job as a dcv_widget desktop."""
+    return ":".join([JOB_NAME, tag.engine, tag.launch_id, *([tag.origin] if tag.origin else [])])
+
+
+def parse_job_comment(comment: str) -> JobTag | None:
+    """The tag in a dcv_widget job comment; None for anything else."""
     parts = comment.split(":")
-    if len(parts) != 3 or parts[0] != JOB_NAME or not parts[1] or not parts[2]:
+    if len(parts) not in (3, 4) or parts[0] != JOB_NAME or not all(parts[1:]):
         return None
-    return parts[1], parts[2]
+    return JobTag(*parts[1:])
 
 
 @dataclass(frozen=True)

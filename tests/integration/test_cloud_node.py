@@ -4,6 +4,9 @@ CONFIGURING while the ResumeProgram boots the node) to ready, as on AWS Parallel
 from __future__ import annotations
 
 import subprocess
+import time
+
+import pytest
 
 from dcv_widget.api import DesktopHandle
 from dcv_widget.manager import SessionManager
@@ -11,17 +14,31 @@ from dcv_widget.request import LaunchRequest
 from dcv_widget.session import DesktopSession, SessionState
 
 CLOUD_NODE = "dcv-cloud-1"
+LOCAL_SLURM = "/usr/local/sbin/dcv-widget-local-slurm"
 
 
-def test_a_cloud_node_is_powered_up_for_a_desktop(manager: SessionManager) -> None:
-    state = subprocess.run(
+def node_state() -> str:
+    return subprocess.run(
         ["sinfo", "--noheader", "--Node", f"--nodes={CLOUD_NODE}", "--format=%t"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
-    assert state.endswith("~"), f"{CLOUD_NODE} should start powered down (state {state!r})"
 
+
+@pytest.fixture
+def powered_down_cloud_node() -> None:
+    """The cloud node off, as a fresh cluster has it (an earlier run may have left it up)."""
+    if not node_state().endswith("~"):
+        subprocess.run(["sudo", "-n", LOCAL_SLURM, "power-save-now"], check=True)
+    deadline = time.monotonic() + 120
+    while not node_state().endswith("~"):
+        assert time.monotonic() < deadline, f"{CLOUD_NODE} did not power down: {node_state()}"
+        time.sleep(1)
+
+
+@pytest.mark.usefixtures("powered_down_cloud_node")
+def test_a_cloud_node_is_powered_up_for_a_desktop(manager: SessionManager) -> None:
     seen: list[DesktopSession] = []
     manager.subscribe(seen.append)
     handle = DesktopHandle(

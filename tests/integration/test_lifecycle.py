@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from dcv_widget.api import DesktopFailed, DesktopHandle
 from dcv_widget.manager import SessionManager
 from dcv_widget.request import LaunchRequest
 from dcv_widget.session import DesktopSession, SessionState
+from dcv_widget.transport import CommandResult, LocalTransport, TransportError
 
 FAKES = Path(__file__).parents[1] / "fakes"
 LOCAL_SLURM = "/usr/local/sbin/dcv-widget-local-slurm"
@@ -96,3 +98,32 @@ def test_scheduler_outage_is_shown_then_survived(
     assert back.state == SessionState.READY
     assert jobs_of_launch(handle.key) == [handle.job_id]
     handle.end()
+
+
+class LosesFirstSbatchAnswer(LocalTransport):
+    """The real local transport, except that the first sbatch's answer is lost on the way
+    back (as when a submission times out): the job exists, the caller does not know its id."""
+
+    def __init__(self) -> None:
+        self.lost = False
+
+    def run(self, argv: list[str], **kwargs: Any) -> CommandResult:
+        result = super().run(argv, **kwargs)
+        if argv[0] == "sbatch" and not self.lost:
+            self.lost = True
+            raise TransportError("sbatch did not answer within 30 s")
+        return result
+
+
+def test_a_lost_sbatch_answer_does_not_submit_twice(
+    jobs_of_launch: Callable[[str], list[str]],
+) -> None:
+    transport = LosesFirstSbatchAnswer()
+    manager = SessionManager(transport, fast_poll=0.3, slow_poll=1.0)
+    handle = DesktopHandle(manager, manager.launch(LaunchRequest(partition="dcv", time="5")).key)
+    try:
+        handle.wait_ready(timeout=120)
+        assert transport.lost
+        assert jobs_of_launch(handle.key) == [handle.job_id]
+    finally:
+        handle.end()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from traitlets import TraitError
 
 from dcv_widget.request import InvalidRequest
 from dcv_widget.settings import DesktopSettings, load_settings
@@ -54,3 +55,8 @@ def test_every_setting_is_documented_with_its_default() -> None:
     page = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
     for name, trait in DesktopSettings().traits(config=True).items():
         assert f"| `{name}` | `{trait.default_value!r}` |" in page, name
+
+
+def test_poll_intervals_have_a_floor() -> None:
+    with pytest.raises(TraitError, match="fast_poll"):
+        DesktopSettings(fast_poll=0)

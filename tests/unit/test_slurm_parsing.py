@@ -6,7 +6,11 @@ import pytest
 
 from dcv_widget.backends.slurm import (
     JobStatus,
+    JobTag,
     SlurmError,
+    job_comment,
+    parse_job_comment,
+    parse_sacct,
     parse_sbatch,
     parse_sinfo,
     parse_squeue,
@@ -61,6 +65,23 @@ def test_squeue_empty_output_means_no_jobs() -> None:
 def test_squeue_short_line_is_an_error() -> None:
     with pytest.raises(SlurmError, match="unexpected squeue line"):
         parse_squeue("12\x1fRUNNING\n")
+
+
+def test_sacct_keeps_allocations_and_the_first_word_of_their_state() -> None:
+    jobs = parse_sacct(SACCT)
+    assert sorted(jobs) == ["41", "42", "43"]
+    assert jobs["42"].state == "CANCELLED"
+    assert jobs["43"].nodes == "dcv-node-2"
+
+
+def test_job_comment_round_trip_and_strangers() -> None:
+    for tag in (JobTag("dcv", "ab12"), JobTag("novnc", "ab12", "c0ffee")):
+        assert parse_job_comment(job_comment(tag)) == tag
+    assert job_comment(JobTag("dcv", "ab12")) == "dcv-widget:dcv:ab12"
+    assert parse_job_comment("(null)") is None
+    assert parse_job_comment("dcv-widget:novnc") is None
+    assert parse_job_comment("dcv-widget:novnc::") is None
+    assert parse_job_comment("someone-else:dcv:ab12") is None
 
 
 def test_sinfo_partitions_with_default_and_free_nodes() -> None:
