@@ -482,6 +482,7 @@ class SessionManager:
                 return old
             self._sessions[key] = new
             self._changed.notify_all()
+        log.debug("desktop %s: %s: %s", new.job_id or key, new.state.value, new.detail)
         self._notify(key)
         return new
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import subprocess
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 import websocket
 
 from dcv_widget.manager import SessionManager
@@ -35,8 +37,11 @@ def secret_of(url: str) -> str:
 
 
 def test_desktop_lifecycle_end_to_end(
-    manager: SessionManager, in_live_queue: Callable[[str], bool]
+    manager: SessionManager,
+    in_live_queue: Callable[[str], bool],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     seen: list[str] = []
     manager.subscribe(lambda s: seen.append(s.state.value))
 
@@ -97,6 +102,8 @@ def test_desktop_lifecycle_end_to_end(
         assert time.monotonic() < deadline, "the job's last word was left behind"
         time.sleep(0.3)
     assert "desktop closed" in Path(log_file).read_text()
+    # Nothing dcv_widget (or anything else in this process) logged carries the secret.
+    assert caplog.records and secret not in caplog.text
 
 
 def test_unknown_partition_fails_with_slurms_reason(manager: SessionManager) -> None:
