@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
 from .api import DesktopFailed, DesktopHandle, launch, sessions
@@ -75,7 +76,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{'JOB':>8}  {'STATE':<10} {'NODE':<16} {'LEFT':>10}  DETAIL")
         for handle in sessions(manager=manager):
             s = handle.session
-            node, left = s.node or "-", s.time_left or "-"
+            node = s.node or "-"
+            left = f"{max(0, int(s.ends_at - time.time())) // 60} min" if s.ends_at else "-"
             print(f"{s.job_id:>8}  {s.state.value:<10} {node:<16} {left:>10}  {s.detail}")
     elif args.command == "connect":
         print(_find(manager, args.job_id).connect_url())

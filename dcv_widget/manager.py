@@ -19,8 +19,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from .access import browser_endpoint
 from .backends.slurm import (
     JobStatus,
     JobTag,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Listener = Callable[[DesktopSession], None]
+T = TypeVar("T")
 
 FAST_POLL = 1.0
 SLOW_POLL = 15.0
@@ -267,7 +269,12 @@ class SessionManager:
         found = self._read_session_file(session.job_id)
         if found is None:
             raise RuntimeError(f"desktop {session.job_id} has closed; launch a new one")
-        return ENGINES[endpoint.engine].connect_url(endpoint, found.secret)
+        route_endpoint = browser_endpoint(session.request.access, endpoint)
+        return ENGINES[endpoint.engine].connect_url(route_endpoint, found.secret)
+
+    def endpoint(self, key: str) -> Endpoint | None:
+        """Where a ready desktop listens (no secret), for access instructions."""
+        return self._endpoints.get(key)
 
     # -- the poll loop ------------------------------------------------------------------------
 
@@ -406,9 +413,13 @@ class SessionManager:
             return f"(the job's log could not be read: {exc})"
         return "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
 
+    def run_later(self, work: Callable[[], T]) -> Future[T]:
+        """`work` on an action thread: for callers (the kernel's thread) that must not wait."""
+        return self._actions.submit(work)
+
     def rediscover_later(self) -> Future[list[DesktopSession]]:
         """`rediscover` on an action thread: for callers that must not wait for Slurm."""
-        return self._actions.submit(self.rediscover)
+        return self.run_later(self.rediscover)
 
     def rediscover(self) -> list[DesktopSession]:
         """Adopt this user's live desktops that this manager does not follow yet (after a

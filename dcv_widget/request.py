@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 ENGINES = ("novnc", "dcv")
+ROUTES = ("direct", "ssh")  # see access.py
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _MEMORY = re.compile(r"[1-9][0-9]{0,8}[KMGT]?")
@@ -78,6 +79,7 @@ class LaunchRequest:
     engine: str = "novnc"
     geometry: str = "1600x900"
     idle_timeout: int = 0
+    access: str = "direct"
 
     def __post_init__(self) -> None:
         _check_name("partition", self.partition)
@@ -92,5 +94,7 @@ class LaunchRequest:
             )
         if self.engine not in ENGINES:
             raise InvalidRequest("engine", self.engine, f"choose one of {', '.join(ENGINES)}")
+        if self.access not in ROUTES:
+            raise InvalidRequest("access", self.access, f"choose one of {', '.join(ROUTES)}")
         if not _GEOMETRY.fullmatch(self.geometry):
             raise InvalidRequest("geometry", self.geometry, "use WIDTHxHEIGHT such as 1600x900")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from .backends.slurm import JobStatus
-from .request import LaunchRequest
+from .request import InvalidRequest, LaunchRequest, time_limit_seconds
 from .session_file import LastWord
 
 
@@ -24,6 +24,8 @@ class SessionState(str, Enum):
     READY = "ready"
     ENDED = "ended"
 
+
+_ORDER = list(SessionState)
 
 ACTIVE_STATES = frozenset(
     {
@@ -99,11 +101,12 @@ class DesktopSession:
     state: SessionState = SessionState.SUBMITTING
     detail: str = "submitting the desktop job"
     node: str = ""
-    time_left: str = ""
+    ends_at: float | None = None
     outcome: str = ""
     unreachable: bool = False
     ending: bool = False
     log_tail: str = ""
+    furthest: SessionState = SessionState.SUBMITTING
     since: float = field(default_factory=time.time)
 
     @property
@@ -112,10 +115,20 @@ class DesktopSession:
         return self.state in ACTIVE_STATES or (self.ending and self.state != SessionState.ENDED)
 
     def moved_to(self, state: SessionState, detail: str, outcome: str = "") -> DesktopSession:
-        """A copy in `state`; the step's start time resets only when the state really changes."""
+        """A copy in `state`; the step's start time resets only when the state really changes,
+        and `furthest` remembers the last step reached before an end (the stepper shows it)."""
         since = self.since if state == self.state else time.time()
+        furthest = self.furthest
+        if state != SessionState.ENDED and _ORDER.index(state) > _ORDER.index(furthest):
+            furthest = state
         return replace(
-            self, state=state, detail=detail, outcome=outcome, since=since, unreachable=False
+            self,
+            state=state,
+            detail=detail,
+            outcome=outcome,
+            since=since,
+            furthest=furthest,
+            unreachable=False,
         )
 
 
@@ -126,7 +139,9 @@ def observe(session: DesktopSession, job: JobStatus, desktop_ready: bool) -> Des
     """
     if session.state == SessionState.ENDED:
         return session
-    session = replace(session, node=job.nodes or session.node, time_left=job.time_left)
+    session = replace(
+        session, node=job.nodes or session.node, ends_at=_ends_at(session.ends_at, job)
+    )
     if job.state == "PENDING":
         return session.moved_to(SessionState.QUEUED, pending_reason(job.reason))
     if job.state == "CONFIGURING":
@@ -142,6 +157,18 @@ def observe(session: DesktopSession, job: JobStatus, desktop_ready: bool) -> Des
         return replace(session, detail="shutting down", ending=True, unreachable=False)
     # SUSPENDED, REQUEUED, …: keep the step and say what Slurm says.
     return replace(session, detail=f"Slurm reports {job.state.lower()}", unreachable=False)
+
+
+def _ends_at(known: float | None, job: JobStatus) -> float | None:
+    """When a started job hits its time limit (epoch seconds), from squeue's time left; kept
+    as it was when the new estimate is within a few seconds, so polls don't churn the state."""
+    if job.state not in ("RUNNING", "CONFIGURING", "COMPLETING"):
+        return None
+    try:
+        estimate = time.time() + time_limit_seconds(job.time_left)
+    except InvalidRequest:  # UNLIMITED, NOT_SET, INVALID
+        return None
+    return known if known is not None and abs(known - estimate) < 5 else estimate
 
 
 def vanished(session: DesktopSession) -> DesktopSession:

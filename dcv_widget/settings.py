@@ -42,6 +42,14 @@ class DesktopSettings(Configurable):
     geometry = Unicode("1600x900", help="Screen size of novnc desktops, WIDTHxHEIGHT.").tag(
         config=True
     )
+    access = Unicode(
+        "direct",
+        help="How browsers reach the desktops: direct (the node's address) or ssh (a tunnel "
+        "through the head node that the user runs).",
+    ).tag(config=True)
+    head_node = Unicode(
+        "", help="The head node's address for SSH tunnel instructions; empty: this host's name."
+    ).tag(config=True)
     idle_timeout = Int(
         0, help="Minutes without a connection before a dcv desktop ends itself; 0: never."
     ).tag(config=True)

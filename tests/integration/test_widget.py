@@ -7,8 +7,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from dcv_widget.manager import SessionManager
 from dcv_widget.widget import Desktop
 
@@ -17,8 +15,8 @@ class RecordingDesktop(Desktop):
     """The real widget; custom messages to the browser are recorded instead of sent."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
         self.sent: list[dict[str, Any]] = []
+        super().__init__(**kwargs)
 
     def send(self, content: dict[str, Any], buffers: Any = None) -> None:
         self.sent.append(content)
@@ -32,58 +30,88 @@ def eventually(check: Callable[[], bool], timeout: float = 120) -> None:
         time.sleep(0.2)
 
 
-def click(widget: Desktop, action: str, **extra: str) -> None:
+def click(widget: Desktop, action: str, **extra: Any) -> None:
     widget._on_message(widget, {"action": action, **extra}, None)
 
 
-def test_widget_follows_a_desktop_and_never_syncs_its_secret(manager: SessionManager) -> None:
+def field(widget: Desktop, name: str) -> dict[str, Any]:
+    return next(f for f in widget.launcher["fields"] if f["name"] == name)
+
+
+def card(widget: Desktop) -> dict[str, Any]:
+    assert widget.cards, "no card yet"
+    return widget.cards[0]
+
+
+def test_form_validates_inline_before_anything_is_submitted(manager: SessionManager) -> None:
     widget = RecordingDesktop(manager=manager, attach=False, partition="dcv", time="5")
-    assert widget.actions == ["launch"]
+    # The partitions come from sinfo, off the kernel's thread.
+    eventually(lambda: "nodes free" in json.dumps(field(widget, "partition")), timeout=30)
+    assert "dcv (up, default" in json.dumps(field(widget, "partition")["options"])
 
-    # A Connect the kernel cannot honour is answered, so the browser closes the tab it opened.
-    click(widget, "connect", request="early")
-    eventually(lambda: bool(widget.sent))
-    assert widget.sent[-1] == {"event": "open-failed", "request": "early"}
-    assert "not ready" in widget.error
-
+    click(widget, "set", field="time", value="1h")
+    assert field(widget, "time")["error"].startswith("time: '1h' is not valid")
+    assert widget.launcher["can_launch"] is False
     click(widget, "launch")
-    assert widget.actions == ["end"]
-    eventually(lambda: widget.state == "ready")
-    assert widget.actions == ["connect", "end"]
-    assert widget.job_id.isdigit() and widget.node == "dcv-node-1"
-    with pytest.raises(RuntimeError, match="already follows desktop"):
-        widget.launch()
+    assert manager.sessions() == []  # refused before Slurm saw it
 
-    click(widget, "connect", request="r1")
-    eventually(lambda: widget.sent[-1].get("event") == "open")
-    answer = widget.sent[-1]
+    click(widget, "set", field="time", value="10")
+    assert field(widget, "time")["error"] == ""
+    assert widget.launcher["can_launch"] is True
+    widget.close()
+
+
+def test_a_desktop_from_launch_to_dismiss_never_syncs_its_secret(manager: SessionManager) -> None:
+    widget = RecordingDesktop(manager=manager, attach=False, partition="dcv", time="5")
+    click(widget, "set", field="cpus", value=2)
+    click(widget, "launch")
+    eventually(lambda: bool(widget.cards) and card(widget)["state"] == "ready")
+    ready = card(widget)
+    assert ready["actions"] == ["connect", "end"]
+    assert [s["status"] for s in ready["steps"]][-1] == "current"
+    assert ready["node"] == "dcv-node-1" and ready["ends_at"] > time.time()
+    assert manager.get(ready["key"]).request.cpus == 2
+
+    click(widget, "connect", key=ready["key"], request="r1")
+    eventually(lambda: any(m.get("event") == "open" for m in widget.sent))
+    answer = next(m for m in widget.sent if m.get("event") == "open")
     assert answer["request"] == "r1"
     secret = answer["url"].split("password=", 1)[1]
     # Everything synced to the browser (and saved into the .ipynb) is free of the secret.
     assert secret not in json.dumps(widget.get_state(), default=str)
 
-    click(widget, "end")
-    eventually(lambda: widget.state == "ended", timeout=60)
-    assert widget.outcome == "cancelled"
-    assert widget.actions == ["launch"]
+    click(widget, "end", key=ready["key"])
+    eventually(lambda: card(widget)["state"] == "ended", timeout=60)
+    assert card(widget)["outcome"] == "cancelled"
+    assert card(widget)["actions"] == ["dismiss"]
+    click(widget, "dismiss", key=ready["key"])
+    assert widget.cards == []
     widget.close()
 
 
 def test_actions_the_kernel_did_not_offer_are_ignored(manager: SessionManager) -> None:
     widget = RecordingDesktop(manager=manager, attach=False, partition="dcv", time="5")
-    widget.actions = ["launch", "connect", "end"]  # as a tampering browser could set it
-    click(widget, "end")
-    click(widget, "connect", request="x")
-    eventually(lambda: bool(widget.sent))
+    click(widget, "end", key="no-such-desktop")
+    click(widget, "connect", key="no-such-desktop", request="x")
     assert widget.sent == [{"event": "open-failed", "request": "x"}]
     assert manager.sessions() == []
+    widget.close()
+
+
+def test_a_locked_launcher_ignores_edits(manager: SessionManager) -> None:
+    widget = RecordingDesktop(
+        manager=manager, attach=False, locked=True, partition="dcv", time="1:00:00"
+    )
+    assert widget.launcher["locked"] is True
+    click(widget, "set", field="time", value="99:00:00")
+    assert field(widget, "time")["value"] == "1:00:00"
     widget.close()
 
 
 def test_end_while_submitting_cancels_the_job(manager: SessionManager) -> None:
     widget = RecordingDesktop(manager=manager, attach=False, partition="dcv", time="5")
     click(widget, "launch")
-    click(widget, "end")  # before sbatch has answered, most likely
-    eventually(lambda: widget.state == "ended", timeout=60)
-    assert widget.outcome == "cancelled"
+    click(widget, "end", key=card(widget)["key"])  # before sbatch has answered, most likely
+    eventually(lambda: card(widget)["state"] == "ended", timeout=60)
+    assert card(widget)["outcome"] == "cancelled"
     widget.close()

@@ -1,0 +1,66 @@
+"""Cards: the stepper, the actions and the advice a person sees for each state."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from dcv_widget.access import Access
+from dcv_widget.cards import card_for, steps_for
+from dcv_widget.request import LaunchRequest
+from dcv_widget.session import DesktopSession, SessionState
+
+
+def session(state: SessionState, **changes: object) -> DesktopSession:
+    base = DesktopSession(request=LaunchRequest(partition="dcv"), key="k", job_id="7")
+    return replace(base.moved_to(state, "detail"), **changes)  # type: ignore[arg-type]
+
+
+def statuses(s: DesktopSession) -> list[str]:
+    return [step["status"] for step in steps_for(s)]
+
+
+def test_stepper_follows_the_lifecycle() -> None:
+    assert statuses(session(SessionState.QUEUED)) == [
+        "done",
+        "current",
+        "pending",
+        "pending",
+        "pending",
+    ]
+    assert statuses(session(SessionState.READY)) == ["done", "done", "done", "done", "current"]
+
+
+def test_a_failure_marks_the_step_where_it_happened() -> None:
+    launching = session(SessionState.LAUNCHING)
+    failed = launching.moved_to(SessionState.ENDED, "Xvnc did not start", outcome="failed")
+    assert statuses(failed) == ["done", "done", "done", "failed", "pending"]
+
+
+def test_a_desktop_cancelled_while_queued_shows_how_far_it_got() -> None:
+    queued = session(SessionState.QUEUED)
+    ended = queued.moved_to(SessionState.ENDED, "cancelled", outcome="cancelled")
+    assert statuses(ended) == ["done", "done", "pending", "pending", "pending"]
+
+
+def test_actions_per_state() -> None:
+    assert card_for(session(SessionState.QUEUED))["actions"] == ["end"]
+    assert card_for(session(SessionState.READY))["actions"] == ["connect", "end"]
+    assert card_for(session(SessionState.READY, ending=True))["actions"] == []
+    assert card_for(session(SessionState.ENDED, outcome="cancelled"))["actions"] == ["dismiss"]
+
+
+def test_ended_cards_say_what_to_do_and_keep_no_time_left() -> None:
+    card = card_for(session(SessionState.ENDED, outcome="time limit reached", ends_at=123.0))
+    assert "longer time limit" in card["advice"]
+    assert card["ends_at"] is None
+
+
+def test_access_instructions_only_once_ready() -> None:
+    access = Access("SSH tunnel", "run this", "ssh -N -L 1:n:1 u@h", "then Connect")
+    assert card_for(session(SessionState.READY), access)["access"]["command"] == access.command
+    assert card_for(session(SessionState.LAUNCHING), access)["access"] is None
+
+
+def test_a_card_is_plain_json() -> None:
+    json.dumps(card_for(session(SessionState.READY, ends_at=1e9, node="n1")))
