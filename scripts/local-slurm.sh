@@ -12,7 +12,8 @@
 #   scripts/local-slurm.sh power-save-now
 #                                   ask Slurm to power the idle cloud node down at once (tests)
 #
-# Two partitions: `dcv`, one always-on node (dcv-node-1), and `dcv-cloud`, one cloud-style node
+# Partitions: `dcv-maint`, down for maintenance (jobs wait with reason PartitionDown); `dcv`,
+# one always-on node (dcv-node-1); and `dcv-cloud`, one cloud-style node
 # (dcv-cloud-1) that is powered down until a job needs it, as in AWS ParallelCluster: Slurm calls
 # the ResumeProgram, the job waits in CONFIGURING while the node "boots", then runs. The cloud
 # node is a second slurmd in its own UTS namespace (its own hostname) on port 6819; this
@@ -73,6 +74,8 @@ KillWait=10
 SlurmdParameters=config_overrides
 NodeName=$NODE NodeHostname=$HOST NodeAddr=127.0.0.1 CPUs=8 RealMemory=8000 State=UNKNOWN
 PartitionName=dcv Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+# A partition under maintenance: jobs queue with Slurm's reason PartitionDown (demo and tests).
+PartitionName=dcv-maint Nodes=$NODE MaxTime=INFINITE State=DOWN
 # Power saving for the cloud node only: resumed on demand, halted after 2 idle minutes.
 NodeName=$CLOUD_NODE NodeHostname=$CLOUD_NODE NodeAddr=127.0.0.1 Port=6819 CPUs=8 RealMemory=8000 State=CLOUD
 PartitionName=dcv-cloud Nodes=$CLOUD_NODE MaxTime=INFINITE State=UP
@@ -82,6 +85,8 @@ SuspendTime=120
 SuspendExcNodes=$NODE
 ResumeTimeout=120
 SuspendTimeout=30
+# Powered-down cloud nodes stay visible to sinfo, as AWS ParallelCluster configures it.
+PrivateData=cloud
 CONFIG
 )
     if [[ ! -f $CONF ]] || [[ "$(cat "$CONF")" != "$new" ]]; then
