@@ -37,13 +37,19 @@ def browser_endpoint(route: str, endpoint: Endpoint) -> Endpoint:
     return endpoint
 
 
+def _this_host() -> str:
+    """This machine's name as users know it (getfqdn() says "localhost" on some set-ups)."""
+    fqdn = socket.getfqdn()
+    return socket.gethostname() if fqdn.startswith("localhost") else fqdn
+
+
 def access_for(
     route: str, endpoint: Endpoint, *, head_node: str = "", user: str = ""
 ) -> Access | None:
     """The route's instructions for a ready desktop, or None when Connect needs nothing first."""
     if route != "ssh":
         return None
-    head = head_node or socket.getfqdn()
+    head = head_node or _this_host()
     login = user or getpass.getuser()
     port = endpoint.port
     return Access(

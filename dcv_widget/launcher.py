@@ -74,9 +74,14 @@ def _partition_options(current: str | None, partitions: list[Partition]) -> list
 
 
 def launcher_fields(
-    values: dict[str, Any], errors: dict[str, str], partitions: list[Partition]
+    values: dict[str, Any],
+    errors: dict[str, str],
+    partitions: list[Partition],
+    *,
+    locked: bool = False,
 ) -> list[dict[str, Any]]:
-    """The form's fields with their current values, options and errors."""
+    """The form's fields with their current values, options and errors (no typing hints on a
+    locked form: nobody types there)."""
     options = {
         "partition": _partition_options(values["partition"], partitions),
         "engine": [{"value": e, "label": e} for e in ENGINES],
@@ -92,7 +97,7 @@ def launcher_fields(
             "kind": f.kind,
             "value": shown,
             "error": errors.get(f.name, ""),
-            "hint": f.hint,
+            "hint": "" if locked else f.hint,
         }
         if f.kind == "select":
             field["options"] = options[f.name]

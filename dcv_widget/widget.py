@@ -183,7 +183,9 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
     def _refresh(self) -> None:
         with self._sync_lock:
             self.launcher = {
-                "fields": launcher_fields(self._values, self._errors, self._partitions),
+                "fields": launcher_fields(
+                    self._values, self._errors, self._partitions, locked=self._locked
+                ),
                 "locked": self._locked,
                 "can_launch": not self._errors,
                 "message": self._message,

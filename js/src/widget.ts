@@ -1,33 +1,10 @@
 import { DOMWidgetModel, DOMWidgetView, ISerializers } from '@jupyter-widgets/base';
 
+import { CardList } from './cards';
+import { LauncherForm } from './launcher';
+import { onTick } from './time';
+import { KernelMessage, toCards, toLauncher, ViewMessage } from './types';
 import { MODULE_NAME, MODULE_VERSION } from './version';
-
-/** An action the kernel may offer; the view shows exactly the ones listed in `actions`. */
-type Action = 'launch' | 'connect' | 'end';
-
-const LABELS: Record<Action, string> = {
-  launch: 'Launch',
-  connect: 'Connect',
-  end: 'End',
-};
-
-const STATE_WORDS: Record<string, string> = {
-  '': 'Not launched',
-  submitting: 'Submitting',
-  queued: 'Queued',
-  starting: 'Node starting',
-  launching: 'Desktop starting',
-  ready: 'Ready',
-  ended: 'Ended',
-};
-
-/** Messages from the kernel: the connect URL answers a Connect click and is never a trait. */
-interface KernelMessage {
-  event: 'open' | 'open-failed';
-  /** The id this view put in its connect message: other views of the model ignore the answer. */
-  request: string;
-  url?: string;
-}
 
 export class DesktopModel extends DOMWidgetModel {
   defaults(): Backbone.ObjectHash {
@@ -39,134 +16,82 @@ export class DesktopModel extends DOMWidgetModel {
       _view_name: 'DesktopView',
       _view_module: MODULE_NAME,
       _view_module_version: MODULE_VERSION,
-      state: '',
-      detail: '',
-      job_id: '',
-      node: '',
-      outcome: '',
-      time_left: '',
-      unreachable: false,
-      actions: ['launch'],
-      options: {},
-      error: '',
+      launcher: null,
+      cards: [],
+      compact: false,
     };
   }
 
   static serializers: ISerializers = { ...DOMWidgetModel.serializers };
 }
 
-/** Renders a DesktopModel. Holds no state of its own but the tab it opened for Connect. */
+/**
+ * Renders a DesktopModel: the launcher form and one card per desktop. It holds no state of its
+ * own but what is the browser's (the tabs it opened for Connect, an End awaiting confirmation,
+ * open <details>); the kernel decides everything else.
+ */
 export class DesktopView extends DOMWidgetView {
-  private pendingTab: Window | null = null;
-  private pendingRequest = '';
-  private status!: HTMLElement;
-  private facts!: HTMLElement;
-  private errorBox!: HTMLElement;
-  private buttons!: HTMLElement;
+  private launcherForm!: LauncherForm;
+  private cardList!: CardList;
+  /** Connect requests awaiting the kernel's answer, each with the tab opened in its click. */
+  private pending = new Map<string, Window | null>();
+  private stopTicking: (() => void) | null = null;
 
   render(): void {
     this.el.classList.add('dcv-widget');
-    this.el.innerHTML = '';
-    const header = document.createElement('div');
-    header.className = 'dcv-widget-header';
-    header.textContent = 'Remote desktop';
-    this.status = document.createElement('div');
-    this.status.className = 'dcv-widget-status';
-    this.status.setAttribute('role', 'status');
-    this.status.setAttribute('aria-live', 'polite');
-    this.facts = document.createElement('div');
-    this.facts.className = 'dcv-widget-facts';
-    this.errorBox = document.createElement('div');
-    this.errorBox.className = 'dcv-widget-error';
-    this.errorBox.setAttribute('role', 'alert');
-    this.buttons = document.createElement('div');
-    this.buttons.className = 'dcv-widget-buttons';
-    this.el.append(header, this.status, this.facts, this.errorBox, this.buttons);
+    const send = (msg: ViewMessage): void => this.send(msg);
+    this.launcherForm = new LauncherForm(send);
+    this.cardList = new CardList({ send, connect: (key) => this.connect(key) });
+    this.el.replaceChildren(this.launcherForm.el, this.cardList.el);
 
     // listenTo: the handlers go away with the view, so a removed view never opens a tab.
-    this.listenTo(this.model, 'change', () => this.update());
+    this.listenTo(this.model, 'change:launcher', () => this.renderLauncher());
+    this.listenTo(this.model, 'change:cards change:compact', () => this.renderCards());
     this.listenTo(this.model, 'msg:custom', (msg: KernelMessage) => this.onKernelMessage(msg));
-    this.update();
+    this.renderLauncher();
+    this.renderCards();
+    this.stopTicking = onTick((now) => {
+      if (this.el.isConnected) {
+        this.cardList.tick(now);
+      }
+    });
   }
 
-  update(): void {
-    const state = this.model.get('state') as string;
-    const word = STATE_WORDS[state] ?? state;
-    const detail = this.model.get('detail') as string;
-    this.el.dataset.state = state || 'new';
-    this.status.textContent = detail ? `${word}: ${detail}` : word;
-    if (this.model.get('unreachable')) {
-      this.status.textContent += ' (scheduler not answering; retrying)';
+  remove(): this {
+    this.stopTicking?.();
+    this.stopTicking = null;
+    this.launcherForm?.dispose();
+    for (const tab of this.pending.values()) {
+      tab?.close();
     }
-
-    const facts: string[] = [];
-    const jobId = this.model.get('job_id') as string;
-    const node = this.model.get('node') as string;
-    const timeLeft = this.model.get('time_left') as string;
-    const options = this.model.get('options') as Record<string, string | number>;
-    if (jobId) {
-      facts.push(`job ${jobId}`);
-    }
-    if (node) {
-      facts.push(`node ${node}`);
-    }
-    if (timeLeft && state !== 'ended') {
-      facts.push(`${timeLeft} left`);
-    }
-    if (!jobId && options.time) {
-      facts.push(
-        options.partition ? `partition ${options.partition}` : 'default partition',
-        `${options.time} time limit`,
-        `${options.cpus} CPU`,
-        `${options.engine}`,
-      );
-    }
-    this.facts.textContent = facts.join(' · ');
-
-    const error = this.model.get('error') as string;
-    this.errorBox.textContent = error;
-    this.errorBox.hidden = !error;
-
-    this.buttons.innerHTML = '';
-    for (const action of this.model.get('actions') as Action[]) {
-      this.buttons.append(this.button(action));
-    }
+    this.pending.clear();
+    return super.remove();
   }
 
-  private button(action: Action): HTMLButtonElement {
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.textContent = LABELS[action];
-    button.className = `jupyter-button dcv-widget-${action}`;
-    if (action !== 'end') {
-      button.classList.add('mod-primary');
-    }
-    button.addEventListener('click', () => this.onClick(action));
-    return button;
+  private renderLauncher(): void {
+    this.launcherForm.update(toLauncher(this.model.get('launcher')));
   }
 
-  private onClick(action: Action): void {
-    if (action !== 'connect') {
-      this.send({ action });
-      return;
-    }
+  private renderCards(): void {
+    this.cardList.update(toCards(this.model.get('cards')), this.model.get('compact') === true);
+  }
+
+  private connect(key: string): void {
     // Open the tab inside the click, so pop-up blockers allow it; the kernel's answer (the URL
     // with its secret) is then loaded into it.
-    this.pendingTab?.close();
-    this.pendingTab = window.open('', '_blank');
-    this.pendingRequest = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
-    this.send({ action, request: this.pendingRequest });
+    const request = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    this.pending.set(request, window.open('', '_blank'));
+    this.send({ action: 'connect', key, request });
   }
 
   private onKernelMessage(msg: KernelMessage): void {
-    if (!this.pendingRequest || msg.request !== this.pendingRequest) {
+    if (!msg || typeof msg.request !== 'string' || !this.pending.has(msg.request)) {
       return;
     }
-    const tab = this.pendingTab;
-    this.pendingTab = null;
-    this.pendingRequest = '';
+    const tab = this.pending.get(msg.request) ?? null;
+    this.pending.delete(msg.request);
     if (msg.event === 'open' && msg.url) {
-      if (tab) {
+      if (tab && !tab.closed) {
         tab.opener = null;
         tab.location.href = msg.url;
       } else {

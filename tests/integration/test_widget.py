@@ -82,7 +82,7 @@ def test_a_desktop_from_launch_to_dismiss_never_syncs_its_secret(manager: Sessio
 
     click(widget, "end", key=ready["key"])
     eventually(lambda: card(widget)["state"] == "ended", timeout=60)
-    assert card(widget)["outcome"] == "cancelled"
+    assert card(widget)["outcome"] == "Ended: cancelled"
     assert card(widget)["actions"] == ["dismiss"]
     click(widget, "dismiss", key=ready["key"])
     assert widget.cards == []
@@ -113,5 +113,5 @@ def test_end_while_submitting_cancels_the_job(manager: SessionManager) -> None:
     click(widget, "launch")
     click(widget, "end", key=card(widget)["key"])  # before sbatch has answered, most likely
     eventually(lambda: card(widget)["state"] == "ended", timeout=60)
-    assert card(widget)["outcome"] == "cancelled"
+    assert card(widget)["outcome"] == "Ended: cancelled"
     widget.close()

@@ -52,3 +52,7 @@ def test_errors_show_on_their_field() -> None:
     fields = launcher_fields({**VALUES, "time": "1h"}, {"time": "time: bad"}, [])
     assert next(f for f in fields if f["name"] == "time")["error"] == "time: bad"
     assert all(f["error"] == "" for f in fields if f["name"] != "time")
+
+
+def test_a_locked_form_has_no_typing_hints() -> None:
+    assert all(f["hint"] == "" for f in launcher_fields(VALUES, {}, [], locked=True))

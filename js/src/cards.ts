@@ -1,0 +1,500 @@
+/**
+ * The desktop cards: one per entry of `cards`, keyed by `key`. A card's DOM is rebuilt only when
+ * its data changed; the elapsed and time-left texts tick from the one shared timer.
+ */
+
+import { append, button, h, uniqueId } from './dom';
+import { elapsedText, leftText, WARN_SECONDS } from './time';
+import { Access, Card, Step, StepStatus, ViewMessage } from './types';
+
+export interface CardCallbacks {
+  send(msg: ViewMessage): void;
+  /** Connect needs the view: it opens the tab inside the click. */
+  connect(key: string): void;
+}
+
+const STATE_WORDS: Record<string, string> = {
+  submitting: 'Submitting',
+  queued: 'Queued',
+  starting: 'Node starting',
+  launching: 'Desktop starting',
+  ready: 'Ready',
+  ended: 'Ended',
+};
+
+/** Each step status has its own icon and words: never told by colour alone. */
+const STEP_MARKS: Record<StepStatus, { icon: string; words: string }> = {
+  done: { icon: '✓', words: 'done' },
+  current: { icon: '●', words: 'in progress' },
+  pending: { icon: '', words: 'not yet' },
+  failed: { icon: '✕', words: 'failed' },
+};
+
+const UNREACHABLE = 'scheduler not answering, retrying';
+
+interface Entry {
+  card: Card;
+  signature: string;
+  el: HTMLElement;
+  elapsed: Text | null;
+  left: HTMLElement | null;
+  leftText: Text | null;
+}
+
+function stateWord(state: string): string {
+  return STATE_WORDS[state] ?? state;
+}
+
+function cardName(card: Card): string {
+  const title = card.title || (card.job_id ? `Desktop ${card.job_id}` : 'Desktop');
+  return card.job_id && !title.includes(card.job_id) ? `${title} (job ${card.job_id})` : title;
+}
+
+function sentence(card: Card): string {
+  const name = cardName(card);
+  switch (card.state) {
+    case 'ready':
+      return `${name} is ready`;
+    case 'ended':
+      return card.outcome ? `${name}: ${card.outcome}` : `${name} ended`;
+    case 'queued':
+      return `${name} is queued`;
+    case 'submitting':
+      return `${name} is being submitted`;
+    default:
+      return `${name}: ${stateWord(card.state).toLowerCase()}`;
+  }
+}
+
+export class CardList {
+  readonly el: HTMLElement;
+  private readonly list: HTMLUListElement;
+  private readonly announcer: HTMLElement;
+  private readonly ids = uniqueId('dcv-cards');
+  private entries = new Map<string, Entry>();
+  private cards: Card[] = [];
+  private compact = false;
+  /** Cards whose End asks "End this desktop?"; view-local, like which <details> are open. */
+  private confirming = new Set<string>();
+  private opened = new Set<string>();
+  private lastStates: Map<string, string> | null = null;
+  private builds = 0;
+
+  constructor(private readonly callbacks: CardCallbacks) {
+    this.announcer = h('div', {
+      class: 'dcv-announcer dcv-sr-only',
+      role: 'status',
+      'aria-live': 'polite',
+      'aria-atomic': 'true',
+    });
+    this.list = h('ul', { class: 'dcv-cards', 'aria-label': 'Desktops' });
+    this.el = h('div', { class: 'dcv-cards-region' }, this.announcer, this.list);
+  }
+
+  update(cards: Card[], compact: boolean): void {
+    this.announce(cards);
+    this.cards = cards;
+    this.compact = compact;
+    this.list.dataset.compact = String(compact);
+    const now = Date.now() / 1000;
+    const seen = new Set<string>();
+    const order: HTMLElement[] = [];
+    for (const card of cards) {
+      if (!card.key || seen.has(card.key)) {
+        continue;
+      }
+      seen.add(card.key);
+      if (!card.actions.includes('end')) {
+        this.confirming.delete(card.key);
+      }
+      const signature = `${compact ? 'c' : 'f'}${this.confirming.has(card.key) ? '!' : ''}${JSON.stringify(card)}`;
+      let entry = this.entries.get(card.key);
+      if (!entry || entry.signature !== signature) {
+        const fresh = this.build(card, signature, now);
+        if (entry) {
+          this.replace(entry.el, fresh.el);
+        }
+        this.entries.set(card.key, fresh);
+        entry = fresh;
+      }
+      order.push(entry.el);
+    }
+    for (const [key, entry] of this.entries) {
+      if (!seen.has(key)) {
+        entry.el.remove();
+        this.entries.delete(key);
+        this.confirming.delete(key);
+        this.opened.delete(`${key}/log`);
+        this.opened.delete(`${key}/more`);
+      }
+    }
+    // Move only what is out of place: unchanged cards keep their node, focus and scroll.
+    let ref = this.list.firstChild;
+    for (const el of order) {
+      if (el === ref) {
+        ref = ref.nextSibling;
+      } else {
+        this.list.insertBefore(el, ref);
+      }
+    }
+    this.list.hidden = order.length === 0;
+  }
+
+  /** Called every second by the shared ticker: writes text only where it changed, reads nothing. */
+  tick(now: number): void {
+    for (const entry of this.entries.values()) {
+      const card = entry.card;
+      if (entry.elapsed) {
+        const text = elapsedText(card.since, now);
+        if (entry.elapsed.data !== text) {
+          entry.elapsed.data = text;
+        }
+      }
+      if (entry.left && entry.leftText && card.ends_at !== null) {
+        const text = leftText(card.ends_at, now);
+        if (entry.leftText.data !== text) {
+          entry.leftText.data = text;
+        }
+        const warning = String(card.ends_at - now < WARN_SECONDS);
+        if (entry.left.dataset.warning !== warning) {
+          entry.left.dataset.warning = warning;
+        }
+      }
+    }
+  }
+
+  private refresh(key: string, focus: string): void {
+    this.update(this.cards, this.compact);
+    const el = this.entries.get(key)?.el;
+    const target = el?.querySelector<HTMLElement>(`[data-focus="${focus}"]`) ?? el;
+    target?.focus();
+  }
+
+  private replace(old: HTMLElement, fresh: HTMLElement): void {
+    const active = document.activeElement;
+    const focus = active instanceof HTMLElement && old.contains(active) ? active.dataset.focus ?? '' : null;
+    old.replaceWith(fresh);
+    if (focus !== null) {
+      const target = (focus && fresh.querySelector<HTMLElement>(`[data-focus="${focus}"]`)) || fresh;
+      target.focus({ preventScroll: true });
+    }
+  }
+
+  private announce(cards: Card[]): void {
+    const states = new Map(cards.map((c) => [c.key, `${c.state}|${c.unreachable}`]));
+    const previous = this.lastStates;
+    this.lastStates = states;
+    if (previous === null) {
+      return; // what was already there when the view appeared is not news
+    }
+    const messages: string[] = [];
+    for (const card of cards) {
+      const before = previous.get(card.key);
+      if (before === states.get(card.key)) {
+        continue;
+      }
+      const [state, unreachable] = before ? before.split('|') : ['', 'false'];
+      if (card.state !== state) {
+        messages.push(sentence(card));
+      }
+      if (card.unreachable && unreachable !== 'true') {
+        messages.push(`${cardName(card)}: ${UNREACHABLE}`);
+      } else if (!card.unreachable && unreachable === 'true') {
+        messages.push(`${cardName(card)}: scheduler answering again`);
+      }
+    }
+    if (messages.length > 0) {
+      const shown = messages.slice(0, 4);
+      const more = messages.length - shown.length;
+      this.announcer.textContent = `${shown.join('. ')}.${more > 0 ? ` And ${more} more updates.` : ''}`;
+    }
+  }
+
+  private build(card: Card, signature: string, now: number): Entry {
+    this.builds += 1;
+    const titleId = `${this.ids}-t${this.builds}`;
+    const entry: Entry = { card, signature, el: h('li'), elapsed: null, left: null, leftText: null };
+    const el = entry.el;
+    el.className = 'dcv-card';
+    el.tabIndex = -1;
+    el.dataset.key = card.key;
+    el.dataset.state = card.state;
+    el.dataset.jobId = card.job_id;
+    el.dataset.unreachable = String(card.unreachable);
+    el.setAttribute('aria-labelledby', titleId);
+
+    const title = h('span', { class: 'dcv-card-title', id: titleId, role: 'heading', 'aria-level': '3' }, card.title || cardName(card));
+    const stateLabel = h('span', { class: 'dcv-state-label', 'data-state': card.state }, stateWord(card.state));
+    const badge = card.unreachable
+      ? h('span', { class: 'dcv-badge dcv-unreachable' }, h('span', { 'aria-hidden': 'true' }, '⚠ '), UNREACHABLE)
+      : null;
+    const facts = [card.job_id ? `job ${card.job_id}` : '', card.node ? `node ${card.node}` : ''].filter(Boolean).join(' · ');
+    const factsEl = facts ? h('span', { class: 'dcv-card-facts' }, facts) : null;
+    const left = this.timeLeft(entry, now);
+    const detail = this.detail(entry, now);
+    const actions = this.actions(card, titleId);
+
+    if (this.compact) {
+      el.dataset.compact = 'true';
+      let summary = detail;
+      if (card.outcome) {
+        summary = h('span', { class: 'dcv-card-outcome' }, card.outcome);
+        entry.elapsed = null;
+      }
+      const row = h(
+        'div',
+        { class: 'dcv-row' },
+        h('div', { class: 'dcv-row-title' }, title, factsEl),
+        h('div', { class: 'dcv-row-state' }, stateLabel, miniStepper(card.steps), badge),
+        h('div', { class: 'dcv-row-time' }, left),
+        h('div', { class: 'dcv-row-detail', title: card.outcome || card.detail }, summary),
+        actions,
+      );
+      el.append(row);
+      const more = [
+        card.access ? this.access(card.access) : null,
+        card.advice ? h('p', { class: 'dcv-card-advice' }, card.advice) : null,
+        card.log_tail ? h('pre', { class: 'dcv-log-text' }, card.log_tail) : null,
+      ].filter((x): x is HTMLElement => x !== null);
+      if (more.length > 0) {
+        const label = card.access ? card.access.label || 'How to connect' : card.log_tail ? 'Job log and advice' : 'Details';
+        el.append(this.details(card.key, 'more', 'dcv-card-more', label, more));
+      }
+      return entry;
+    }
+
+    append(
+      el,
+      h('div', { class: 'dcv-card-head' }, title, stateLabel, badge, h('span', { class: 'dcv-spacer' }), left),
+      factsEl ? h('div', { class: 'dcv-card-facts-row' }, factsEl) : null,
+      stepper(card.steps),
+      detail,
+      card.outcome ? h('p', { class: 'dcv-card-outcome' }, card.outcome) : null,
+      card.advice ? h('p', { class: 'dcv-card-advice' }, card.advice) : null,
+      card.log_tail
+        ? this.details(card.key, 'log', 'dcv-log', 'Job log (last lines)', [h('pre', { class: 'dcv-log-text' }, card.log_tail)])
+        : null,
+      card.access ? this.access(card.access) : null,
+      actions,
+    );
+    return entry;
+  }
+
+  private timeLeft(entry: Entry, now: number): HTMLElement | null {
+    const card = entry.card;
+    if (card.ends_at === null || card.state === 'ended') {
+      return null;
+    }
+    entry.leftText = document.createTextNode(leftText(card.ends_at, now));
+    entry.left = h('span', { class: 'dcv-time-left', 'data-warning': String(card.ends_at - now < WARN_SECONDS) }, entry.leftText);
+    return entry.left;
+  }
+
+  private detail(entry: Entry, now: number): HTMLElement | null {
+    const card = entry.card;
+    const ticking = card.since > 0 && card.state !== 'ended';
+    if (!card.detail && !ticking) {
+      return null;
+    }
+    const el = h('p', { class: 'dcv-card-detail' });
+    if (card.detail) {
+      el.append(h('span', { class: 'dcv-detail-text' }, card.detail));
+    }
+    if (ticking) {
+      entry.elapsed = document.createTextNode(elapsedText(card.since, now));
+      el.append(' ', h('span', { class: 'dcv-elapsed' }, entry.elapsed));
+    }
+    return el;
+  }
+
+  private details(key: string, name: string, className: string, label: string, body: HTMLElement[]): HTMLElement {
+    const id = `${key}/${name}`;
+    const el = h('details', { class: className }, h('summary', { 'data-focus': `summary-${name}` }, label), ...body);
+    el.open = this.opened.has(id);
+    el.addEventListener('toggle', () => {
+      if (el.open) {
+        this.opened.add(id);
+      } else {
+        this.opened.delete(id);
+      }
+    });
+    return el;
+  }
+
+  private actions(card: Card, titleId: string): HTMLElement {
+    const el = h('div', { class: 'dcv-card-actions' });
+    const key = card.key;
+    for (const action of card.actions) {
+      if (action === 'connect') {
+        el.append(
+          button('Connect', 'mod-primary dcv-connect', () => this.callbacks.connect(key), {
+            'data-action': 'connect',
+            'data-focus': 'connect',
+            'aria-describedby': titleId,
+          }),
+        );
+      } else if (action === 'end' && this.confirming.has(key)) {
+        el.append(
+          h(
+            'span',
+            { class: 'dcv-confirm', role: 'group', 'aria-label': 'Confirm ending this desktop' },
+            h('span', { class: 'dcv-confirm-question' }, 'End this desktop?'),
+            button(
+              'End desktop',
+              'mod-danger dcv-end-confirm',
+              () => {
+                this.callbacks.send({ action: 'end', key });
+                this.confirming.delete(key);
+                this.refresh(key, 'end');
+              },
+              { 'data-action': 'end-confirm', 'data-focus': 'end-confirm', 'aria-describedby': titleId },
+            ),
+            button(
+              'Keep',
+              'dcv-keep',
+              () => {
+                this.confirming.delete(key);
+                this.refresh(key, 'end');
+              },
+              { 'data-action': 'keep', 'data-focus': 'keep', 'aria-describedby': titleId },
+            ),
+          ),
+        );
+      } else if (action === 'end') {
+        el.append(
+          button(
+            'End',
+            'dcv-end',
+            () => {
+              this.confirming.add(key);
+              this.refresh(key, 'keep');
+            },
+            { 'data-action': 'end', 'data-focus': 'end', 'aria-describedby': titleId },
+          ),
+        );
+      } else if (action === 'dismiss') {
+        el.append(
+          button('Dismiss', 'dcv-dismiss', () => this.callbacks.send({ action: 'dismiss', key }), {
+            'data-action': 'dismiss',
+            'data-focus': 'dismiss',
+            'aria-describedby': titleId,
+          }),
+        );
+      }
+    }
+    return el;
+  }
+
+  private access(access: Access): HTMLElement {
+    const code = h('code', { class: 'dcv-command-text' }, access.command);
+    const feedback = h('span', { class: 'dcv-copy-feedback', 'aria-live': 'polite' });
+    return h(
+      'div',
+      { class: 'dcv-access', role: 'group', 'aria-label': access.label || 'How to connect' },
+      access.label ? h('div', { class: 'dcv-access-label' }, access.label) : null,
+      access.instructions ? h('p', { class: 'dcv-access-instructions' }, access.instructions) : null,
+      access.command
+        ? h(
+            'div',
+            { class: 'dcv-command' },
+            h('pre', { class: 'dcv-command-pre' }, code),
+            h(
+              'div',
+              { class: 'dcv-command-tools' },
+              button('Copy', 'dcv-copy', () => void copy(code, feedback, access.command), {
+                'data-action': 'copy',
+                'data-focus': 'copy',
+                'aria-label': 'Copy',
+                title: 'Copy the command',
+              }),
+              feedback,
+            ),
+          )
+        : null,
+      access.then ? h('p', { class: 'dcv-access-then' }, access.then) : null,
+    );
+  }
+}
+
+function stepper(steps: Step[]): HTMLElement | null {
+  if (steps.length === 0) {
+    return null;
+  }
+  return h(
+    'ol',
+    { class: 'dcv-stepper', 'aria-label': 'Progress' },
+    ...steps.map((step) =>
+      h(
+        'li',
+        {
+          class: 'dcv-step',
+          'data-id': step.id,
+          'data-status': step.status,
+          'aria-current': step.status === 'current' ? 'step' : undefined,
+        },
+        h('span', { class: 'dcv-step-icon', 'aria-hidden': 'true' }, STEP_MARKS[step.status].icon),
+        h('span', { class: 'dcv-step-label' }, step.label),
+        h('span', { class: 'dcv-sr-only' }, ` (${STEP_MARKS[step.status].words})`),
+      ),
+    ),
+  );
+}
+
+/** The compact row's stepper: "3/5" and one dot per step. */
+function miniStepper(steps: Step[]): HTMLElement | null {
+  if (steps.length === 0) {
+    return null;
+  }
+  let index = steps.findIndex((s) => s.status === 'current' || s.status === 'failed');
+  if (index < 0) {
+    index = steps.filter((s) => s.status === 'done').length - 1;
+  }
+  const at = steps[Math.max(index, 0)];
+  const position = index + 1;
+  return h(
+    'span',
+    {
+      class: 'dcv-stepper-mini',
+      role: 'img',
+      'aria-label': `Step ${position} of ${steps.length}: ${at.label} (${STEP_MARKS[at.status].words})`,
+    },
+    h('span', { class: 'dcv-step-count', 'aria-hidden': 'true' }, `${position}/${steps.length}`),
+    ...steps.map((s) =>
+      h('span', { class: 'dcv-step-dot', 'data-status': s.status, 'data-id': s.id, title: s.label, 'aria-hidden': 'true' }),
+    ),
+  );
+}
+
+/** Clipboard API where the page may use it, else select the command and execCommand('copy'). */
+async function copy(code: HTMLElement, feedback: HTMLElement, text: string): Promise<void> {
+  let copied = false;
+  if (navigator.clipboard && typeof navigator.clipboard.writeText === 'function') {
+    try {
+      await navigator.clipboard.writeText(text);
+      copied = true;
+    } catch {
+      copied = false;
+    }
+  }
+  if (!copied) {
+    const selection = window.getSelection();
+    if (selection) {
+      const range = document.createRange();
+      range.selectNodeContents(code);
+      selection.removeAllRanges();
+      selection.addRange(range);
+      try {
+        copied = document.execCommand('copy');
+      } catch {
+        copied = false;
+      }
+    }
+  }
+  const mac = /Mac|iPhone|iPad/.test(navigator.platform);
+  feedback.textContent = copied ? 'Copied' : `Selected: press ${mac ? '⌘C' : 'Ctrl+C'} to copy`;
+  feedback.dataset.copied = String(copied);
+  window.setTimeout(() => {
+    feedback.textContent = '';
+    delete feedback.dataset.copied;
+  }, 2500);
+}

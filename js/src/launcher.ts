@@ -1,0 +1,283 @@
+/** The launcher form: renders `launcher` and sends `set` and `launch`; validation is the kernel's. */
+
+import { button, h, uniqueId } from './dom';
+import { Field, FieldValue, Launcher, ViewMessage } from './types';
+
+const DEBOUNCE_MS = 300;
+
+interface FieldRow {
+  field: Field;
+  signature: string;
+  row: HTMLElement;
+  control: HTMLInputElement | HTMLSelectElement | null;
+  value: HTMLElement | null;
+  hint: HTMLElement;
+  error: HTMLElement;
+  timer?: number;
+}
+
+export class LauncherForm {
+  readonly el: HTMLElement;
+  private readonly heading: HTMLElement;
+  private readonly body: HTMLElement;
+  private readonly launchButton: HTMLButtonElement;
+  private readonly message: HTMLElement;
+  private readonly ids = uniqueId('dcv-launcher');
+  private rows = new Map<string, FieldRow>();
+  private structure = '';
+  /** The value last sent per field, so a blur after the debounce does not send it twice. */
+  private sent = new Map<string, string>();
+
+  constructor(private readonly send: (msg: ViewMessage) => void) {
+    this.heading = h('div', { class: 'dcv-launcher-heading', id: `${this.ids}-heading`, role: 'heading', 'aria-level': '3' }, 'New desktop');
+    this.body = h('div', { class: 'dcv-fields' });
+    this.launchButton = button('Launch', 'mod-primary dcv-launch', () => this.launch(), { 'data-action': 'launch' });
+    this.message = h('div', { class: 'dcv-launcher-message', 'aria-live': 'polite' });
+    this.el = h(
+      'div',
+      { class: 'dcv-launcher', role: 'group', 'aria-labelledby': `${this.ids}-heading`, 'data-lm-suppress-shortcuts': 'true' },
+      this.heading,
+      this.body,
+      h('div', { class: 'dcv-launcher-actions' }, this.launchButton),
+      this.message,
+    );
+  }
+
+  update(launcher: Launcher | null): void {
+    this.el.hidden = launcher === null;
+    if (launcher === null) {
+      return;
+    }
+    this.sent.clear();
+    const structure = JSON.stringify([launcher.locked, launcher.fields.map((f) => [f.name, f.kind])]);
+    if (structure !== this.structure) {
+      this.build(launcher);
+      this.structure = structure;
+    }
+    for (const field of launcher.fields) {
+      const row = this.rows.get(field.name);
+      if (row) {
+        this.patch(row, field);
+      }
+    }
+    this.el.dataset.locked = String(launcher.locked);
+    this.launchButton.disabled = !launcher.can_launch;
+    if (this.message.textContent !== launcher.message) {
+      this.message.textContent = launcher.message;
+    }
+    this.message.hidden = !launcher.message;
+  }
+
+  dispose(): void {
+    for (const row of this.rows.values()) {
+      window.clearTimeout(row.timer);
+    }
+  }
+
+  private build(launcher: Launcher): void {
+    for (const row of this.rows.values()) {
+      window.clearTimeout(row.timer);
+    }
+    this.rows.clear();
+    const container = launcher.locked ? h('dl', { class: 'dcv-fields-locked' }) : h('div', { class: 'dcv-fields-grid' });
+    launcher.fields.forEach((field, index) => {
+      const id = `${this.ids}-f${index}`;
+      const hint = h('div', { class: 'dcv-field-hint', id: `${id}-hint` });
+      const error = h('div', { class: 'dcv-field-error', id: `${id}-error` });
+      let row: FieldRow;
+      if (launcher.locked) {
+        const value = h('dd', { class: 'dcv-field-value', id: `${id}-value` });
+        const el = h(
+          'div',
+          { class: 'dcv-field', 'data-name': field.name, 'data-kind': field.kind, 'data-locked': 'true' },
+          h('dt', { class: 'dcv-field-label' }, field.label),
+          value,
+          h('dd', { class: 'dcv-field-messages' }, hint, error),
+        );
+        row = { field, signature: '', row: el, control: null, value, hint, error };
+      } else {
+        const control = this.control(field, id);
+        const el = h(
+          'div',
+          { class: 'dcv-field', 'data-name': field.name, 'data-kind': field.kind },
+          h('label', { class: 'dcv-field-label', for: id }, field.label),
+          control,
+          hint,
+          error,
+        );
+        row = { field, signature: '', row: el, control, value: null, hint, error };
+        this.listen(row, control);
+      }
+      this.rows.set(field.name, row);
+      container.append(row.row);
+    });
+    this.body.replaceChildren(container);
+  }
+
+  private control(field: Field, id: string): HTMLInputElement | HTMLSelectElement {
+    if (field.kind === 'select') {
+      return h('select', { id, class: 'dcv-field-input', name: field.name });
+    }
+    const input = h('input', {
+      id,
+      class: 'dcv-field-input',
+      name: field.name,
+      type: field.kind === 'number' ? 'number' : 'text',
+      autocomplete: 'off',
+      spellcheck: 'false',
+    });
+    if (field.kind === 'number') {
+      input.step = 'any';
+    }
+    return input;
+  }
+
+  private listen(row: FieldRow, control: HTMLInputElement | HTMLSelectElement): void {
+    // Keys typed here are the form's, not the notebook's command-mode shortcuts.
+    control.addEventListener('keydown', (event) => event.stopPropagation());
+    if (row.field.kind === 'text') {
+      control.addEventListener('input', () => {
+        window.clearTimeout(row.timer);
+        row.timer = window.setTimeout(() => this.flush(row), DEBOUNCE_MS);
+      });
+      control.addEventListener('change', () => this.flush(row));
+      control.addEventListener('blur', () => {
+        if (!this.flush(row)) {
+          this.syncValue(row);
+        }
+      });
+    } else {
+      control.addEventListener('change', () => this.flush(row));
+      control.addEventListener('blur', () => this.syncValue(row));
+    }
+  }
+
+  private valueOf(row: FieldRow): FieldValue | undefined {
+    const control = row.control;
+    if (!control) {
+      return undefined;
+    }
+    if (row.field.kind === 'number' && control instanceof HTMLInputElement) {
+      // A number as a number; an empty or unparsable entry goes as its text for the kernel to name.
+      const n = control.valueAsNumber;
+      return Number.isFinite(n) ? n : control.value;
+    }
+    return control.value;
+  }
+
+  /** Sends the field's value if the kernel does not have it yet; true if it sent. */
+  private flush(row: FieldRow): boolean {
+    window.clearTimeout(row.timer);
+    row.timer = undefined;
+    const value = this.valueOf(row);
+    if (value === undefined) {
+      return false;
+    }
+    const text = JSON.stringify(value);
+    const known = this.sent.get(row.field.name) ?? JSON.stringify(row.field.value);
+    if (text === known) {
+      return false;
+    }
+    this.sent.set(row.field.name, text);
+    this.send({ action: 'set', field: row.field.name, value });
+    return true;
+  }
+
+  private launch(): void {
+    // Edits still in their debounce go first: the kernel sees them before the launch.
+    for (const row of this.rows.values()) {
+      if (row.timer !== undefined) {
+        this.flush(row);
+      }
+    }
+    this.send({ action: 'launch' });
+  }
+
+  private patch(row: FieldRow, field: Field): void {
+    const signature = JSON.stringify(field);
+    if (signature !== row.signature) {
+      this.patchMeta(row, field);
+      row.signature = signature;
+    }
+    row.field = field;
+    this.syncValue(row);
+  }
+
+  /** Label, hint, error, options: everything but the control's value. */
+  private patchMeta(row: FieldRow, field: Field): void {
+    const previous = row.field;
+    const label = row.row.querySelector('.dcv-field-label');
+    if (label && label.textContent !== field.label) {
+      label.textContent = field.label;
+    }
+    row.hint.textContent = field.hint;
+    row.hint.hidden = !field.hint;
+    row.error.textContent = field.error;
+    row.error.hidden = !field.error;
+    row.row.dataset.invalid = String(Boolean(field.error));
+    const described = [field.hint ? row.hint.id : '', field.error ? row.error.id : ''].filter(Boolean).join(' ');
+    if (row.value) {
+      row.value.textContent = displayValue(field);
+      setOrRemove(row.value, 'aria-describedby', described);
+      return;
+    }
+    const control = row.control;
+    if (!control) {
+      return;
+    }
+    control.setAttribute('aria-invalid', String(Boolean(field.error)));
+    setOrRemove(control, 'aria-describedby', described);
+    if (control instanceof HTMLSelectElement) {
+      const value = String(field.value);
+      if (
+        control.options.length === 0 ||
+        JSON.stringify(previous.options) !== JSON.stringify(field.options) ||
+        !Array.from(control.options).some((o) => o.value === value)
+      ) {
+        fillOptions(control, field);
+      }
+    }
+  }
+
+  /** Show the kernel's value, except in the field the person is typing in. */
+  private syncValue(row: FieldRow): void {
+    const control = row.control;
+    if (!control || (document.activeElement === control && !(control instanceof HTMLSelectElement))) {
+      return;
+    }
+    const value = String(row.field.value);
+    if (control.value !== value) {
+      control.value = value;
+    }
+  }
+}
+
+function fillOptions(select: HTMLSelectElement, field: Field): void {
+  const value = String(field.value);
+  const options = field.options.map((o) =>
+    h('option', { value: o.value, disabled: o.disabled ? '' : undefined }, o.label),
+  );
+  if (!field.options.some((o) => o.value === value)) {
+    // The kernel's value is not offered: show it rather than let the browser show the first option.
+    options.unshift(h('option', { value, disabled: '', hidden: '' }, value || 'Choose…'));
+  }
+  select.replaceChildren(...options);
+}
+
+function displayValue(field: Field): string {
+  if (field.kind === 'select') {
+    const option = field.options.find((o) => o.value === String(field.value));
+    if (option) {
+      return option.label;
+    }
+  }
+  return String(field.value) || '—';
+}
+
+function setOrRemove(el: Element, name: string, value: string): void {
+  if (value) {
+    el.setAttribute(name, value);
+  } else {
+    el.removeAttribute(name);
+  }
+}

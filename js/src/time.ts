@@ -1,0 +1,67 @@
+/** Time formatting and the one shared 1 s ticker of every view on the page. */
+
+function pad(n: number): string {
+  return n < 10 ? `0${n}` : `${n}`;
+}
+
+/** 42s, 2m 13s, 1h 02m, 2d 03h. */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) {
+    return `${s}s`;
+  }
+  if (s < 3600) {
+    return `${Math.floor(s / 60)}m ${pad(s % 60)}s`;
+  }
+  if (s < 86400) {
+    return `${Math.floor(s / 3600)}h ${pad(Math.floor((s % 3600) / 60))}m`;
+  }
+  return `${Math.floor(s / 86400)}d ${pad(Math.floor((s % 86400) / 3600))}h`;
+}
+
+export function elapsedText(since: number, now: number): string {
+  return `for ${formatDuration(now - since)}`;
+}
+
+/** The warning threshold of the time left: 15 minutes. */
+export const WARN_SECONDS = 15 * 60;
+
+export function leftText(endsAt: number, now: number): string {
+  const left = endsAt - now;
+  return left > 0 ? `${formatDuration(left)} left` : 'time limit reached';
+}
+
+type Tick = (now: number) => void;
+
+const subscribers = new Set<Tick>();
+let timer: number | undefined;
+
+function run(): void {
+  const now = Date.now() / 1000;
+  for (const tick of subscribers) {
+    try {
+      tick(now);
+    } catch (error) {
+      console.error('dcv-widget: tick failed', error);
+    }
+  }
+}
+
+/** One interval for all views and cards; it stops when the last view goes away. */
+export function onTick(tick: Tick): () => void {
+  subscribers.add(tick);
+  if (timer === undefined) {
+    timer = window.setInterval(run, 1000);
+  }
+  return () => {
+    subscribers.delete(tick);
+    if (subscribers.size === 0 && timer !== undefined) {
+      window.clearInterval(timer);
+      timer = undefined;
+    }
+  };
+}
+
+export function nowSeconds(): number {
+  return Date.now() / 1000;
+}

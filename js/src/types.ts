@@ -1,0 +1,160 @@
+/** The synced traits of a DesktopModel, as the kernel sends them (dcv_widget/widget.py). */
+
+export type FieldKind = 'select' | 'text' | 'number';
+export type FieldValue = string | number;
+
+export interface FieldOption {
+  value: string;
+  label: string;
+  disabled?: boolean;
+}
+
+export interface Field {
+  name: string;
+  label: string;
+  kind: FieldKind;
+  value: FieldValue;
+  options: FieldOption[];
+  error: string;
+  hint: string;
+}
+
+export interface Launcher {
+  fields: Field[];
+  locked: boolean;
+  can_launch: boolean;
+  message: string;
+}
+
+export type StepStatus = 'done' | 'current' | 'pending' | 'failed';
+
+export interface Step {
+  id: string;
+  label: string;
+  status: StepStatus;
+}
+
+export interface Access {
+  label: string;
+  instructions: string;
+  command: string;
+  then: string;
+}
+
+export type CardAction = 'connect' | 'end' | 'dismiss';
+
+export interface Card {
+  key: string;
+  job_id: string;
+  title: string;
+  state: string;
+  unreachable: boolean;
+  steps: Step[];
+  detail: string;
+  since: number;
+  node: string;
+  ends_at: number | null;
+  outcome: string;
+  log_tail: string;
+  advice: string;
+  access: Access | null;
+  actions: CardAction[];
+}
+
+/** Messages the view sends to the kernel. */
+export type ViewMessage =
+  | { action: 'set'; field: string; value: FieldValue }
+  | { action: 'launch' }
+  | { action: 'connect'; key: string; request: string }
+  | { action: 'end'; key: string }
+  | { action: 'dismiss'; key: string };
+
+/** Messages from the kernel: the connect URL answers a Connect click and is never a trait. */
+export interface KernelMessage {
+  event: 'open' | 'open-failed';
+  /** The id this view put in its connect message: other views of the model ignore the answer. */
+  request: string;
+  url?: string;
+}
+
+// The kernel owns the data; these only make the renderer robust to a missing or older trait.
+
+function str(value: unknown): string {
+  return typeof value === 'string' ? value : value === null || value === undefined ? '' : String(value);
+}
+
+function record(value: unknown): Record<string, unknown> {
+  return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
+}
+
+function list(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+export function toLauncher(value: unknown): Launcher | null {
+  if (value === null || typeof value !== 'object') {
+    return null;
+  }
+  const raw = record(value);
+  return {
+    fields: list(raw.fields).map((item) => {
+      const f = record(item);
+      const kind = f.kind === 'select' || f.kind === 'number' ? f.kind : 'text';
+      return {
+        name: str(f.name),
+        label: str(f.label) || str(f.name),
+        kind,
+        value: typeof f.value === 'number' ? f.value : str(f.value),
+        options: list(f.options).map((o) => {
+          const opt = record(o);
+          return { value: str(opt.value), label: str(opt.label ?? opt.value), disabled: opt.disabled === true };
+        }),
+        error: str(f.error),
+        hint: str(f.hint),
+      };
+    }),
+    locked: raw.locked === true,
+    can_launch: raw.can_launch === true,
+    message: str(raw.message),
+  };
+}
+
+const STEP_STATUSES: readonly string[] = ['done', 'current', 'pending', 'failed'];
+const CARD_ACTIONS: readonly string[] = ['connect', 'end', 'dismiss'];
+
+export function toCards(value: unknown): Card[] {
+  return list(value).map((item) => {
+    const c = record(item);
+    const access = c.access !== null && typeof c.access === 'object' ? record(c.access) : null;
+    return {
+      key: str(c.key),
+      job_id: str(c.job_id),
+      title: str(c.title),
+      state: str(c.state),
+      unreachable: c.unreachable === true,
+      steps: list(c.steps).map((s) => {
+        const step = record(s);
+        const status = STEP_STATUSES.includes(str(step.status)) ? str(step.status) : 'pending';
+        return { id: str(step.id), label: str(step.label), status: status as StepStatus };
+      }),
+      detail: str(c.detail),
+      since: typeof c.since === 'number' ? c.since : 0,
+      node: str(c.node),
+      ends_at: typeof c.ends_at === 'number' ? c.ends_at : null,
+      outcome: str(c.outcome),
+      log_tail: str(c.log_tail),
+      advice: str(c.advice),
+      access: access
+        ? {
+            label: str(access.label),
+            instructions: str(access.instructions),
+            command: str(access.command),
+            then: str(access.then),
+          }
+        : null,
+      actions: list(c.actions)
+        .map(str)
+        .filter((a): a is CardAction => CARD_ACTIONS.includes(a)),
+    };
+  });
+}

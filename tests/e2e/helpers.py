@@ -1,0 +1,65 @@
+"""What the e2e tests do in the page, as a person would."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+from playwright.sync_api import Locator, Page, expect
+
+LAUNCH_TIMEOUT = 120_000
+
+
+def write_notebook(path: str, *cells: str) -> None:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])  # type: ignore[no-untyped-call]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)  # type: ignore[no-untyped-call]
+
+
+def run_all_cells(page: Page) -> None:
+    """Run the notebook through the menu, as a person would, once its kernel is idle.
+
+    A kernel that says idle may still be connecting, and JupyterLab then drops the run: the
+    menu is used again until a cell has really run (its prompt shows a number or `*`).
+    """
+    expect(page.locator(".jp-Notebook")).to_be_visible(timeout=60_000)
+    idle = page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
+    expect(idle).to_have_count(1, timeout=60_000)
+    ran = page.locator(".jp-CodeCell .jp-InputPrompt", has_text=re.compile(r"\[(\d+|\*)\]"))
+    for _ in range(4):
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        try:
+            expect(ran.first).to_be_visible(timeout=15_000)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError("the notebook's cells never ran")
+
+
+def newest_card(widget: Locator, known: set[str]) -> Locator:
+    """The card that appeared after a Launch click (not one of `known`), by its key."""
+    cards = widget.locator(".dcv-card")
+    expect(cards).to_have_count(len(known) + 1, timeout=30_000)
+    keys = [cards.nth(i).get_attribute("data-key") or "" for i in range(len(known) + 1)]
+    (key,) = [k for k in keys if k not in known]
+    known.add(key)
+    return widget.locator(f'.dcv-card[data-key="{key}"]')
+
+
+def end_with_confirmation(card: Locator) -> None:
+    card.get_by_role("button", name="End", exact=True).click()
+    card.get_by_role("button", name="End desktop").click()
+
+
+def switch_theme(page: Page, theme: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Settings$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Theme$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(rf"^{theme}$")).click()
+    expect(page.locator("body")).to_have_attribute(
+        "data-jp-theme-light", "false" if "Dark" in theme else "true", timeout=30_000
+    )

@@ -1,0 +1,145 @@
+"""The widget a person uses, in Chromium against the real local Slurm: the launcher form with
+inline errors, several desktops walking the stepper, a queued one with Slurm's reason, connect,
+the SSH tunnel command copied, End with confirmation, dismiss, the dark theme, a locked form,
+and a notebook saved with widget state that holds no secret."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from .conftest import Lab
+from .helpers import (
+    LAUNCH_TIMEOUT,
+    end_with_confirmation,
+    newest_card,
+    run_all_cells,
+    switch_theme,
+    write_notebook,
+)
+
+CELLS = (
+    'from dcv_widget import Desktop\nDesktop(partition="dcv", time="10")',
+    'Desktop(partition="dcv", time="1:00:00", locked=True)',
+)
+
+
+def set_field(widget: Locator, name: str, value: str) -> None:
+    field = widget.locator(f'.dcv-field[data-name="{name}"]')
+    control = field.locator("select, input").first
+    if control.evaluate("e => e.tagName") == "SELECT":
+        control.select_option(value)
+    else:
+        control.fill(value)
+        control.press("Tab")
+
+
+def shoot(element: Locator | Page, artifacts: Path, name: str) -> None:
+    element.screenshot(path=artifacts / f"{name}.png")
+
+
+def test_the_widget_end_to_end(browser: Browser, lab: Lab, artifacts: Path) -> None:
+    write_notebook(str(lab.root / "desktops.ipynb"), *CELLS)
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 1000}, permissions=["clipboard-read", "clipboard-write"]
+    )
+    page = context.new_page()
+    # A workspace of its own: JupyterLab would otherwise reopen the other tests' notebooks.
+    page.goto(lab.page_url("/lab/workspaces/widget-ui/tree/desktops.ipynb"))
+    run_all_cells(page)
+    widget = page.locator(".dcv-widget").first
+    launch = widget.get_by_role("button", name="Launch")
+    expect(launch).to_be_enabled(timeout=60_000)
+    expect(
+        widget.locator('.dcv-field[data-name="partition"] option', has_text="nodes free").first
+    ).to_be_attached(timeout=30_000)
+    shoot(widget, artifacts, "widget-launcher-light")
+
+    # A bad value is explained inline and blocks Launch, before anything reaches Slurm.
+    set_field(widget, "time", "1h")
+    time_field = widget.locator('.dcv-field[data-name="time"]')
+    expect(time_field.locator(".dcv-field-error")).to_contain_text("time: '1h' is not valid")
+    expect(launch).to_be_disabled()
+    set_field(widget, "time", "10")
+    expect(time_field.locator(".dcv-field-error")).to_be_hidden()
+    expect(launch).to_be_enabled()
+
+    known: set[str] = set()
+    # Desktop A through the SSH-tunnel route, B on a partition under maintenance, C direct.
+    set_field(widget, "access", "ssh")
+    launch.click()
+    tunnel = newest_card(widget, known)
+    set_field(widget, "partition", "dcv-maint")
+    set_field(widget, "access", "direct")
+    launch.click()
+    queued = newest_card(widget, known)
+    set_field(widget, "partition", "dcv")
+    launch.click()
+    direct = newest_card(widget, known)
+
+    # The queued one says why, in words; the others walk the stepper to ready.
+    expect(queued).to_have_attribute("data-state", "queued", timeout=30_000)
+    expect(queued).to_contain_text("the partition is down", timeout=30_000)
+    for card in (tunnel, direct):
+        expect(card).to_have_attribute("data-state", "ready", timeout=LAUNCH_TIMEOUT)
+        expect(card.locator('.dcv-step[data-status="done"]')).to_have_count(4)
+        expect(card.locator(".dcv-time-left")).to_contain_text("left")
+    shoot(queued, artifacts, "card-queued-light")
+    shoot(direct, artifacts, "card-ready-light")
+    shoot(tunnel, artifacts, "card-tunnel-light")
+
+    # The tunnel command is copyable, exactly.
+    command = tunnel.locator(".dcv-command-text").inner_text().strip()
+    assert re.fullmatch(r"ssh -N -L (\d+):127\.0\.0\.1:\1 \S+@\S+", command), command
+    tunnel.get_by_role("button", name="Copy").click()
+    assert page.evaluate("navigator.clipboard.readText()") == command
+
+    # Connect opens the desktop in a new tab; the password stays out of the notebook file.
+    with context.expect_page() as opened:
+        direct.get_by_role("button", name="Connect").click()
+    tab = opened.value
+    tab.wait_for_url(re.compile(r"/vnc\.html"), timeout=30_000)
+    expect(tab.locator("html.noVNC_connected")).to_have_count(1, timeout=60_000)
+    secret = dict(p.split("=", 1) for p in urlsplit(tab.url).fragment.split("&"))["password"]
+    tab.close()
+    page.keyboard.press("Control+s")
+    page.wait_for_timeout(1500)
+    saved = (lab.root / "desktops.ipynb").read_text()
+    assert "application/vnd.jupyter.widget-state+json" in saved  # widget state was saved
+    assert secret not in saved
+
+    # End asks first; the ended card says how it ended and can be dismissed.
+    direct.get_by_role("button", name="End", exact=True).click()
+    direct.get_by_role("button", name="Keep").click()
+    expect(direct).to_have_attribute("data-state", "ready")
+    end_with_confirmation(direct)
+    expect(direct).to_have_attribute("data-state", "ended", timeout=60_000)
+    expect(direct.locator(".dcv-card-outcome").first).to_have_text("Ended: cancelled")
+    shoot(direct, artifacts, "card-ended-light")
+
+    switch_theme(page, "JupyterLab Dark")
+    shoot(widget.locator(".dcv-launcher"), artifacts, "widget-launcher-dark")
+    shoot(queued, artifacts, "card-queued-dark")
+    shoot(tunnel, artifacts, "card-ready-dark")
+    shoot(direct, artifacts, "card-ended-dark")
+    page.screenshot(path=artifacts / "jupyterlab-dark.png")
+    switch_theme(page, "JupyterLab Light")
+
+    for card in (tunnel, queued):
+        end_with_confirmation(card)
+        expect(card).to_have_attribute("data-state", "ended", timeout=60_000)
+    for card in (tunnel, queued, direct):
+        card.get_by_role("button", name="Dismiss").click()
+    expect(widget.locator(".dcv-card")).to_have_count(0)
+
+    # The locked launcher of the second cell: values shown, nothing to edit, Launch only.
+    locked = page.locator(".dcv-widget").nth(1)
+    expect(locked.locator('.dcv-launcher[data-locked="true"]')).to_be_visible()
+    expect(locked.locator(".dcv-launcher input, .dcv-launcher select")).to_have_count(0)
+    expect(locked).to_contain_text("1:00:00")
+    expect(locked.get_by_role("button", name="Launch")).to_be_enabled()
+    shoot(locked.locator(".dcv-launcher"), artifacts, "widget-locked-light")
+    context.close()
