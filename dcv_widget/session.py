@@ -143,9 +143,15 @@ def observe(session: DesktopSession, job: JobStatus, desktop_ready: bool) -> Des
         session, node=job.nodes or session.node, ends_at=_ends_at(session.ends_at, job)
     )
     if job.state == "PENDING":
-        return session.moved_to(SessionState.QUEUED, pending_reason(job.reason))
+        reason = pending_reason(job.reason)
+        if job.reason == "Resources" and session.request.gpus:
+            reason = "waiting for a free GPU node"
+        return session.moved_to(SessionState.QUEUED, reason)
     if job.state == "CONFIGURING":
-        return session.moved_to(SessionState.STARTING, f"powering up {job.nodes or 'a node'}")
+        return session.moved_to(
+            SessionState.STARTING,
+            f"powering up {job.nodes or 'a node'} (a cloud node usually takes 3 to 5 minutes)",
+        )
     if job.state == "RUNNING":
         if desktop_ready:
             return session.moved_to(SessionState.READY, f"running on {job.nodes}")

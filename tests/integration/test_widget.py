@@ -108,6 +108,13 @@ def test_a_locked_launcher_ignores_edits(manager: SessionManager) -> None:
     widget.close()
 
 
+def test_from_config_is_the_site_defaults_locked(manager: SessionManager) -> None:
+    widget = RecordingDesktop.from_config(manager=manager, attach=False)
+    assert widget.launcher["locked"] is True
+    assert field(widget, "time")["value"] == "1:00:00"  # DesktopSettings' default
+    widget.close()
+
+
 def test_end_while_submitting_cancels_the_job(manager: SessionManager) -> None:
     widget = RecordingDesktop(manager=manager, attach=False, partition="dcv", time="5")
     click(widget, "launch")

@@ -34,7 +34,12 @@ def test_unknown_reason_is_shown_as_slurm_says_it() -> None:
 def test_configuring_node_is_starting() -> None:
     session = observe(submitted(), job("CONFIGURING", nodes="dcv-dy-1"), desktop_ready=False)
     assert session.state == SessionState.STARTING
-    assert session.detail == "powering up dcv-dy-1"
+    assert session.detail.startswith("powering up dcv-dy-1 (a cloud node usually takes")
+
+
+def test_waiting_for_resources_says_gpu_when_gpus_were_asked_for() -> None:
+    gpu = replace(submitted(), request=LaunchRequest(gpus=1))
+    assert observe(gpu, job("PENDING", "Resources"), False).detail == "waiting for a free GPU node"
 
 
 def test_running_without_session_file_is_launching_then_ready() -> None:

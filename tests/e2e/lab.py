@@ -1,0 +1,109 @@
+"""A JupyterLab server of its own on loopback (its own config, runtime and settings folders),
+for the e2e tests and the browser benchmarks."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+# Flags for a closed network: no background calls home, no sandbox (it needs user namespaces).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass(frozen=True)
+class Lab:
+    url: str
+    token: str
+    root: Path
+
+    def page_url(self, path: str) -> str:
+        return f"{self.url}{path}?token={self.token}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _settings(folder: Path) -> Path:
+    """JupyterLab user settings: no news toast over screenshots (and no call home); widget
+    state saved into notebooks, as a user who shares notebooks would have it."""
+    news = folder / "@jupyterlab" / "apputils-extension"
+    news.mkdir(parents=True)
+    (news / "notification.jupyterlab-settings").write_text(
+        '{"fetchNews": "false", "checkForUpdates": false}'
+    )
+    widgets = folder / "@jupyter-widgets" / "jupyterlab-manager"
+    widgets.mkdir(parents=True)
+    (widgets / "plugin.jupyterlab-settings").write_text('{"saveState": true}')
+    return folder
+
+
+@contextmanager
+def running_lab(root: Path, home: Path, log_path: Path) -> Iterator[Lab]:
+    """JupyterLab (and Notebook 7, same server) serving `root`, logging to `log_path`."""
+    token, port = secrets.token_hex(16), _free_port()
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "IPYTHONDIR": str(home / "ipython"),
+        "JUPYTERLAB_SETTINGS_DIR": str(_settings(home / "settings")),
+    }
+    jupyter = Path(sys.executable).parent / "jupyter"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [
+                str(jupyter),
+                "lab",
+                "--no-browser",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={port}",
+                f"--IdentityProvider.token={token}",
+                f"--ServerApp.root_dir={root}",
+                "--LabApp.news_url=",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_until_up(server, f"{url}/api/status?token={token}", log_path)
+            yield Lab(url, token, root)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def _wait_until_up(server: subprocess.Popen[bytes], status_url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(status_url, timeout=2)
+            return
+        except OSError:
+            if server.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited; see {log_path}") from None
+            time.sleep(0.5)
+    raise RuntimeError(f"JupyterLab did not answer within 60 s; see {log_path}")
