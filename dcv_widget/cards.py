@@ -8,6 +8,7 @@ the kernel, so the view holds no logic and tests need no browser.
 from __future__ import annotations
 
 from dataclasses import asdict
+from html import escape
 from typing import Any
 
 from .access import Access
@@ -88,3 +89,34 @@ def card_for(session: DesktopSession, access: Access | None = None) -> dict[str,
         "access": asdict(access) if access and session.state == SessionState.READY else None,
         "actions": actions_for(session),
     }
+
+
+def static_summary(cards: list[dict[str, Any]]) -> str:
+    """One line for places without a widget front-end (a terminal, a plain-text viewer)."""
+    counts: dict[str, int] = {}
+    for card in cards:
+        counts[card["state"]] = counts.get(card["state"], 0) + 1
+    states = ", ".join(f"{n} {state}" for state, n in counts.items()) or "none yet"
+    return f"Remote desktops (dcv_widget): {states}. {_NEEDS_KERNEL}"
+
+
+def static_html(cards: list[dict[str, Any]]) -> str:
+    """An honest static card for renderers without widgets (nbconvert HTML, GitHub, nbviewer):
+    the desktops as they were when the cell ran, and how to use them for real."""
+    rows = "".join(
+        f"<li>{escape(c['title'])}: <b>{escape(c['state'])}</b>"
+        f"{' (' + escape(c['outcome'] or c['detail']) + ')' if c['outcome'] or c['detail'] else ''}"
+        "</li>"
+        for c in cards
+    )
+    listing = f"<ul>{rows}</ul>" if rows else "<p>No desktop had been launched.</p>"
+    return (
+        '<div class="dcv-static"><p><b>Remote desktops</b> (dcv_widget), as when this cell '
+        f"ran:</p>{listing}<p><i>{escape(_NEEDS_KERNEL)}</i></p></div>"
+    )
+
+
+_NEEDS_KERNEL = (
+    "Open this notebook in JupyterLab or Notebook 7 with a running kernel to launch, connect "
+    "to or end desktops."
+)

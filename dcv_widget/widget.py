@@ -22,7 +22,7 @@ from traitlets import Bool, Dict, List, Unicode
 from . import __version__
 from .access import access_for
 from .backends.slurm import Partition
-from .cards import card_for
+from .cards import card_for, static_html, static_summary
 from .launcher import launcher_fields, parse_field
 from .manager import SessionManager, default_manager
 from .request import InvalidRequest, LaunchRequest
@@ -119,6 +119,16 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
     def close(self) -> None:
         self._unsubscribe()
         super().close()
+
+    def __repr__(self) -> str:
+        return static_summary(self.cards)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The widget, plus a static card for renderers without widgets (JupyterLab and
+        Notebook 7 prefer the widget)."""
+        data: dict[str, Any] = super()._repr_mimebundle_(**kwargs)
+        data["text/html"] = static_html(self.cards)
+        return data
 
     # -- messages from the view -------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 
 from dcv_widget.access import Access
-from dcv_widget.cards import card_for, steps_for
+from dcv_widget.cards import card_for, static_html, static_summary, steps_for
 from dcv_widget.request import LaunchRequest
 from dcv_widget.session import DesktopSession, SessionState
 
@@ -64,3 +64,16 @@ def test_access_instructions_only_once_ready() -> None:
 
 def test_a_card_is_plain_json() -> None:
     json.dumps(card_for(session(SessionState.READY, ends_at=1e9, node="n1")))
+
+
+def test_static_card_for_renderers_without_widgets() -> None:
+    cards = [
+        card_for(session(SessionState.READY, node="n1")),
+        card_for(replace(session(SessionState.QUEUED), detail="<script>alert(1)</script>")),
+    ]
+    html = static_html(cards)
+    assert "Desktop 7 · novnc · dcv: <b>ready</b>" in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "with a running kernel" in html
+    assert static_summary(cards).startswith("Remote desktops (dcv_widget): 1 ready, 1 queued.")
+    assert "No desktop had been launched" in static_html([])
