@@ -10,6 +10,7 @@ Instructions never carry a secret: they are synced to the browser and saved in t
 
 from __future__ import annotations
 
+import functools
 import getpass
 import socket
 from dataclasses import dataclass, replace
@@ -37,6 +38,7 @@ def browser_endpoint(route: str, endpoint: Endpoint) -> Endpoint:
     return endpoint
 
 
+@functools.cache
 def _this_host() -> str:
     """This machine's name as users know it (getfqdn() says "localhost" on some set-ups)."""
     fqdn = socket.getfqdn()

@@ -36,6 +36,7 @@ FIELDS = (
     _Field("engine", "Engine", "select"),
     _Field("access", "Access", "select"),
 )
+FIELD_NAMES = tuple(f.name for f in FIELDS)
 _NUMBERS = {f.name for f in FIELDS if f.kind == "number"}
 # Empty text means "the cluster's default" for these.
 _OPTIONAL = {"partition", "memory"}
@@ -50,7 +51,7 @@ def parse_field(name: str, raw: Any, values: dict[str, Any]) -> tuple[Any, str]:
         except ValueError:
             return raw, f"{name}: {raw!r} is not valid; use a whole number"
     elif name in _OPTIONAL:
-        value = str(raw).strip() or None
+        value = str(raw if raw is not None else "").strip() or None
     else:
         value = str(raw).strip()
     try:

@@ -162,6 +162,23 @@ class SessionManager:
             )
         return session
 
+    def forget(self, key: str) -> None:
+        """Drop an ended desktop (a dismissed card) from this manager and every widget."""
+        with self._changed:
+            session = self._sessions.get(key)
+            if session is None or session.state != SessionState.ENDED:
+                return
+            del self._sessions[key]
+            self._endpoints.pop(key, None)
+            self._awaiting_word.pop(key, None)
+            listeners = list(self._listeners)
+        with self._notify_lock:
+            for listener in listeners:
+                try:
+                    listener(session)
+                except Exception:
+                    log.exception("a session listener failed")
+
     def poll_now(self) -> None:
         """Ask the poll loop for an immediate look at the scheduler."""
         self._wake.set()

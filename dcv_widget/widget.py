@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import fields
 from functools import partial
@@ -23,7 +24,7 @@ from . import __version__
 from .access import access_for
 from .backends.slurm import Partition
 from .cards import card_for, static_html, static_summary
-from .launcher import launcher_fields, parse_field
+from .launcher import FIELD_NAMES, launcher_fields, parse_field
 from .manager import SessionManager, default_manager
 from .request import InvalidRequest, LaunchRequest
 from .session import DesktopSession, SessionState
@@ -33,6 +34,8 @@ MODULE_NAME = "dcv-widget"
 MODULE_VERSION = f"^{__version__}"
 # More desktops than this and the cards become a dense list.
 COMPACT_AFTER = 4
+# Launch clicks closer together than this (seconds) are one launch.
+DOUBLE_CLICK = 1.5
 
 
 class Desktop(widgets.DOMWidget):  # type: ignore[misc]
@@ -74,11 +77,13 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
         self._values: dict[str, Any] = {
             f.name: getattr(self._request, f.name) for f in fields(LaunchRequest)
         }
+        self._baseline = dict(self._values)
         self._errors: dict[str, str] = {}
         self._message = ""
         self._partitions: list[Partition] = []
-        self._dismissed: set[str] = set()
-        self._sync_lock = threading.Lock()
+        self._last_launch = 0.0
+        # Re-entrant: a trait observer of the user's may launch or dismiss from inside an update.
+        self._sync_lock = threading.RLock()
         super().__init__()
         self._refresh()
         self._unsubscribe = self._manager.subscribe(lambda _session: self._refresh_cards())
@@ -113,8 +118,8 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
         self._manager.end(key).add_done_callback(self._report)
 
     def dismiss(self, key: str) -> None:
-        self._dismissed.add(key)
-        self._refresh_cards()
+        """Forget an ended desktop: its card goes from every widget of this kernel."""
+        self._manager.forget(key)
 
     def close(self) -> None:
         self._unsubscribe()
@@ -140,6 +145,10 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
         if action == "set" and not self._locked:
             self._set_field(str(content.get("field", "")), content.get("value"))
         elif action == "launch" and self.launcher.get("can_launch"):
+            # A double click is one launch: a second desktop takes a second, deliberate click.
+            if time.monotonic() - self._last_launch < DOUBLE_CLICK:
+                return
+            self._last_launch = time.monotonic()
             with contextlib.suppress(InvalidRequest):  # shown inline by launch()
                 self.launch()
         elif action == "connect":
@@ -157,11 +166,15 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
     def _set_field(self, name: str, value: Any) -> None:
         if name not in self._values:
             return
-        parsed, error = parse_field(name, value, self._values)
-        self._values[name] = parsed
-        self._errors.pop(name, None)
-        if error:
-            self._errors[name] = error
+        self._values[name] = value
+        # Every field is checked on its own against the valid values the widget started with,
+        # so one bad field never hides another's error.
+        self._errors = {}
+        for field_name in FIELD_NAMES:
+            parsed, error = parse_field(field_name, self._values[field_name], self._baseline)
+            self._values[field_name] = parsed
+            if error:
+                self._errors[field_name] = error
         self._refresh()
 
     def _send_url(self, request: str, future: Future[str] | None) -> None:
@@ -207,7 +220,7 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
             # Newest first (the manager keeps them in the order it learnt of them); this
             # notebook's desktops (launched here, or before a kernel restart) before the
             # user's others.
-            sessions = [s for s in self._manager.sessions() if s.key not in self._dismissed]
+            sessions = self._manager.sessions()
             sessions.reverse()
             sessions.sort(key=lambda s: s.origin != self._manager.origin)
             cards = [card_for(s, self._access(s)) for s in sessions]

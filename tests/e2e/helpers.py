@@ -63,3 +63,4 @@ def switch_theme(page: Page, theme: str) -> None:
     expect(page.locator("body")).to_have_attribute(
         "data-jp-theme-light", "false" if "Dark" in theme else "true", timeout=30_000
     )
+    page.wait_for_timeout(1500)  # the theme's stylesheet settles before any screenshot

@@ -122,3 +122,30 @@ def test_end_while_submitting_cancels_the_job(manager: SessionManager) -> None:
     eventually(lambda: card(widget)["state"] == "ended", timeout=60)
     assert card(widget)["outcome"] == "Ended: cancelled"
     widget.close()
+
+
+def test_every_bad_field_shows_its_error_at_once(manager: SessionManager) -> None:
+    widget = RecordingDesktop(manager=manager, attach=False, partition="dcv", time="5")
+    click(widget, "set", field="cpus", value="")
+    click(widget, "set", field="memory", value="8 G")
+    assert field(widget, "cpus")["error"].startswith("cpus: ")
+    assert field(widget, "memory")["error"].startswith("memory: ")
+    click(widget, "set", field="cpus", value=2)
+    assert field(widget, "cpus")["error"] == ""
+    assert field(widget, "memory")["error"].startswith("memory: ")  # still shown
+    assert widget.launcher["can_launch"] is False
+    widget.close()
+
+
+def test_a_dismissed_card_is_gone_from_every_widget(manager: SessionManager) -> None:
+    first = RecordingDesktop(manager=manager, attach=False, partition="dcv", time="5")
+    second = RecordingDesktop(manager=manager, attach=False, partition="dcv-maint", time="5")
+    click(second, "launch")
+    key = card(second)["key"]
+    eventually(lambda: card(first)["state"] == "queued", timeout=30)
+    click(first, "end", key=key)
+    eventually(lambda: card(second)["state"] == "ended", timeout=60)
+    click(second, "dismiss", key=key)
+    assert first.cards == [] and second.cards == []
+    first.close()
+    second.close()

@@ -56,3 +56,7 @@ def test_errors_show_on_their_field() -> None:
 
 def test_a_locked_form_has_no_typing_hints() -> None:
     assert all(f["hint"] == "" for f in launcher_fields(VALUES, {}, [], locked=True))
+
+
+def test_an_unset_optional_field_stays_unset() -> None:
+    assert parse_field("partition", None, VALUES) == (None, "")
