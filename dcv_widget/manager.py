@@ -171,13 +171,7 @@ class SessionManager:
             del self._sessions[key]
             self._endpoints.pop(key, None)
             self._awaiting_word.pop(key, None)
-            listeners = list(self._listeners)
-        with self._notify_lock:
-            for listener in listeners:
-                try:
-                    listener(session)
-                except Exception:
-                    log.exception("a session listener failed")
+        self._notify(key, gone=session)
 
     def poll_now(self) -> None:
         """Ask the poll loop for an immediate look at the scheduler."""
@@ -514,10 +508,11 @@ class SessionManager:
         self._notify(key)
         return new
 
-    def _notify(self, key: str) -> None:
+    def _notify(self, key: str, gone: DesktopSession | None = None) -> None:
+        """Tell every listener of the session's newest state (or of `gone`, just forgotten)."""
         with self._notify_lock:
             with self._lock:
-                session = self._sessions[key]
+                session = gone or self._sessions[key]
                 listeners = list(self._listeners)
             for listener in listeners:
                 try:
