@@ -48,7 +48,9 @@ class DesktopSettings(Configurable):
         "through the head node that the user runs).",
     ).tag(config=True)
     head_node = Unicode(
-        "", help="The head node's address for SSH tunnel instructions; empty: this host's name."
+        "",
+        help="The head node's address as users reach it with ssh, for tunnel instructions; "
+        "empty: ssh_host, else this host's name.",
     ).tag(config=True)
     idle_timeout = Int(
         0, help="Minutes without a connection before a dcv desktop ends itself; 0: never."
