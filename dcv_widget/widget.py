@@ -34,8 +34,8 @@ MODULE_NAME = "dcv-widget"
 MODULE_VERSION = f"^{__version__}"
 # More desktops than this and the cards become a dense list.
 COMPACT_AFTER = 4
-# Launch clicks closer together than this (seconds) are one launch.
-DOUBLE_CLICK = 1.5
+# Launch clicks with the same values closer together than this (seconds) are one launch.
+DOUBLE_CLICK = 2.0
 
 
 class Desktop(widgets.DOMWidget):  # type: ignore[misc]
@@ -81,7 +81,7 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
         self._errors: dict[str, str] = {}
         self._message = ""
         self._partitions: list[Partition] = []
-        self._last_launch = 0.0
+        self._last_launch: tuple[float, dict[str, Any]] = (0.0, {})
         # Re-entrant: a trait observer of the user's may launch or dismiss from inside an update.
         self._sync_lock = threading.RLock()
         super().__init__()
@@ -145,10 +145,12 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
         if action == "set" and not self._locked:
             self._set_field(str(content.get("field", "")), content.get("value"))
         elif action == "launch" and self.launcher.get("can_launch"):
-            # A double click is one launch: a second desktop takes a second, deliberate click.
-            if time.monotonic() - self._last_launch < DOUBLE_CLICK:
+            # A double click is one launch: the same values again within DOUBLE_CLICK seconds.
+            clicked = (time.monotonic(), dict(self._values))
+            last_time, last_values = self._last_launch
+            if clicked[0] - last_time < DOUBLE_CLICK and clicked[1] == last_values:
                 return
-            self._last_launch = time.monotonic()
+            self._last_launch = clicked
             with contextlib.suppress(InvalidRequest):  # shown inline by launch()
                 self.launch()
         elif action == "connect":

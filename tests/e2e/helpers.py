@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import nbformat
 from playwright.sync_api import Locator, Page, expect
@@ -41,14 +42,24 @@ def run_all_cells(page: Page) -> None:
     raise AssertionError("the notebook's cells never ran")
 
 
-def newest_card(widget: Locator, known: set[str]) -> Locator:
-    """The card that appeared after a Launch click (not one of `known`), by its key."""
-    cards = widget.locator(".dcv-card")
-    expect(cards).to_have_count(len(known) + 1, timeout=30_000)
-    keys = [cards.nth(i).get_attribute("data-key") or "" for i in range(len(known) + 1)]
-    (key,) = [k for k in keys if k not in known]
-    known.add(key)
-    return widget.locator(f'.dcv-card[data-key="{key}"]')
+def launch(widget: Locator) -> Locator:
+    """Click Launch; the card of the new desktop, whatever other cards the widget shows (the
+    user's other live desktops appear too)."""
+    before = set(_card_keys(widget))
+    widget.get_by_role("button", name="Launch").click()
+    deadline = time.monotonic() + 30
+    while not (new := [k for k in _card_keys(widget) if k not in before]):
+        assert time.monotonic() < deadline, "no card appeared after Launch"
+        time.sleep(0.2)
+    return widget.locator(f'.dcv-card[data-key="{new[0]}"]')
+
+
+def _card_keys(widget: Locator) -> list[str]:
+    return [
+        k
+        for k in widget.locator(".dcv-card").evaluate_all("cards => cards.map(c => c.dataset.key)")
+        if k
+    ]
 
 
 def end_with_confirmation(card: Locator) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, expect
 
 from .conftest import Lab
-from .helpers import LAUNCH_TIMEOUT, end_with_confirmation, newest_card, run_all_cells
+from .helpers import LAUNCH_TIMEOUT, end_with_confirmation, launch, run_all_cells
 
 
 def test_launch_connect_end_in_jupyterlab(
@@ -21,10 +21,8 @@ def test_launch_connect_end_in_jupyterlab(
     run_all_cells(page)
 
     widget = page.locator(".dcv-widget")
-    launch = widget.get_by_role("button", name="Launch")
-    expect(launch).to_be_enabled(timeout=60_000)
-    launch.click()
-    card = newest_card(widget, set())
+    expect(widget.get_by_role("button", name="Launch")).to_be_enabled(timeout=60_000)
+    card = launch(widget)
     connect = card.get_by_role("button", name="Connect")
     expect(connect).to_be_visible(timeout=LAUNCH_TIMEOUT)
     expect(card).to_have_attribute("data-state", "ready")
@@ -50,7 +48,7 @@ def test_launch_connect_end_in_jupyterlab(
     expect(card.locator(".dcv-card-outcome").first).to_have_text("Ended: cancelled")
     assert not in_live_queue(job)
     card.get_by_role("button", name="Dismiss").click()
-    expect(widget.locator(".dcv-card")).to_have_count(0)
+    expect(card).to_have_count(0)
     context.close()
 
 

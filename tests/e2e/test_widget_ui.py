@@ -15,10 +15,12 @@ from .conftest import Lab
 from .helpers import (
     LAUNCH_TIMEOUT,
     end_with_confirmation,
-    newest_card,
     run_all_cells,
     switch_theme,
     write_notebook,
+)
+from .helpers import (
+    launch as launch_desktop,
 )
 
 CELLS = (
@@ -67,18 +69,14 @@ def test_the_widget_end_to_end(browser: Browser, lab: Lab, artifacts: Path) -> N
     expect(time_field.locator(".dcv-field-error")).to_be_hidden()
     expect(launch).to_be_enabled()
 
-    known: set[str] = set()
     # Desktop A through the SSH-tunnel route, B on a partition under maintenance, C direct.
     set_field(widget, "access", "ssh")
-    launch.click()
-    tunnel = newest_card(widget, known)
+    tunnel = launch_desktop(widget)
     set_field(widget, "partition", "dcv-maint")
     set_field(widget, "access", "direct")
-    launch.click()
-    queued = newest_card(widget, known)
+    queued = launch_desktop(widget)
     set_field(widget, "partition", "dcv")
-    launch.click()
-    direct = newest_card(widget, known)
+    direct = launch_desktop(widget)
 
     # The queued one says why, in words; the others walk the stepper to ready.
     expect(queued).to_have_attribute("data-state", "queued", timeout=30_000)
@@ -133,7 +131,7 @@ def test_the_widget_end_to_end(browser: Browser, lab: Lab, artifacts: Path) -> N
         expect(card).to_have_attribute("data-state", "ended", timeout=60_000)
     for card in (tunnel, queued, direct):
         card.get_by_role("button", name="Dismiss").click()
-    expect(widget.locator(".dcv-card")).to_have_count(0)
+        expect(card).to_have_count(0)
 
     # The locked launcher of the second cell: values shown, nothing to edit, Launch only.
     locked = page.locator(".dcv-widget").nth(1)

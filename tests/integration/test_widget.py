@@ -149,3 +149,16 @@ def test_a_dismissed_card_is_gone_from_every_widget(manager: SessionManager) -> 
     assert first.cards == [] and second.cards == []
     first.close()
     second.close()
+
+
+def test_a_double_click_is_one_launch_but_new_values_are_another(manager: SessionManager) -> None:
+    widget = RecordingDesktop(manager=manager, attach=False, partition="dcv-maint", time="5")
+    click(widget, "launch")
+    click(widget, "launch")
+    assert len(manager.sessions()) == 1
+    click(widget, "set", field="time", value="6")
+    click(widget, "launch")
+    assert len(manager.sessions()) == 2
+    for session in manager.sessions():
+        manager.end(session.key)
+    widget.close()
