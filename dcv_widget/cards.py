@@ -66,8 +66,11 @@ def actions_for(session: DesktopSession) -> list[str]:
     return ["end"]
 
 
-def card_for(session: DesktopSession, access: Access | None = None) -> dict[str, Any]:
-    """The card of one desktop. Never holds a secret: it is synced and saved in the notebook."""
+def card_for(
+    session: DesktopSession, access: Access | None = None, error: str = ""
+) -> dict[str, Any]:
+    """The card of one desktop, with the error of its last Connect or End if any. Never holds a
+    secret: it is synced and saved in the notebook."""
     request = session.request
     where = request.partition or "default partition"
     ended = session.state == SessionState.ENDED
@@ -86,6 +89,7 @@ def card_for(session: DesktopSession, access: Access | None = None) -> dict[str,
         "outcome": f"Ended: {session.outcome}" if ended else "",
         "log_tail": session.log_tail,
         "advice": _ADVICE.get(session.outcome, "") if ended else "",
+        "error": error,
         "access": asdict(access) if access and session.state == SessionState.READY else None,
         "actions": actions_for(session),
     }

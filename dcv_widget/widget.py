@@ -82,6 +82,9 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
         self._message = ""
         self._partitions: list[Partition] = []
         self._last_launch: tuple[float, dict[str, Any]] = (0.0, {})
+        # A failed Connect or End, shown on its card until the desktop's state changes:
+        # key -> (the state it happened in, the message).
+        self._card_errors: dict[str, tuple[str, str]] = {}
         # Re-entrant: a trait observer of the user's may launch or dismiss from inside an update.
         self._sync_lock = threading.RLock()
         super().__init__()
@@ -110,12 +113,11 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
             self._refresh()
             raise
         session = self._manager.launch(request)
-        self._message = ""
         self._refresh()
         return session
 
     def end(self, key: str) -> None:
-        self._manager.end(key).add_done_callback(self._report)
+        self._manager.end(key).add_done_callback(partial(self._report, key))
 
     def dismiss(self, key: str) -> None:
         """Forget an ended desktop: its card goes from every widget of this kernel."""
@@ -157,9 +159,9 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
             request = str(content.get("request", ""))
             if "connect" in allowed:
                 future = self._manager.connect_url(key)
-                future.add_done_callback(partial(self._send_url, request))
+                future.add_done_callback(partial(self._send_url, key, request))
             else:
-                self._send_url(request, None)
+                self._send_url(key, request, None)
         elif action == "end" and "end" in allowed:
             self.end(key)
         elif action == "dismiss" and "dismiss" in allowed:
@@ -179,29 +181,39 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
                 self._errors[field_name] = error
         self._refresh()
 
-    def _send_url(self, request: str, future: Future[str] | None) -> None:
+    def _send_url(self, key: str, request: str, future: Future[str] | None) -> None:
         """Answer one view's Connect click; only the view that sent `request` opens the URL."""
         try:
             if future is None:
                 raise RuntimeError("this desktop is not ready to connect")
             url = future.result()
         except Exception as exc:
-            self._message = str(exc)
-            self._refresh()
+            self._card_error(key, f"Connect failed: {exc}")
             self.send({"event": "open-failed", "request": request})
             return
         self.send({"event": "open", "request": request, "url": url})
 
-    def _report(self, future: Future[None]) -> None:
+    def _report(self, key: str, future: Future[None]) -> None:
         exc = future.exception()
         if exc is not None:
-            self._message = str(exc)
-            self._refresh()
+            self._card_error(key, f"End failed: {exc}. Try again, or scancel the job.")
+
+    def _card_error(self, key: str, message: str) -> None:
+        session = next((s for s in self._manager.sessions() if s.key == key), None)
+        if session is not None:
+            self._card_errors[key] = (session.state.value, message)
+            self._refresh_cards()
 
     def _got_partitions(self, future: Future[list[Partition]]) -> None:
-        if future.exception() is None:
+        exc = future.exception()
+        if exc is None:
             self._partitions = future.result()
-            self._refresh()
+        else:
+            self._message = (
+                f"Could not list the partitions ({exc}); the form still works with the "
+                "partition you give. Re-run the cell to try again."
+            )
+        self._refresh()
 
     # -- state for the view -----------------------------------------------------------------
 
@@ -225,10 +237,15 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
             sessions = self._manager.sessions()
             sessions.reverse()
             sessions.sort(key=lambda s: s.origin != self._manager.origin)
-            cards = [card_for(s, self._access(s)) for s in sessions]
+            cards = [card_for(s, self._access(s), self._error_of(s)) for s in sessions]
             with self.hold_sync():
                 self.cards = cards
                 self.compact = len(cards) > COMPACT_AFTER
+
+    def _error_of(self, session: DesktopSession) -> str:
+        """The card's error, while the desktop is still in the state it happened in."""
+        state, message = self._card_errors.get(session.key, ("", ""))
+        return message if state == session.state.value else ""
 
     def _access(self, session: DesktopSession) -> Any:
         endpoint = self._manager.endpoint(session.key)

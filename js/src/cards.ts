@@ -251,6 +251,9 @@ export class CardList {
         actions,
       );
       el.append(row);
+      if (card.error) {
+        el.append(h('p', { class: 'dcv-card-error', role: 'alert' }, card.error));
+      }
       const more = [
         card.access ? this.access(card.access) : null,
         card.advice ? h('p', { class: 'dcv-card-advice' }, card.advice) : null,
@@ -275,6 +278,7 @@ export class CardList {
         ? this.details(card.key, 'log', 'dcv-log', 'Job log (last lines)', [h('pre', { class: 'dcv-log-text' }, card.log_tail)])
         : null,
       card.access ? this.access(card.access) : null,
+      card.error ? h('p', { class: 'dcv-card-error', role: 'alert' }, card.error) : null,
       actions,
     );
     return entry;

@@ -57,6 +57,8 @@ export interface Card {
   outcome: string;
   log_tail: string;
   advice: string;
+  /** What went wrong with the last Connect or End of this desktop, and what to do. */
+  error: string;
   access: Access | null;
   actions: CardAction[];
 }
@@ -144,6 +146,7 @@ export function toCards(value: unknown): Card[] {
       outcome: str(c.outcome),
       log_tail: str(c.log_tail),
       advice: str(c.advice),
+      error: str(c.error),
       access: access
         ? {
             label: str(access.label),

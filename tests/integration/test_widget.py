@@ -162,3 +162,19 @@ def test_a_double_click_is_one_launch_but_new_values_are_another(manager: Sessio
     for session in manager.sessions():
         manager.end(session.key)
     widget.close()
+
+
+def test_a_failed_action_shows_on_its_card_until_the_state_changes(
+    manager: SessionManager,
+) -> None:
+    widget = RecordingDesktop(manager=manager, attach=False, partition="dcv-maint", time="5")
+    click(widget, "launch")
+    eventually(lambda: card(widget)["state"] == "queued", timeout=30)
+    click(widget, "connect", key=card(widget)["key"], request="early")
+    assert widget.sent[-1] == {"event": "open-failed", "request": "early"}
+    assert card(widget)["error"] == "Connect failed: this desktop is not ready to connect"
+    assert widget.launcher["message"] == ""
+    click(widget, "end", key=card(widget)["key"])
+    eventually(lambda: card(widget)["state"] == "ended", timeout=60)
+    assert card(widget)["error"] == ""
+    widget.close()

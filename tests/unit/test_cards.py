@@ -77,3 +77,8 @@ def test_static_card_for_renderers_without_widgets() -> None:
     assert "with a running kernel" in html
     assert static_summary(cards).startswith("Remote desktops (dcv_widget): 1 ready, 1 queued.")
     assert "No desktop had been launched" in static_html([])
+
+
+def test_a_card_carries_its_last_action_error() -> None:
+    assert card_for(session(SessionState.READY), error="End failed: x")["error"] == "End failed: x"
+    assert card_for(session(SessionState.READY))["error"] == ""
