@@ -6,6 +6,9 @@ import { onTick } from './time';
 import { KernelMessage, toCards, toLauncher, ViewMessage } from './types';
 import { MODULE_NAME, MODULE_VERSION } from './version';
 
+/** How long a Connect click waits for the kernel's answer before telling the user. */
+const CONNECT_TIMEOUT_MS = 60_000;
+
 export class DesktopModel extends DOMWidgetModel {
   defaults(): Backbone.ObjectHash {
     return {
@@ -80,8 +83,27 @@ export class DesktopView extends DOMWidgetView {
     // Open the tab inside the click, so pop-up blockers allow it; the kernel's answer (the URL
     // with its secret) is then loaded into it.
     const request = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
-    this.pending.set(request, window.open('', '_blank'));
+    const tab = window.open('', '_blank');
+    if (tab) {
+      tab.document.title = 'Connecting…';
+      tab.document.body.textContent = 'Connecting to your desktop…';
+    }
+    this.pending.set(request, tab);
     this.send({ action: 'connect', key, request });
+    // A kernel that never answers (busy, restarted) must not leave a blank tab forever.
+    window.setTimeout(() => this.giveUp(request), CONNECT_TIMEOUT_MS);
+  }
+
+  private giveUp(request: string): void {
+    const tab = this.pending.get(request);
+    if (tab === undefined) {
+      return;
+    }
+    this.pending.delete(request);
+    if (tab && !tab.closed) {
+      tab.document.body.textContent =
+        'The notebook kernel did not answer. Close this tab, check that the kernel is running, and click Connect again.';
+    }
   }
 
   private onKernelMessage(msg: KernelMessage): void {
