@@ -104,8 +104,10 @@ def test_the_widget_end_to_end(browser: Browser, lab: Lab, artifacts: Path) -> N
     secret = dict(p.split("=", 1) for p in urlsplit(tab.url).fragment.split("&"))["password"]
     tab.close()
     page.keyboard.press("Control+s")
-    page.wait_for_timeout(1500)
-    saved = (lab.root / "desktops.ipynb").read_text()
+    # The save is done once the file holds the widget state (it did not before: never saved).
+    saved_file = lab.root / "desktops.ipynb"
+    expect(page.locator(".jp-mod-dirty")).to_have_count(0, timeout=30_000)
+    saved = saved_file.read_text()
     assert "application/vnd.jupyter.widget-state+json" in saved  # widget state was saved
     assert secret not in saved
 
