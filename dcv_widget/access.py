@@ -1,63 +1,170 @@
-"""How the browser reaches a desktop: the route's URL endpoint and what the user must run first.
+"""How the browser reaches a desktop: what the card shows for each route. Pure: no I/O here
+(routes.py does the lookups and holds tunnels, then builds its card text with these).
 
-- `direct`: the browser opens the node's address (Slurm's NodeAddr) itself: the node's port is
-  reachable from where the browser runs (a security group open on 8443, a campus network).
-- `ssh`: the node is private; the user runs an SSH tunnel through the head node on their own
-  computer, then the browser opens localhost.
+- `direct`: the browser opens the node (its public IP on EC2, else Slurm's NodeAddr).
+- `ssh`: the user runs an SSH tunnel through the head node on their computer; Connect opens
+  localhost.
+- `ssm`: the user runs AWS SSM port forwarding to the node's instance (no inbound rule at all).
+- `ssm-head`: SSM port forwarding through the head node's instance to the node's private IP,
+  for nodes without the SSM agent.
+- `tunnel`: the widget forwards a local port through its own SSH connection to the head node.
 
-Instructions never carry a secret: they are synced to the browser and saved in the notebook.
+Nothing here carries a secret: the card is synced to the browser and saved in the notebook.
 """
 
 from __future__ import annotations
 
-import functools
-import getpass
-import socket
-from dataclasses import dataclass, replace
+import ipaddress
+import json
+import re
+import shlex
+from dataclasses import dataclass
 
 from .request import ROUTES
-from .session_file import Endpoint
 
-__all__ = ["ROUTES", "Access", "access_for", "browser_endpoint"]
+__all__ = ["ROUTES", "Access", "Command", "ssm_argv", "ssm_commands"]
+
+LABELS = {
+    "direct": "Direct connection",
+    "ssh": "SSH tunnel",
+    "ssm": "AWS SSM port forwarding",
+    "ssm-head": "AWS SSM through the head node",
+    "tunnel": "Tunnel held by this notebook",
+}
+# Routes on which the browser opens localhost:<local port> rather than the node.
+LOCAL_ROUTES = ("ssh", "ssm", "ssm-head", "tunnel")
+_INSTANCE_ID = re.compile(r"(mi|i)-[0-9a-f]{8,17}")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command to copy, as typed in one shell."""
+
+    shell: str
+    text: str
 
 
 @dataclass(frozen=True)
 class Access:
-    """What a person needs to do before Connect works on this route."""
+    """What a person needs to know (and run) before Connect works on this route.
 
+    `pending`: still being worked out (an AWS lookup). `problem`: a prerequisite is missing,
+    said with what to do; Connect is not offered then.
+    """
+
+    route: str
     label: str
-    instructions: str
-    command: str
-    then: str
+    pending: bool = False
+    problem: str = ""
+    instructions: str = ""
+    commands: tuple[Command, ...] = ()
+    then: str = ""
+
+    @property
+    def usable(self) -> bool:
+        return not self.pending and not self.problem
 
 
-def browser_endpoint(route: str, endpoint: Endpoint) -> Endpoint:
-    """Where the browser connects: the node itself, or the local end of the user's tunnel."""
-    if route == "ssh":
-        return replace(endpoint, host="localhost")
-    return endpoint
+def pending(route: str) -> Access:
+    return Access(route, LABELS[route], pending=True)
 
 
-@functools.cache
-def _this_host() -> str:
-    """This machine's name as users know it (getfqdn() says "localhost" on some set-ups)."""
-    fqdn = socket.getfqdn()
-    return socket.gethostname() if fqdn.startswith("localhost") else fqdn
+def problem(route: str, text: str) -> Access:
+    return Access(route, LABELS[route], problem=text)
 
 
-def access_for(
-    route: str, endpoint: Endpoint, *, head_node: str = "", user: str = ""
-) -> Access | None:
-    """The route's instructions for a ready desktop, or None when Connect needs nothing first."""
-    if route != "ssh":
-        return None
-    head = head_node or _this_host()
-    login = user or getpass.getuser()
-    port = endpoint.port
+def direct(host: str, port: int) -> Access:
+    return Access("direct", LABELS["direct"], then=f"Connect opens the desktop at {host}:{port}.")
+
+
+def ssh_tunnel(node: str, port: int, local_port: int, login: str, head: str) -> Access:
     return Access(
-        label="SSH tunnel",
+        "ssh",
+        LABELS["ssh"],
         instructions="The desktop's node is not reachable from your browser. On your own "
         "computer, run this and leave it running:",
-        command=f"ssh -N -L {port}:{endpoint.host}:{port} {login}@{head}",
-        then=f"then click Connect (it opens localhost:{port}).",
+        commands=(Command("ssh", f"ssh -N -L {local_port}:{node}:{port} {login}@{head}"),),
+        then=_then_local(local_port),
     )
+
+
+def ssm_forward(
+    instance_id: str, region: str, port: int, local_port: int, *, remote_host: str = ""
+) -> Access:
+    """The SSM route to the node's own instance, or through `instance_id` (the head node) to
+    `remote_host` (the node's private IP)."""
+    route = "ssm-head" if remote_host else "ssm"
+    how = "through the head node's SSM agent" if remote_host else "to the node's instance"
+    return Access(
+        route,
+        LABELS[route],
+        instructions=f"No inbound port is needed: AWS Session Manager forwards a port {how}. "
+        "On your computer (AWS CLI v2 with the Session Manager plugin, credentials allowed to "
+        "start sessions), run this and leave it running:",
+        commands=ssm_commands(ssm_argv(instance_id, region, port, local_port, remote_host)),
+        then=_then_local(local_port),
+    )
+
+
+def held_tunnel(node: str, port: int, local_port: int) -> Access:
+    return Access(
+        "tunnel",
+        LABELS["tunnel"],
+        instructions=f"This notebook forwards localhost:{local_port} to {node}:{port} through "
+        "its SSH connection while the desktop runs; nothing to run yourself.",
+        then=_then_local(local_port),
+    )
+
+
+def _then_local(local_port: int) -> str:
+    return f"Then click Connect: it opens localhost:{local_port}."
+
+
+def ssm_argv(
+    instance_id: str, region: str, port: int, local_port: int, remote_host: str = ""
+) -> list[str]:
+    """`aws ssm start-session` for port forwarding, as an argv list (--parameters last).
+    Every value is checked first: the command is pasted into a shell by the user."""
+    if not _INSTANCE_ID.fullmatch(instance_id):
+        raise ValueError(f"{instance_id!r} is not an EC2 instance id")
+    if not _REGION.fullmatch(region):
+        raise ValueError(f"{region!r} is not an AWS region name")
+    if remote_host:
+        ipaddress.ip_address(remote_host)  # raises ValueError naming the value
+    parameters: dict[str, list[str]] = {}
+    if remote_host:
+        parameters["host"] = [remote_host]
+    parameters["portNumber"] = [str(port)]
+    parameters["localPortNumber"] = [str(local_port)]
+    document = "AWS-StartPortForwardingSession" + ("ToRemoteHost" if remote_host else "")
+    return [
+        "aws", "ssm", "start-session", "--target", instance_id, "--document-name", document,
+        "--region", region, "--parameters", json.dumps(parameters, separators=(",", ":")),
+    ]  # fmt: skip
+
+
+def ssm_commands(argv: list[str]) -> tuple[Command, ...]:
+    """The same argv as typed in bash/zsh, PowerShell and cmd, so its JSON survives each.
+
+    PowerShell 7.3+ hands a '…' literal to aws.exe intact. Windows PowerShell 5.1 strips the
+    JSON's inner quotes whatever the quoting (and `--%` is not reliable across versions), so
+    its users take the cmd line, run in cmd.exe (docs/access-routes.md).
+    """
+    words = " ".join(argv[:-1])  # all but the JSON, which is the last item
+    value = argv[-1]
+    return (
+        Command("bash / zsh", shlex.join(argv)),
+        Command("PowerShell 7.3+", f"{words} '{value.replace(chr(39), chr(39) * 2)}'"),
+        Command("cmd", f"{words} {_windows_quote(value)}"),
+    )
+
+
+def _windows_quote(item: str) -> str:
+    """Quoted for the Windows C runtime's argv rules: "…" with each " written \\" (the values
+    here never hold a backslash, which would need doubling before a quote)."""
+    if '"' not in item and " " not in item:
+        return item
+    if "\\" in item:
+        raise ValueError(f"cannot quote {item!r} for Windows")
+    return '"' + item.replace('"', '\\"') + '"'

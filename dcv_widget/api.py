@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .access import Access
 from .manager import SessionManager, default_manager
 from .session import DesktopSession, SessionState
 from .settings import load_settings
@@ -57,6 +58,16 @@ class DesktopHandle:
     def connect_url(self, timeout: float = 30) -> str:
         """The URL that opens the desktop. It holds the connect secret: open it, don't share it."""
         return self.manager.connect_url(self.key).result(timeout)
+
+    def access(self, timeout: float = 30) -> Access:
+        """What to run before Connect works on this desktop's route (the card's text, no
+        secret); RuntimeError while it is not ready."""
+        found = self.manager.route(self.key).result(timeout)
+        if found is None:
+            raise RuntimeError(
+                f"desktop {self.job_id or '-'} is {self.state.value}, not ready: wait_ready() first"
+            )
+        return found
 
     def end(self, wait: bool = True, timeout: float = 120) -> None:
         """Cancel the desktop's job; with `wait`, return once Slurm has ended it."""

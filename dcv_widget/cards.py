@@ -55,13 +55,14 @@ def steps_for(session: DesktopSession) -> list[dict[str, str]]:
     ]
 
 
-def actions_for(session: DesktopSession) -> list[str]:
+def actions_for(session: DesktopSession, access: Access | None = None) -> list[str]:
     """What a person may do with this desktop now."""
     if session.state == SessionState.ENDED:
         return ["dismiss"]
     if session.ending:
         return []
-    if session.state == SessionState.READY:
+    if session.state == SessionState.READY and access is not None and not access.pending:
+        # With a problem too: Connect looks at the route again and says what still fails.
         return ["connect", "end"]
     return ["end"]
 
@@ -90,9 +91,13 @@ def card_for(
         "log_tail": session.log_tail,
         "advice": _ADVICE.get(session.outcome, "") if ended else "",
         "error": error,
-        "access": asdict(access) if access and session.state == SessionState.READY else None,
-        "actions": actions_for(session),
+        "access": _access_card(access) if access and session.state == SessionState.READY else None,
+        "actions": actions_for(session, access),
     }
+
+
+def _access_card(access: Access) -> dict[str, Any]:
+    return {**asdict(access), "commands": [asdict(c) for c in access.commands]}
 
 
 def static_summary(cards: list[dict[str, Any]]) -> str:

@@ -80,7 +80,13 @@ def _run(args: argparse.Namespace) -> int:
             left = f"{max(0, int(s.ends_at - time.time())) // 60} min" if s.ends_at else "-"
             print(f"{s.job_id:>8}  {s.state.value:<10} {node:<16} {left:>10}  {s.detail}")
     elif args.command == "connect":
-        print(_find(manager, args.job_id).connect_url())
+        handle = _find(manager, args.job_id)
+        url = handle.connect_url()
+        route = handle.access()
+        if route.commands:  # on stderr: stdout stays the URL alone, for scripts
+            print(f"{route.label}: {route.instructions}", file=sys.stderr)
+            print(f"  {route.commands[0].text}", file=sys.stderr)
+        print(url)
     elif args.command == "end":
         handle = _find(manager, args.job_id)
         handle.end()

@@ -16,6 +16,9 @@ from .request import ENGINES, ROUTES, InvalidRequest, LaunchRequest
 _ROUTE_LABELS = {
     "direct": "direct: the browser reaches the node",
     "ssh": "SSH tunnel through the head node",
+    "ssm": "AWS SSM port forwarding (no inbound port)",
+    "ssm-head": "AWS SSM through the head node",
+    "tunnel": "tunnel held by this notebook (over ssh_host)",
 }
 
 

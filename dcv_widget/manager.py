@@ -21,7 +21,7 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .access import browser_endpoint
+from .access import Access, pending
 from .backends.slurm import (
     JobStatus,
     JobTag,
@@ -33,6 +33,7 @@ from .backends.slurm import (
 )
 from .engines import ENGINES
 from .request import InvalidRequest, LaunchRequest
+from .routes import RouteOptions, Routes
 from .session import (
     FINAL_STATES,
     DesktopSession,
@@ -81,9 +82,12 @@ class SessionManager:
         slow_poll: float = SLOW_POLL,
         startup_timeout: float = STARTUP_TIMEOUT,
         origin: str = "",
+        routes: RouteOptions | None = None,
     ) -> None:
         self.transport = transport or LocalTransport()
         self.slurm = SlurmBackend(self.transport)
+        # How browsers reach ready desktops (and the tunnels this manager holds for them).
+        self.routes = Routes(self.transport, routes)
         self.fast_poll = fast_poll
         self.slow_poll = slow_poll
         self.startup_timeout = startup_timeout
@@ -148,6 +152,10 @@ class SessionManager:
         """The URL that opens the desktop, secret included: for the browser, kept nowhere."""
         return self._actions.submit(self._connect_url, key)
 
+    def route(self, key: str) -> Future[Access | None]:
+        """How the browser reaches a ready desktop, worked out if not yet (None: not ready)."""
+        return self._actions.submit(self._prepare_route, key)
+
     def wait_for(
         self, key: str, predicate: Callable[[DesktopSession], bool], timeout: float
     ) -> DesktopSession:
@@ -169,8 +177,8 @@ class SessionManager:
             if session is None or session.state != SessionState.ENDED:
                 return
             del self._sessions[key]
-            self._endpoints.pop(key, None)
             self._awaiting_word.pop(key, None)
+        self._drop_endpoint(key)
         self._notify(key, gone=session)
 
     def poll_now(self) -> None:
@@ -277,15 +285,41 @@ class SessionManager:
                 f"desktop {session.job_id} is {session.state.value}, not ready: "
                 "wait for it to be ready, then connect"
             )
+        # A problem found earlier is looked at again: Connect is the user's "try again".
+        route = self._prepare_route(key)
+        browser = self.routes.browser_endpoint(key)
+        if route is None or browser is None:
+            raise RuntimeError(route.problem if route else "the desktop has just ended")
         found = self._read_session_file(session.job_id)
         if found is None:
             raise RuntimeError(f"desktop {session.job_id} has closed; launch a new one")
-        route_endpoint = browser_endpoint(session.request.access, endpoint)
-        return ENGINES[endpoint.engine].connect_url(route_endpoint, found.secret)
+        return ENGINES[endpoint.engine].connect_url(browser, found.secret)
 
-    def endpoint(self, key: str) -> Endpoint | None:
-        """Where a ready desktop listens (no secret), for access instructions."""
-        return self._endpoints.get(key)
+    def access(self, key: str) -> Access | None:
+        """How the browser reaches a ready desktop (no secret), for its card; None until the
+        desktop is ready, and while its route is worked out."""
+        if key not in self._endpoints:
+            return None
+        return self.routes.access(key) or pending(self.get(key).request.access)
+
+    def _prepare_route(self, key: str) -> Access | None:
+        """Work out the ready desktop's route (AWS lookups, a held tunnel), then tell the
+        widgets; on an action thread."""
+        session = self.get(key)
+        endpoint = self._endpoints.get(key)
+        if endpoint is None:
+            return None
+        route = self.routes.prepare(key, session.request.access, endpoint, session.job_id)
+        if self._endpoints.get(key) is not endpoint:  # ended or requeued meanwhile
+            self.routes.close(key)
+            return None
+        self._notify(key)
+        return route
+
+    def _drop_endpoint(self, key: str) -> None:
+        """The desktop no longer listens where it did: forget it and close its route."""
+        self._endpoints.pop(key, None)
+        self.routes.close(key)
 
     # -- the poll loop ------------------------------------------------------------------------
 
@@ -346,7 +380,7 @@ class SessionManager:
             for key in set(self._awaiting_word) - {s.key for s in tracked}:
                 self._isolated(self.get(key), self._conclude, key, lambda ended: ended)
 
-    def _isolated(self, session: DesktopSession, step: Callable[..., None], *args: Any) -> None:
+    def _isolated(self, session: DesktopSession, step: Callable[..., object], *args: Any) -> None:
         """Run one session's part of a poll; its trouble must not stall the other sessions."""
         try:
             step(*args)
@@ -404,7 +438,7 @@ class SessionManager:
         tail = self._log_tail(session) if failed else ""
         if word is not None or time.time() >= deadline:
             self._awaiting_word.pop(key, None)
-            self._endpoints.pop(key, None)
+            self._drop_endpoint(key)
             # The job removes both itself; a job killed outright leaves them (with a secret).
             paths = self.paths()
             for leftover in (end_file, paths.session_file(session.job_id)):
@@ -470,7 +504,8 @@ class SessionManager:
         """Whether the job's desktop answers; learns its endpoint the first time it does."""
         if job is None or job.state != "RUNNING":
             # A requeued job starts a new desktop: forget where the old one listened.
-            self._endpoints.pop(session.key, None)
+            if session.key in self._endpoints:
+                self._drop_endpoint(session.key)
             return False
         if session.key in self._endpoints:
             return True
@@ -487,6 +522,7 @@ class SessionManager:
             log.warning("desktop %s: %s", session.job_id, exc)
             return False
         self._endpoints[session.key] = replace(found.endpoint, host=address)
+        self._actions.submit(self._isolated, session, self._prepare_route, session.key)
         return True
 
     def _mark_unreachable(self) -> None:
@@ -545,6 +581,13 @@ def manager_from_settings(settings: DesktopSettings, *, origin: str = "") -> Ses
         slow_poll=settings.slow_poll,
         startup_timeout=settings.startup_timeout,
         origin=origin,
+        routes=RouteOptions(
+            head_node=settings.head_node,
+            head_node_instance_id=settings.head_node_instance_id,
+            aws_region=settings.aws_region,
+            aws_profile=settings.aws_profile,
+            local_port_base=settings.local_port_base,
+        ),
     )
 
 

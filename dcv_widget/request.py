@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 ENGINES = ("novnc", "dcv")
-ROUTES = ("direct", "ssh")  # see access.py
+ROUTES = ("direct", "ssh", "ssm", "ssm-head", "tunnel")  # see access.py
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _MEMORY = re.compile(r"[1-9][0-9]{0,8}[KMGT]?")

@@ -44,13 +44,33 @@ class DesktopSettings(Configurable):
     )
     access = Unicode(
         "direct",
-        help="How browsers reach the desktops: direct (the node's address) or ssh (a tunnel "
-        "through the head node that the user runs).",
+        help="How browsers reach the desktops: direct, ssh, ssm, ssm-head or tunnel "
+        "(docs/access-routes.md).",
     ).tag(config=True)
     head_node = Unicode(
         "",
         help="The head node's address as users reach it with ssh, for tunnel instructions; "
         "empty: ssh_host, else this host's name.",
+    ).tag(config=True)
+    head_node_instance_id = Unicode(
+        "",
+        help="The head node's EC2 instance id, for the ssm-head route; empty: this machine's "
+        "instance metadata (JupyterLab on the head node), else looked up by ssh_host's address.",
+    ).tag(config=True)
+    aws_region = Unicode(
+        "",
+        help="AWS region for instance lookups when the node did not record its own; empty: "
+        "AWS_REGION / the profile, else this machine's instance metadata.",
+    ).tag(config=True)
+    aws_profile = Unicode(
+        "", help="AWS profile for instance lookups; empty: boto3's default chain."
+    ).tag(config=True)
+    local_port_base = Int(
+        18443,
+        min=1024,
+        max=64535,
+        help="First local port of tunnels (ssh, ssm, tunnel routes): a desktop's port is this "
+        "plus its job id modulo 1000, so it stays the same after a kernel restart.",
     ).tag(config=True)
     idle_timeout = Int(
         0, help="Minutes without a connection before a dcv desktop ends itself; 0: never."

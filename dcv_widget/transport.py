@@ -448,26 +448,86 @@ class SSHTransport:
         return client
 
     def _open_channel(self, timeout: float) -> Any:
-        """A new session channel on the kept connection. Opening one sends no command, so when
-        the connection turns out dead here it is safe to reconnect and open again, once."""
+        """A new session channel on the kept connection."""
+        return self._reopening(
+            lambda transport, wait: transport.open_session(timeout=wait),
+            timeout,
+            refused=lambda exc: TransportError(
+                f"sshd on {self.target.hostname} refused a new session ({exc}); too many "
+                "at once? (MaxSessions in its sshd_config)"
+            ),
+        )
+
+    def open_forward(self, host: str, port: int, timeout: float = 15) -> Any:
+        """A "direct-tcpip" channel (what `ssh -L` uses) to `host:port` as the SSH server reaches
+        it, on the kept connection: how a held tunnel reaches a compute node's desktop port."""
         import paramiko
 
-        with self._lock:
-            for attempt in (1, 2):
+        where = f"{host}:{port}"
+
+        def refused(exc: Any) -> TransportError:
+            if exc.code == paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED:
+                why = (
+                    "the head node's sshd does not allow forwarding (AllowTcpForwarding no or "
+                    "PermitOpen in its sshd_config); ask your admin or use the ssh route"
+                )
+            else:
+                why = "the desktop may have ended, or is not listening yet"
+            return TransportError(
+                f"sshd on {self.target.hostname} refused to forward to {where} ({exc.text}): {why}"
+            )
+
+        def slow(wait: float) -> TransportError:
+            return TransportError(
+                f"sshd on {self.target.hostname} could not reach {where} within {wait:g} s: is "
+                "the node up and its desktop port open to the head node?"
+            )
+
+        return self._reopening(
+            lambda transport, wait: transport.open_channel(
+                "direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=wait
+            ),
+            timeout,
+            refused=refused,
+            slow=slow,
+        )
+
+    def _reopening(
+        self,
+        opening: Callable[[Any, float], Any],
+        timeout: float,
+        *,
+        refused: Callable[[Any], TransportError],
+        slow: Callable[[float], TransportError] | None = None,
+    ) -> Any:
+        """`opening(transport, wait)`: a new channel on the kept connection. Opening one sends no
+        command and no data, so when the connection turns out dead here it is safe to reconnect
+        and open again, once. The lock is not held while the server answers, so a slow answer (a
+        forward to a node that is down) holds up no other command. With `slow`, running out of
+        time on a connection that is still up raises slow(wait) instead of reconnecting: the far
+        side is slow, not the connection, and dropping it would cut everything else on it."""
+        import paramiko
+
+        wait = min(timeout, self.connect_timeout)
+        for attempt in (1, 2):
+            with self._lock:
                 transport = self._connected()
-                try:
-                    return transport.open_session(timeout=min(timeout, self.connect_timeout))
-                except paramiko.ChannelException as exc:
+            started = time.monotonic()
+            try:
+                return opening(transport, wait)
+            except paramiko.ChannelException as exc:
+                raise refused(exc) from exc
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                late = time.monotonic() - started >= wait
+                if slow is not None and late and transport.is_active():
+                    raise slow(wait) from exc
+                with self._lock:
+                    if self._client is not None and self._client.get_transport() is transport:
+                        self._drop()  # unless another thread already reconnected
+                if attempt == 2:
                     raise TransportError(
-                        f"sshd on {self.target.hostname} refused a new session ({exc}); too many "
-                        "at once? (MaxSessions in its sshd_config)"
+                        f"the SSH connection to {self.target} keeps dropping: {exc}"
                     ) from exc
-                except (paramiko.SSHException, EOFError, OSError) as exc:
-                    self._drop()
-                    if attempt == 2:
-                        raise TransportError(
-                            f"the SSH connection to {self.target} keeps dropping: {exc}"
-                        ) from exc
         raise AssertionError("unreachable")
 
     # -- the Transport protocol ------------------------------------------------------------------

@@ -21,13 +21,12 @@ import ipywidgets as widgets
 from traitlets import Bool, Dict, List, Unicode
 
 from . import __version__
-from .access import access_for
 from .backends.slurm import Partition
 from .cards import card_for, static_html, static_summary
 from .launcher import FIELD_NAMES, launcher_fields, parse_field
 from .manager import SessionManager, default_manager
 from .request import InvalidRequest, LaunchRequest
-from .session import DesktopSession, SessionState
+from .session import DesktopSession
 from .settings import DesktopSettings, load_settings
 
 MODULE_NAME = "dcv-widget"
@@ -237,7 +236,7 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
             sessions = self._manager.sessions()
             sessions.reverse()
             sessions.sort(key=lambda s: s.origin != self._manager.origin)
-            cards = [card_for(s, self._access(s), self._error_of(s)) for s in sessions]
+            cards = [card_for(s, self._manager.access(s.key), self._error_of(s)) for s in sessions]
             with self.hold_sync():
                 self.cards = cards
                 self.compact = len(cards) > COMPACT_AFTER
@@ -246,13 +245,3 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
         """The card's error, while the desktop is still in the state it happened in."""
         state, message = self._card_errors.get(session.key, ("", ""))
         return message if state == session.state.value else ""
-
-    def _access(self, session: DesktopSession) -> Any:
-        endpoint = self._manager.endpoint(session.key)
-        if endpoint is None or session.state != SessionState.READY:
-            return None
-        return access_for(
-            session.request.access,
-            endpoint,
-            head_node=self._settings.head_node or self._settings.ssh_host,
-        )

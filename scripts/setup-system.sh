@@ -52,5 +52,5 @@ if [[ ! -x $VENV/bin/python ]]; then
     "$VENV/bin/pip" install -q --upgrade pip
 fi
 log "installing dcv_widget from $ROOT into $VENV (builds the JupyterLab extension)"
-"$VENV/bin/pip" install -q --no-warn-script-location "$ROOT[test,dev,ssh]"
+"$VENV/bin/pip" install -q --no-warn-script-location "$ROOT[test,dev,ssh,aws]"
 chmod -R a+rX "$VENV"

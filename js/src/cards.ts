@@ -5,7 +5,7 @@
 
 import { append, button, h, uniqueId } from './dom';
 import { elapsedText, leftText, WARN_SECONDS } from './time';
-import { Access, Card, Step, StepStatus, ViewMessage } from './types';
+import { Access, AccessCommand, Card, Step, StepStatus, ViewMessage } from './types';
 
 export interface CardCallbacks {
   send(msg: ViewMessage): void;
@@ -77,6 +77,8 @@ export class CardList {
   /** Cards whose End asks "End this desktop?"; view-local, like which <details> are open. */
   private confirming = new Set<string>();
   private opened = new Set<string>();
+  /** The shell whose command a card shows, by card key; kept across rebuilds like `opened`. */
+  private shells = new Map<string, string>();
   private lastStates: Map<string, string> | null = null;
   private builds = 0;
 
@@ -126,6 +128,7 @@ export class CardList {
         this.confirming.delete(key);
         this.opened.delete(`${key}/log`);
         this.opened.delete(`${key}/more`);
+        this.shells.delete(key);
       }
     }
     // Move only what is out of place: unchanged cards keep their node, focus and scroll.
@@ -254,13 +257,22 @@ export class CardList {
       if (card.error) {
         el.append(h('p', { class: 'dcv-card-error', role: 'alert' }, card.error));
       }
+      if (card.access) {
+        append(el, problem(card.access)); // outside the collapsed details: Connect waits on it
+      }
       const more = [
-        card.access ? this.access(card.access) : null,
+        card.access ? this.access(card.key, card.access, titleId) : null,
         card.advice ? h('p', { class: 'dcv-card-advice' }, card.advice) : null,
         card.log_tail ? h('pre', { class: 'dcv-log-text' }, card.log_tail) : null,
       ].filter((x): x is HTMLElement => x !== null);
       if (more.length > 0) {
-        const label = card.access ? card.access.label || 'How to connect' : card.log_tail ? 'Job log and advice' : 'Details';
+        const label = card.access
+          ? card.access.pending
+            ? pendingText(card.access)
+            : card.access.label || 'How to connect'
+          : card.log_tail
+            ? 'Job log and advice'
+            : 'Details';
         el.append(this.details(card.key, 'more', 'dcv-card-more', label, more));
       }
       return entry;
@@ -277,7 +289,7 @@ export class CardList {
       card.log_tail
         ? this.details(card.key, 'log', 'dcv-log', 'Job log (last lines)', [h('pre', { class: 'dcv-log-text' }, card.log_tail)])
         : null,
-      card.access ? this.access(card.access) : null,
+      card.access ? this.access(card.key, card.access, titleId) : null,
       card.error ? h('p', { class: 'dcv-card-error', role: 'alert' }, card.error) : null,
       actions,
     );
@@ -389,35 +401,119 @@ export class CardList {
     return el;
   }
 
-  private access(access: Access): HTMLElement {
-    const code = h('code', { class: 'dcv-command-text' }, access.command);
-    const feedback = h('span', { class: 'dcv-copy-feedback', 'aria-live': 'polite' });
+  private access(key: string, access: Access, idPrefix: string): HTMLElement {
     return h(
       'div',
-      { class: 'dcv-access', role: 'group', 'aria-label': access.label || 'How to connect' },
-      access.label ? h('div', { class: 'dcv-access-label' }, access.label) : null,
+      {
+        class: 'dcv-access',
+        role: 'group',
+        'aria-label': access.label || 'How to connect',
+        'aria-busy': access.pending ? 'true' : undefined,
+        'data-route': access.route,
+      },
+      access.pending
+        ? h('p', { class: 'dcv-access-pending' }, pendingText(access))
+        : access.label
+          ? h('div', { class: 'dcv-access-label' }, access.label)
+          : null,
+      this.compact ? null : problem(access), // the compact card shows it above its details
       access.instructions ? h('p', { class: 'dcv-access-instructions' }, access.instructions) : null,
-      access.command
-        ? h(
-            'div',
-            { class: 'dcv-command' },
-            h('pre', { class: 'dcv-command-pre' }, code),
-            h(
-              'div',
-              { class: 'dcv-command-tools' },
-              button('Copy', 'dcv-copy', () => void copy(code, feedback, access.command), {
-                'data-action': 'copy',
-                'data-focus': 'copy',
-                'aria-label': 'Copy',
-                title: 'Copy the command',
-              }),
-              feedback,
-            ),
-          )
-        : null,
+      this.commands(key, access.commands, idPrefix),
       access.then ? h('p', { class: 'dcv-access-then' }, access.then) : null,
     );
   }
+
+  /** The command to run, with Copy; with several shells, a tab per shell picks the one shown. */
+  private commands(key: string, commands: AccessCommand[], idPrefix: string): HTMLElement | null {
+    if (commands.length === 0) {
+      return null;
+    }
+    let shown = commands.find((c) => c.shell === this.shells.get(key)) ?? commands[0];
+    const code = h('code', { class: 'dcv-command-text' }, shown.text);
+    const feedback = h('span', { class: 'dcv-copy-feedback', 'aria-live': 'polite' });
+    const panel = h(
+      'div',
+      { class: 'dcv-command' },
+      h('pre', { class: 'dcv-command-pre' }, code),
+      h(
+        'div',
+        { class: 'dcv-command-tools' },
+        button('Copy', 'dcv-copy', () => void copy(code, feedback, shown.text), {
+          'data-action': 'copy',
+          'data-focus': 'copy',
+          'aria-label': 'Copy',
+          title: 'Copy the command',
+        }),
+        feedback,
+      ),
+    );
+    if (commands.length === 1) {
+      return h('div', { class: 'dcv-commands' }, panel);
+    }
+
+    panel.id = `${idPrefix}-command`;
+    panel.setAttribute('role', 'tabpanel');
+    const tabs = commands.map((cmd, i) => {
+      const tab = h(
+        'button',
+        {
+          type: 'button',
+          role: 'tab',
+          class: 'dcv-command-tab',
+          id: `${idPrefix}-shell${i}`,
+          'aria-controls': panel.id,
+          'data-shell': cmd.shell,
+          'data-focus': `shell-${i}`,
+        },
+        cmd.shell || `Command ${i + 1}`,
+      );
+      tab.addEventListener('click', () => choose(i));
+      return tab;
+    });
+    const select = (index: number): void => {
+      shown = commands[index];
+      code.textContent = shown.text;
+      feedback.textContent = '';
+      delete feedback.dataset.copied;
+      tabs.forEach((tab, i) => {
+        tab.setAttribute('aria-selected', String(i === index));
+        tab.tabIndex = i === index ? 0 : -1;
+      });
+      panel.setAttribute('aria-labelledby', tabs[index].id);
+    };
+    const choose = (index: number): void => {
+      this.shells.set(key, commands[index].shell);
+      select(index);
+    };
+    select(commands.indexOf(shown));
+
+    const tablist = h('div', { class: 'dcv-command-tabs', role: 'tablist', 'aria-label': 'Shell' }, ...tabs);
+    tablist.addEventListener('keydown', (event) => {
+      const at = tabs.findIndex((tab) => tab === event.target);
+      const moves: Record<string, number | undefined> = { ArrowLeft: at - 1, ArrowRight: at + 1, Home: 0, End: tabs.length - 1 };
+      const next = moves[event.key];
+      if (at < 0 || next === undefined) {
+        return;
+      }
+      event.preventDefault();
+      const index = (next + tabs.length) % tabs.length;
+      choose(index);
+      tabs[index].focus();
+    });
+    return h('div', { class: 'dcv-commands' }, tablist, panel);
+  }
+}
+
+/** While the route is still being worked out (an AWS lookup). */
+function pendingText(access: Access): string {
+  return access.label ? `${access.label}: finding how to reach the desktop…` : 'Finding how to reach the desktop…';
+}
+
+/** A missing prerequisite of the access route, and what to do about it. */
+function problem(access: Access): HTMLElement | null {
+  return access.problem
+    ? h('p', { class: 'dcv-access-problem', role: 'alert' }, h('span', { 'aria-hidden': 'true' }, '✕ '), access.problem)
+    : null;
 }
 
 function stepper(steps: Step[]): HTMLElement | null {

@@ -34,10 +34,21 @@ export interface Step {
   status: StepStatus;
 }
 
+/** One shell's spelling of the command to run before Connect. */
+export interface AccessCommand {
+  shell: string;
+  text: string;
+}
+
 export interface Access {
+  route: string;
   label: string;
+  /** The route is still being worked out (an AWS lookup). */
+  pending: boolean;
+  /** A missing prerequisite and what to do about it; Connect is then absent from the actions. */
+  problem: string;
   instructions: string;
-  command: string;
+  commands: AccessCommand[];
   then: string;
 }
 
@@ -149,9 +160,15 @@ export function toCards(value: unknown): Card[] {
       error: str(c.error),
       access: access
         ? {
+            route: str(access.route),
             label: str(access.label),
+            pending: access.pending === true,
+            problem: str(access.problem),
             instructions: str(access.instructions),
-            command: str(access.command),
+            commands: list(access.commands)
+              .map(record)
+              .filter((cmd) => typeof cmd.shell === 'string' && typeof cmd.text === 'string' && cmd.text !== '')
+              .map((cmd) => ({ shell: str(cmd.shell), text: str(cmd.text) })),
             then: str(access.then),
           }
         : null,

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from .lab import CHROMIUM, CHROMIUM_ARGS, Lab, running_lab
+
+# pytest puts tests/ on sys.path (it has no __init__.py); mypy knows it by its path.
+if TYPE_CHECKING:
+    from tests.aws_server import FAKE_CREDENTIALS as FAKE_CREDENTIALS
+    from tests.aws_server import without_aws
+else:
+    from aws_server import FAKE_CREDENTIALS, without_aws
+
+AWS_REGION = "eu-west-3"
 
 __all__ = ["Lab"]
 
@@ -18,14 +29,19 @@ NOTEBOOKS = Path(__file__).parents[2] / "notebooks"
 
 
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[Lab]:
-    """JupyterLab (and Notebook 7, same server) on 127.0.0.1 with its own config dirs."""
+def lab(
+    tmp_path_factory: pytest.TempPathFactory, artifacts: Path, moto_server: str
+) -> Iterator[Lab]:
+    """JupyterLab (and Notebook 7, same server) on 127.0.0.1 with its own config dirs; its
+    kernels' AWS is the moto server (fake credentials, region AWS_REGION), nothing real."""
     if not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (run scripts/setup-system.sh)")
     root = tmp_path_factory.mktemp("lab")
     shutil.copytree(NOTEBOOKS, root / "notebooks")
     home = tmp_path_factory.mktemp("jupyter-home")
-    with running_lab(root, home, artifacts / "jupyterlab.log") as lab:
+    env = {**without_aws(os.environ), **FAKE_CREDENTIALS}
+    env.update(AWS_ENDPOINT_URL=moto_server, AWS_REGION=AWS_REGION)
+    with running_lab(root, home, artifacts / "jupyterlab.log", env) as lab:
         yield lab
 
 
@@ -35,3 +51,19 @@ def browser() -> Iterator[Browser]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def no_desktop_left() -> Iterator[None]:
+    """Cancel the desktops a test left behind (it failed half-way): the next test's widget
+    would list them among the user's desktops."""
+    yield
+    listed = subprocess.run(
+        ["squeue", "--me", "--noheader", "--format=%i %k"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    left = [line.split()[0] for line in listed.splitlines() if " dcv-widget:" in line]
+    if left:
+        subprocess.run(["scancel", *left], check=False)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,11 +59,14 @@ def _settings(folder: Path) -> Path:
 
 
 @contextmanager
-def running_lab(root: Path, home: Path, log_path: Path) -> Iterator[Lab]:
-    """JupyterLab (and Notebook 7, same server) serving `root`, logging to `log_path`."""
+def running_lab(
+    root: Path, home: Path, log_path: Path, base_env: Mapping[str, str] | None = None
+) -> Iterator[Lab]:
+    """JupyterLab (and Notebook 7, same server) serving `root`, logging to `log_path`, its
+    kernels with `base_env` (default: this process's environment)."""
     token, port = secrets.token_hex(16), _free_port()
     env = {
-        **os.environ,
+        **(os.environ if base_env is None else base_env),
         "JUPYTER_CONFIG_DIR": str(home / "config"),
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "IPYTHONDIR": str(home / "ipython"),

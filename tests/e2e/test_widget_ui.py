@@ -1,17 +1,20 @@
 """The widget a person uses, in Chromium against the real local Slurm: the launcher form with
 inline errors, several desktops walking the stepper, a queued one with Slurm's reason, connect,
-the SSH tunnel command copied, End with confirmation, dismiss, the dark theme, a locked form,
-and a notebook saved with widget state that holds no secret."""
+the SSH tunnel command copied, an AWS SSM card (instance found through the moto server) with a
+command per shell, End with confirmation, dismiss, the dark theme, a locked form, and a notebook
+saved with widget state that holds no secret."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import boto3
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from .conftest import Lab
+from .conftest import AWS_REGION, FAKE_CREDENTIALS, Lab
 from .helpers import (
     LAUNCH_TIMEOUT,
     end_with_confirmation,
@@ -43,7 +46,29 @@ def shoot(element: Locator | Page, artifacts: Path, name: str) -> None:
     element.screenshot(path=artifacts / f"{name}.png")
 
 
-def test_the_widget_end_to_end(browser: Browser, lab: Lab, artifacts: Path) -> None:
+def node_as_ec2_instance(moto_server: str) -> str:
+    """The local node (NodeAddr 127.0.0.1) as an EC2 instance in the moto server's account,
+    for the SSM route's lookup by private IP."""
+    ec2 = boto3.client(
+        "ec2",
+        region_name=AWS_REGION,
+        endpoint_url=moto_server,
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    vpc = ec2.create_vpc(CidrBlock="127.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="127.0.0.0/24")["Subnet"]["SubnetId"]
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    reply = ec2.run_instances(
+        ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet, PrivateIpAddress="127.0.0.1"
+    )
+    return str(reply["Instances"][0]["InstanceId"])
+
+
+def test_the_widget_end_to_end(
+    browser: Browser, lab: Lab, artifacts: Path, moto_server: str
+) -> None:
+    instance_id = node_as_ec2_instance(moto_server)
     write_notebook(str(lab.root / "desktops.ipynb"), *CELLS)
     context = browser.new_context(
         viewport={"width": 1280, "height": 1000}, permissions=["clipboard-read", "clipboard-write"]
@@ -69,7 +94,10 @@ def test_the_widget_end_to_end(browser: Browser, lab: Lab, artifacts: Path) -> N
     expect(time_field.locator(".dcv-field-error")).to_be_hidden()
     expect(launch).to_be_enabled()
 
-    # Desktop A through the SSH-tunnel route, B on a partition under maintenance, C direct.
+    # Desktop A through the SSH-tunnel route, B on a partition under maintenance, C direct,
+    # D through AWS SSM.
+    set_field(widget, "access", "ssm")
+    ssm = launch_desktop(widget)
     set_field(widget, "access", "ssh")
     tunnel = launch_desktop(widget)
     set_field(widget, "partition", "dcv-maint")
@@ -81,7 +109,7 @@ def test_the_widget_end_to_end(browser: Browser, lab: Lab, artifacts: Path) -> N
     # The queued one says why, in words; the others walk the stepper to ready.
     expect(queued).to_have_attribute("data-state", "queued", timeout=30_000)
     expect(queued).to_contain_text("the partition is down", timeout=30_000)
-    for card in (tunnel, direct):
+    for card in (tunnel, direct, ssm):
         expect(card).to_have_attribute("data-state", "ready", timeout=LAUNCH_TIMEOUT)
         expect(card.locator('.dcv-step[data-status="done"]')).to_have_count(4)
         expect(card.locator(".dcv-time-left")).to_contain_text("left")
@@ -91,9 +119,26 @@ def test_the_widget_end_to_end(browser: Browser, lab: Lab, artifacts: Path) -> N
 
     # The tunnel command is copyable, exactly.
     command = tunnel.locator(".dcv-command-text").inner_text().strip()
-    assert re.fullmatch(r"ssh -N -L (\d+):127\.0\.0\.1:\1 \S+@\S+", command), command
+    assert re.fullmatch(r"ssh -N -L (\d+):127\.0\.0\.1:(\d+) \S+@\S+", command), command
     tunnel.get_by_role("button", name="Copy").click()
     assert page.evaluate("navigator.clipboard.readText()") == command
+
+    # The SSM card: the node's instance, found by its private IP, in a command per shell.
+    routes = ssm.locator(".dcv-access")
+    expect(routes).to_contain_text("AWS SSM port forwarding", timeout=60_000)
+    expect(ssm.get_by_role("tab")).to_have_count(3)
+    ssm.get_by_role("tab", name="PowerShell 7.3+").click()
+    expect(ssm.get_by_role("tab", name="PowerShell 7.3+")).to_have_attribute(
+        "aria-selected", "true"
+    )
+    command = ssm.locator(".dcv-command-text").inner_text().strip()
+    assert command.startswith(f"aws ssm start-session --target {instance_id} ")
+    assert f"--region {AWS_REGION}" in command
+    parameters = json.loads(command.split(" --parameters ", 1)[1].strip("'"))
+    assert set(parameters) == {"portNumber", "localPortNumber"}
+    ssm.get_by_role("button", name="Copy").click()
+    assert page.evaluate("navigator.clipboard.readText()") == command
+    shoot(ssm, artifacts, "card-ssm-light")
 
     # Connect opens the desktop in a new tab; the password stays out of the notebook file.
     with context.expect_page() as opened:
@@ -124,14 +169,15 @@ def test_the_widget_end_to_end(browser: Browser, lab: Lab, artifacts: Path) -> N
     shoot(widget.locator(".dcv-launcher"), artifacts, "widget-launcher-dark")
     shoot(queued, artifacts, "card-queued-dark")
     shoot(tunnel, artifacts, "card-ready-dark")
+    shoot(ssm, artifacts, "card-ssm-dark")
     shoot(direct, artifacts, "card-ended-dark")
     page.screenshot(path=artifacts / "jupyterlab-dark.png")
     switch_theme(page, "JupyterLab Light")
 
-    for card in (tunnel, queued):
+    for card in (tunnel, queued, ssm):
         end_with_confirmation(card)
         expect(card).to_have_attribute("data-state", "ended", timeout=60_000)
-    for card in (tunnel, queued, direct):
+    for card in (tunnel, queued, direct, ssm):
         card.get_by_role("button", name="Dismiss").click()
         expect(card).to_have_count(0)
 

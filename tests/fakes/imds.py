@@ -7,6 +7,7 @@ token in `X-aws-ec2-metadata-token`, as an instance configured with HttpTokens=r
 from __future__ import annotations
 
 import secrets
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -50,6 +51,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
+    # NAME=VALUE arguments replace an answer; NAME= removes it (an instance without it).
+    for item in sys.argv[1:]:
+        name, _, value = item.partition("=")
+        METADATA[name] = value
+        if not value:
+            del METADATA[name]
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     print(f"listening on 127.0.0.1:{server.server_address[1]}", flush=True)
     server.serve_forever()

@@ -125,8 +125,11 @@ def _keygen(path: Path) -> None:
 
 
 @contextmanager
-def running_sshd(folder: Path, *, start_timeout: float = 15) -> Iterator[SSHServer]:
-    """Start sshd in `folder` (an empty, private folder) and stop it afterwards."""
+def running_sshd(
+    folder: Path, *, env: dict[str, str] | None = None, start_timeout: float = 15
+) -> Iterator[SSHServer]:
+    """Start sshd in `folder` (an empty, private folder) and stop it afterwards; `env` is set
+    in every session it starts (sshd_config's SetEnv; values without spaces)."""
     if not os.access(SSHD, os.X_OK):
         raise RuntimeError(f"{SSHD} is missing: install openssh-server (scripts/setup-system.sh)")
     port = _free_port()
@@ -135,7 +138,10 @@ def running_sshd(folder: Path, *, start_timeout: float = 15) -> Iterator[SSHServ
     _keygen(folder / "client_key")
     host_key = (folder / "host_key.pub").read_text().split()
     (folder / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
-    (folder / "sshd_config").write_text(_CONFIG.format(port=port, folder=folder))
+    settings = " ".join(f"{name}={value}" for name, value in (env or {}).items())
+    (folder / "sshd_config").write_text(
+        _CONFIG.format(port=port, folder=folder) + (f"SetEnv {settings}\n" if settings else "")
+    )
     (folder / "ssh_config").write_text(
         _CLIENT_CONFIG.format(
             alias=ALIAS, jump_alias=JUMP_ALIAS, port=port, user=user, folder=folder

@@ -3,20 +3,13 @@ verifier: launch, ready, token authentication, end, idle stop, time limit, no le
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
-import re
-import ssl
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
-from xml.etree import ElementTree
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -26,7 +19,11 @@ from dcv_widget.manager import SessionManager
 from dcv_widget.request import LaunchRequest
 from dcv_widget.session import DesktopSession, SessionState
 
-FAKES = Path(__file__).resolve().parent.parent / "fakes"
+# pytest puts this folder on sys.path (no __init__.py); mypy knows it by its path.
+if TYPE_CHECKING:
+    from tests.integration.fake_dcv import FakeNode, running_fake_dcv
+else:
+    from fake_dcv import FakeNode, running_fake_dcv
 
 
 def is_ready_or_ended(session: DesktopSession) -> bool:
@@ -37,97 +34,15 @@ def is_ended(session: DesktopSession) -> bool:
     return session.state == SessionState.ENDED
 
 
-@dataclass
-class FakeNode:
-    """The stand-in DCV node: fake `dcv` state, the real verifier, the fake web server."""
-
-    state: Path
-    logs: list[Path]
-    verifier_url: str
-    web_port: int
-    tls: ssl.SSLContext
-
-    def dcv(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["dcv", *args], capture_output=True, text=True, check=False)
-
-    def connect(self, url: str) -> http.client.HTTPResponse | None:
-        """What DCV's web client does with a connect URL: the token from the query, the session
-        from the fragment. Accepted: the open reply, connected until closed. Refused: None."""
-        parts = urlsplit(url)
-        token = parse_qs(parts.query)["authToken"][0]
-        query = urlencode({"authToken": token, "sessionId": parts.fragment})
-        assert parts.hostname is not None and parts.port is not None
-        client = http.client.HTTPSConnection(
-            parts.hostname, parts.port, context=self.tls, timeout=15
-        )
-        client.request("GET", f"/connect?{query}")
-        reply = client.getresponse()
-        line = reply.readline().decode()
-        if reply.status == 200 and line.startswith("accepted "):
-            return reply  # holds the connection: http.client handed it over to the reply
-        reply.close()
-        assert reply.status == 403 and "refused" in line, (reply.status, line)
-        return None
-
-    def verifier_says(self, session_id: str, token: str) -> str | None:
-        form = urlencode({"sessionId": session_id, "authenticationToken": token}).encode()
-        with urllib.request.urlopen(self.verifier_url, data=form, timeout=10) as reply:
-            auth = ElementTree.fromstring(reply.read())
-        return auth.findtext("username") if auth.get("result") == "yes" else None
-
-    def connections(self, session_id: str) -> int:
-        listed = self.dcv("list-connections", "-j", session_id)
-        return len(json.loads(listed.stdout)) if listed.returncode == 0 else -1
-
-    def exists(self, session_id: str) -> bool:
-        return self.dcv("describe-session", session_id).returncode == 0
-
-
-def serve(argv: list[str], log: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
-    """Start a server that logs `listening on 127.0.0.1:PORT`; return it and its port."""
-    with open(log, "wb") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-    for _ in range(100):
-        found = re.search(r"listening on 127\.0\.0\.1:(\d+)", log.read_text())
-        if found:
-            return process, int(found.group(1))
-        assert process.poll() is None, log.read_text()
-        time.sleep(0.1)
-    raise AssertionError(f"{argv[1:3]} did not start: {log.read_text()}")
-
-
 @pytest.fixture
 def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeNode]:
-    """The fakes first on PATH and their settings in the environment, which sbatch hands to
-    the job as it does the submitter's whole environment."""
-    state = tmp_path / "dcv-state"
-    state.mkdir()
-    monkeypatch.setenv("PATH", f"{FAKES / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_DCV_STATE", str(state))
-    env = dict(os.environ)
-    python = sys.executable
-    logs = [tmp_path / name for name in ("imds.log", "verifier.log", "web.log")]
-    imds, imds_port = serve([python, str(FAKES / "imds.py")], logs[0], env)
-    verifier, verifier_port = serve(
-        [python, "-m", "dcv_widget.verifier", "--port", "0"], logs[1], env
-    )
-    verifier_url = f"http://127.0.0.1:{verifier_port}/"
-    web, web_port = serve(
-        [python, str(FAKES / "dcv_web.py"), "--verifier", verifier_url, "--state", str(state),
-         "--cert-dir", str(tmp_path)],
-        logs[2],
-        env,
-    )  # fmt: skip
-    (tmp_path / "dcv.conf").write_text(f"[connectivity]\nweb-port={web_port}\n")
-    monkeypatch.setenv("DCV_WIDGET_DCV_CONF", str(tmp_path / "dcv.conf"))
-    monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", f"http://127.0.0.1:{imds_port}")
-    tls = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
-    try:
-        yield FakeNode(state, logs, verifier_url, web_port, tls)
-    finally:
-        for process in (web, verifier, imds):
-            process.terminate()
-            process.wait(timeout=10)
+    """The stand-in node, its settings in this process's environment: sbatch hands the
+    submitter's whole environment to the job."""
+    with running_fake_dcv(tmp_path) as fake:
+        monkeypatch.delenv("AWS_EC2_METADATA_DISABLED")
+        for name, value in fake.env.items():
+            monkeypatch.setenv(name, value)
+        yield fake
 
 
 def launch_ready(manager: SessionManager, **options: object) -> DesktopSession:
@@ -164,7 +79,7 @@ def test_dcv_desktop_end_to_end(
     assert (fields["instance_id"], fields["private_ip"], fields["public_ip"], fields["region"]) == (
         "i-0123456789abcdef0",
         "10.0.1.23",
-        "203.0.113.7",
+        "127.0.0.1",
         "us-east-2",
     )
 

@@ -1,21 +1,174 @@
-"""Access routes: what the user runs, and where the browser then connects."""
+"""Access routes' card text: exact commands, and SSM's JSON intact in every shell shown."""
 
 from __future__ import annotations
 
-from dcv_widget.access import access_for, browser_endpoint
-from dcv_widget.session_file import Endpoint
+import json
+import re
+import shlex
+import shutil
+import subprocess
 
-NODE = Endpoint("dcv", "10.0.1.17", 8443, session_id="dcvw-7")
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dcv_widget import access
+from dcv_widget.access import Access, ssm_argv, ssm_commands
 
 
-def test_direct_needs_nothing_and_opens_the_node() -> None:
-    assert access_for("direct", NODE) is None
-    assert browser_endpoint("direct", NODE) == NODE
+def windows_argv(line: str) -> list[str]:
+    """Split a command line as the Microsoft C runtime does for aws.exe (CommandLineToArgvW's
+    rules): whitespace separates, "…" groups, \\" is a literal quote, 2n backslashes before a
+    quote are n backslashes and the quote toggles."""
+    args: list[str] = []
+    current, quoted, pending, i = "", False, False, 0
+    while i < len(line):
+        c = line[i]
+        if c == "\\":
+            n = len(line[i:]) - len(line[i:].lstrip("\\"))
+            if i + n < len(line) and line[i + n] == '"':
+                current += "\\" * (n // 2)
+                if n % 2:
+                    current += '"'
+                    i += n + 1
+                    continue
+                i += n
+                continue
+            current += "\\" * n
+            i += n
+            pending = True
+            continue
+        if c == '"':
+            quoted, pending = not quoted, True
+        elif c in " \t" and not quoted:
+            if current or pending:
+                args.append(current)
+            current, pending = "", False
+        else:
+            current, pending = current + c, True
+        i += 1
+    if current or pending:
+        args.append(current)
+    return args
+
+
+def powershell_argv(line: str) -> list[str]:
+    """Split as PowerShell does for a native command: bare words, and '…' literals in which
+    only '' (one quote) is special. A bare word with a character PowerShell would interpret
+    fails the test. 7.3+ passes each argument to aws.exe unchanged."""
+    args = []
+    for token in re.finditer(r"'((?:[^']|'')*)'|(\S+)", line):
+        quoted, bare = token.groups()
+        if bare is not None:
+            assert not set(bare) & set("'\"$`@(){};,|&<>#"), bare
+            args.append(bare)
+        else:
+            args.append(quoted.replace("''", "'"))
+    return args
+
+
+def shown_parameters(command: access.Command) -> dict[str, list[str]]:
+    """The --parameters value that the shown command hands to aws, parsed as the shell does."""
+    if command.shell == "bash / zsh":
+        argv = shlex.split(command.text)
+    elif command.shell == "PowerShell 7.3+":
+        argv = powershell_argv(command.text)
+    else:
+        assert not set("&|<>^%") & set(command.text)
+        argv = windows_argv(command.text)
+    parsed: dict[str, list[str]] = json.loads(argv[argv.index("--parameters") + 1])
+    return parsed
+
+
+def test_ssm_command_as_the_issue_shows_it() -> None:
+    shown = access.ssm_forward("i-0123456789abcdef0", "eu-west-1", 8443, 18442)
+    bash = shown.commands[0]
+    assert bash.text == (
+        "aws ssm start-session --target i-0123456789abcdef0 --document-name "
+        "AWS-StartPortForwardingSession --region eu-west-1 --parameters "
+        """'{"portNumber":["8443"],"localPortNumber":["18442"]}'"""
+    )
+    assert [c.shell for c in shown.commands] == ["bash / zsh", "PowerShell 7.3+", "cmd"]
+    assert shown.commands[2].text.endswith(
+        r'--parameters "{\"portNumber\":[\"8443\"],\"localPortNumber\":[\"18442\"]}"'
+    )
+    assert shown.then == "Then click Connect: it opens localhost:18442."
+    assert shown.route == "ssm" and shown.usable
+
+
+def test_ssm_through_the_head_node_forwards_to_the_node_ip() -> None:
+    shown = access.ssm_forward(
+        "i-0aaaabbbbccccdddd", "us-east-2", 8443, 18007, remote_host="10.0.3.9"
+    )
+    assert shown.route == "ssm-head"
+    for command in shown.commands:
+        assert "AWS-StartPortForwardingSessionToRemoteHost" in command.text
+        assert shown_parameters(command) == {
+            "host": ["10.0.3.9"],
+            "portNumber": ["8443"],
+            "localPortNumber": ["18007"],
+        }
+
+
+instance_ids = st.from_regex(r"i-[0-9a-f]{8}([0-9a-f]{9})?", fullmatch=True)
+regions = st.sampled_from(["us-east-1", "eu-central-2", "ap-southeast-4", "us-gov-west-1"])
+ports = st.integers(1, 65535)
+hosts = st.one_of(st.just(""), st.ip_addresses(v=4).map(str))
+
+
+@given(instance_ids, regions, ports, ports, hosts)
+def test_parameters_are_the_same_json_in_every_shell_shown(
+    instance_id: str, region: str, port: int, local: int, host: str
+) -> None:
+    argv = ssm_argv(instance_id, region, port, local, host)
+    expected = json.loads(argv[-1])
+    for command in ssm_commands(argv):
+        assert shown_parameters(command) == expected, command
+
+
+@pytest.mark.parametrize("shell", ["bash", "sh"])
+def test_a_real_posix_shell_hands_aws_the_json(shell: str) -> None:
+    """The bash / zsh line, run by a real shell with `aws` a function printing its argv."""
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    argv = ssm_argv("i-0123456789abcdef0", "us-east-2", 8443, 18443, "10.0.1.5")
+    line = ssm_commands(argv)[0].text
+    script = f'aws() {{ for a in "$@"; do printf "%s\\0" "$a"; done; }}\n{line}'
+    out = subprocess.run([shell, "-c", script], capture_output=True, text=True, check=True)
+    assert ["aws", *out.stdout.split("\0")[:-1]] == argv
+
+
+@pytest.mark.parametrize(
+    ("instance_id", "region", "host"),
+    [
+        ("i-0123456789abcdef0; rm -rf ~", "us-east-1", ""),
+        ("i-0123456789abcdef0", "us-east-1 --profile x", ""),
+        ("i-0123456789abcdef0", "us-east-1", "10.0.0.1 && curl x"),
+        ("$(id)", "us-east-1", ""),
+    ],
+)
+def test_values_that_would_reach_a_shell_are_refused(
+    instance_id: str, region: str, host: str
+) -> None:
+    with pytest.raises(ValueError, match="not"):
+        ssm_argv(instance_id, region, 8443, 18443, host)
 
 
 def test_ssh_tunnel_through_the_head_node_then_localhost() -> None:
-    access = access_for("ssh", NODE, head_node="head.example.org", user="ada")
-    assert access is not None
-    assert access.command == "ssh -N -L 8443:10.0.1.17:8443 ada@head.example.org"
-    assert browser_endpoint("ssh", NODE).host == "localhost"
-    assert browser_endpoint("ssh", NODE).port == 8443
+    shown = access.ssh_tunnel("10.0.1.17", 8443, 18017, "ada", "head.example.org")
+    assert [c.text for c in shown.commands] == [
+        "ssh -N -L 18017:10.0.1.17:8443 ada@head.example.org"
+    ]
+    assert shown.then.endswith("localhost:18017.")
+
+
+def test_direct_and_held_tunnel_need_nothing_to_run() -> None:
+    assert access.direct("203.0.113.7", 8443).commands == ()
+    held = access.held_tunnel("10.0.1.17", 8443, 18017)
+    assert held.commands == () and "localhost:18017" in held.instructions
+
+
+def test_pending_and_problem_are_not_usable() -> None:
+    assert not access.pending("ssm").usable
+    assert not access.problem("ssm", "no credentials").usable
+    assert Access("direct", "Direct connection").usable

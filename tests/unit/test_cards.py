@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from dcv_widget.access import Access
+from dcv_widget.access import Access, Command
+from dcv_widget.access import pending as access_pending
+from dcv_widget.access import problem as access_problem
 from dcv_widget.cards import card_for, static_html, static_summary, steps_for
 from dcv_widget.request import LaunchRequest
 from dcv_widget.session import DesktopSession, SessionState
@@ -45,8 +47,9 @@ def test_a_desktop_cancelled_while_queued_shows_how_far_it_got() -> None:
 
 def test_actions_per_state() -> None:
     assert card_for(session(SessionState.QUEUED))["actions"] == ["end"]
-    assert card_for(session(SessionState.READY))["actions"] == ["connect", "end"]
-    assert card_for(session(SessionState.READY, ending=True))["actions"] == []
+    direct = Access("direct", "Direct connection")
+    assert card_for(session(SessionState.READY), direct)["actions"] == ["connect", "end"]
+    assert card_for(session(SessionState.READY, ending=True), direct)["actions"] == []
     assert card_for(session(SessionState.ENDED, outcome="cancelled"))["actions"] == ["dismiss"]
 
 
@@ -57,9 +60,21 @@ def test_ended_cards_say_what_to_do_and_keep_no_time_left() -> None:
 
 
 def test_access_instructions_only_once_ready() -> None:
-    access = Access("SSH tunnel", "run this", "ssh -N -L 1:n:1 u@h", "then Connect")
-    assert card_for(session(SessionState.READY), access)["access"]["command"] == access.command
+    access = Access("ssh", "SSH tunnel", commands=(Command("ssh", "ssh -N -L 1:n:1 u@h"),))
+    shown = card_for(session(SessionState.READY), access)["access"]
+    assert shown["commands"] == [{"shell": "ssh", "text": "ssh -N -L 1:n:1 u@h"}]
+    assert shown["route"] == "ssh" and not shown["pending"] and not shown["problem"]
     assert card_for(session(SessionState.LAUNCHING), access)["access"] is None
+
+
+def test_connect_waits_for_the_route_and_stays_to_retry_a_problem() -> None:
+    ready = session(SessionState.READY)
+    assert card_for(ready, None)["actions"] == ["end"]
+    assert card_for(ready, access_pending("ssm"))["actions"] == ["end"]
+    assert card_for(ready, access_problem("ssm", "no credentials"))["actions"] == [
+        "connect",
+        "end",
+    ]
 
 
 def test_a_card_is_plain_json() -> None:
