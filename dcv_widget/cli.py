@@ -32,6 +32,7 @@ _OPTIONS: dict[str, type] = {
     "engine": str,
     "geometry": str,
     "idle_timeout": int,
+    "access": str,
 }
 
 

@@ -32,7 +32,7 @@ from .backends.slurm import (
     parse_job_comment,
 )
 from .engines import ENGINES
-from .request import InvalidRequest, LaunchRequest
+from .request import ROUTES, InvalidRequest, LaunchRequest
 from .routes import RouteOptions, Routes
 from .session import (
     FINAL_STATES,
@@ -223,7 +223,8 @@ class SessionManager:
         for this launch's job, so a submission whose answer was lost never runs twice."""
         engine = ENGINES[session.request.engine]
         script = engine.job_script(session.request, launch_id=session.key)
-        comment = job_comment(JobTag(engine.name, session.key, session.origin))
+        tag = JobTag(engine.name, session.key, session.origin, session.request.access)
+        comment = job_comment(tag)
         unanswered: SlurmUnavailable | None = None
         for attempt in range(SUBMIT_ATTEMPTS):
             try:
@@ -477,10 +478,14 @@ class SessionManager:
                 continue
             if tag.engine not in ENGINES:
                 continue
+            # A route this version does not know is shown as direct rather than not at all.
+            access = tag.access if tag.access in ROUTES else "direct"
             try:
-                request = LaunchRequest(engine=tag.engine, partition=job.partition or None)
+                request = LaunchRequest(
+                    engine=tag.engine, partition=job.partition or None, access=access
+                )
             except InvalidRequest:  # e.g. a job submitted to several partitions
-                request = LaunchRequest(engine=tag.engine)
+                request = LaunchRequest(engine=tag.engine, access=access)
             session = DesktopSession(
                 request=request,
                 key=tag.launch_id,

@@ -198,13 +198,22 @@ class Routes:
         except AwsError as exc:
             log.info("could not check the SSM agent of %s: %s", instance.instance_id, exc)
             return
-        if status != "Online":
-            state = f"is {status}" if status else "is not registered with Systems Manager"
-            raise RouteProblem(
-                f"the SSM agent of {what} ({instance.instance_id}) {state}, so no session can "
-                f"start; {otherwise}, or ask your admin to run amazon-ssm-agent with the "
-                "AmazonSSMManagedInstanceCore policy (docs/access-routes.md)"
-            )
+        problem = agent_problem(status, f"{what} ({instance.instance_id})", otherwise)
+        if problem:
+            raise RouteProblem(problem)
+
+
+def agent_problem(status: str, what: str, otherwise: str) -> str:
+    """What is wrong with an SSM agent of this PingStatus ("" registered but never seen), or ""
+    when it is online."""
+    if status == "Online":
+        return ""
+    state = f"is {status}" if status else "is not registered with Systems Manager"
+    return (
+        f"the SSM agent of {what} {state}, so no session can start; {otherwise}, or ask your "
+        "admin to run amazon-ssm-agent with the AmazonSSMManagedInstanceCore policy "
+        "(docs/access-routes.md)"
+    )
 
 
 def _job_number(job_id: str) -> int:

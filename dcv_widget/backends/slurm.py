@@ -45,23 +45,34 @@ class JobStatus:
 
 @dataclass(frozen=True)
 class JobTag:
-    """What a dcv_widget job's comment says: its engine, the launch that submitted it, and the
-    notebook it came from (a hash; empty for scripts), for re-attaching after a restart."""
+    """What a dcv_widget job's comment says: its engine, the launch that submitted it, the
+    notebook it came from (a hash; empty for scripts) and its access route, for re-attaching
+    after a restart with the same card."""
 
     engine: str
     launch_id: str
     origin: str = ""
+    access: str = "direct"
 
 
 def job_comment(tag: JobTag) -> str:
-    """The comment that marks a job as a dcv_widget desktop."""
-    return ":".join([JOB_NAME, tag.engine, tag.launch_id, *([tag.origin] if tag.origin else [])])
+    """The comment that marks a job as a dcv_widget desktop:
+    `dcv-widget:<engine>:<launch>[:<origin>]`, or with a route other than direct
+    `dcv-widget:<engine>:<launch>:<origin, maybe empty>:<access>`."""
+    parts = [JOB_NAME, tag.engine, tag.launch_id]
+    if tag.access != "direct":
+        return ":".join([*parts, tag.origin, tag.access])
+    return ":".join([*parts, *([tag.origin] if tag.origin else [])])
 
 
 def parse_job_comment(comment: str) -> JobTag | None:
     """The tag in a dcv_widget job comment; None for anything else."""
     parts = comment.split(":")
-    if len(parts) not in (3, 4) or parts[0] != JOB_NAME or not all(parts[1:]):
+    if len(parts) not in (3, 4, 5) or parts[0] != JOB_NAME or not all(parts[1:3]):
+        return None
+    if len(parts) == 4 and not parts[3]:
+        return None
+    if len(parts) == 5 and not parts[4]:
         return None
     return JobTag(*parts[1:])
 

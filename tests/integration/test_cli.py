@@ -40,6 +40,23 @@ def test_launch_list_connect_end() -> None:
     assert "no live desktop with job id" in again.stderr
 
 
+def test_connect_in_a_new_process_keeps_the_route_and_says_what_to_run() -> None:
+    """The route survives re-attaching (it is in the job's comment): stdout is the URL to
+    open, stderr the tunnel to run first."""
+    launched = dcv_desktop("launch", "--partition", "dcv", "--time", "5", "--access", "ssh")
+    assert launched.returncode == 0, launched.stderr
+    found = re.search(r"^job (\d+): ready", launched.stdout, re.M)
+    assert found, launched.stdout
+    job_id = found.group(1)
+    try:
+        connect = dcv_desktop("connect", job_id)
+        local = 18443 + int(job_id) % 1000
+        assert urlsplit(connect.stdout.strip()).netloc == f"localhost:{local}"
+        assert f"ssh -N -L {local}:127.0.0.1:" in connect.stderr
+    finally:
+        dcv_desktop("end", job_id)
+
+
 def test_bad_option_is_refused_before_slurm_sees_it() -> None:
     refused = dcv_desktop("launch", "--time", "1h; reboot")
     assert refused.returncode == 2

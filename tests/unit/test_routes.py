@@ -5,7 +5,8 @@ from __future__ import annotations
 import getpass
 from dataclasses import replace
 
-from dcv_widget.routes import RouteOptions, Routes, this_host
+from dcv_widget.aws import ping_status
+from dcv_widget.routes import RouteOptions, Routes, agent_problem, this_host
 from dcv_widget.session_file import Endpoint
 from dcv_widget.transport import LocalTransport
 
@@ -66,3 +67,15 @@ def test_a_problem_is_looked_at_again_and_closing_forgets() -> None:
     assert r.prepare("k", "direct", NODE, "1").usable  # e.g. the endpoint was learnt anew
     r.close("k")
     assert r.access("k") is None and r.browser_endpoint("k") is None
+
+
+def test_an_offline_or_unregistered_ssm_agent_is_a_problem_with_the_way_out() -> None:
+    reply = {"InstanceInformationList": [{"InstanceId": "i-1", "PingStatus": "ConnectionLost"}]}
+    status = ping_status(reply, "i-1")
+    assert status == "ConnectionLost"
+    problem = agent_problem(status, "the node (i-1)", "use access='ssm-head'")
+    assert problem.startswith("the SSM agent of the node (i-1) is ConnectionLost")
+    assert "use access='ssm-head'" in problem
+    unregistered = agent_problem(ping_status({"InstanceInformationList": []}, "i-1"), "x", "y")
+    assert "is not registered with Systems Manager" in unregistered
+    assert agent_problem("Online", "x", "y") == ""

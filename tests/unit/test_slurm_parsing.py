@@ -75,9 +75,16 @@ def test_sacct_keeps_allocations_and_the_first_word_of_their_state() -> None:
 
 
 def test_job_comment_round_trip_and_strangers() -> None:
-    for tag in (JobTag("dcv", "ab12"), JobTag("novnc", "ab12", "c0ffee")):
+    for tag in (
+        JobTag("dcv", "ab12"),
+        JobTag("novnc", "ab12", "c0ffee"),
+        JobTag("dcv", "ab12", "", "ssm"),
+        JobTag("dcv", "ab12", "c0ffee", "tunnel"),
+    ):
         assert parse_job_comment(job_comment(tag)) == tag
     assert job_comment(JobTag("dcv", "ab12")) == "dcv-widget:dcv:ab12"
+    assert job_comment(JobTag("dcv", "ab12", "", "ssh")) == "dcv-widget:dcv:ab12::ssh"
+    assert parse_job_comment("dcv-widget:dcv:ab12:c0ffee:") is None
     assert parse_job_comment("(null)") is None
     assert parse_job_comment("dcv-widget:novnc") is None
     assert parse_job_comment("dcv-widget:novnc::") is None
