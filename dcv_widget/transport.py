@@ -375,7 +375,8 @@ class SSHTransport:
         self.connect_timeout = connect_timeout
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
-        self._lock = threading.Lock()  # guards the connection
+        self._lock = threading.RLock()  # guards the connection; session channels open under it
+        self._forward_lock = threading.Lock()  # forward channels open under this one instead
         self._sftp_lock = threading.Lock()  # one SFTP request at a time on the kept session
 
     def __repr__(self) -> str:
@@ -452,6 +453,7 @@ class SSHTransport:
         return self._reopening(
             lambda transport, wait: transport.open_session(timeout=wait),
             timeout,
+            serial=self._lock,
             refused=lambda exc: TransportError(
                 f"sshd on {self.target.hostname} refused a new session ({exc}); too many "
                 "at once? (MaxSessions in its sshd_config)"
@@ -488,6 +490,7 @@ class SSHTransport:
                 "direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=wait
             ),
             timeout,
+            serial=self._forward_lock,
             refused=refused,
             slow=slow,
         )
@@ -497,37 +500,41 @@ class SSHTransport:
         opening: Callable[[Any, float], Any],
         timeout: float,
         *,
+        serial: Any,
         refused: Callable[[Any], TransportError],
         slow: Callable[[float], TransportError] | None = None,
     ) -> Any:
         """`opening(transport, wait)`: a new channel on the kept connection. Opening one sends no
         command and no data, so when the connection turns out dead here it is safe to reconnect
-        and open again, once. The lock is not held while the server answers, so a slow answer (a
-        forward to a node that is down) holds up no other command. With `slow`, running out of
-        time on a connection that is still up raises slow(wait) instead of reconnecting: the far
+        and open again, once. Opens holding the same `serial` lock run one at a time: paramiko
+        keeps one "last open failure" per connection, so two failing at once could lose a
+        reason, and a lost one reads as a dropped connection. Forwards hold their own lock, so
+        a forward to a node that is down holds up no command. With `slow`, running out of time
+        on a connection that is still up raises slow(wait) instead of reconnecting: the far
         side is slow, not the connection, and dropping it would cut everything else on it."""
         import paramiko
 
         wait = min(timeout, self.connect_timeout)
-        for attempt in (1, 2):
-            with self._lock:
-                transport = self._connected()
-            started = time.monotonic()
-            try:
-                return opening(transport, wait)
-            except paramiko.ChannelException as exc:
-                raise refused(exc) from exc
-            except (paramiko.SSHException, EOFError, OSError) as exc:
-                late = time.monotonic() - started >= wait
-                if slow is not None and late and transport.is_active():
-                    raise slow(wait) from exc
+        with serial:
+            for attempt in (1, 2):
                 with self._lock:
-                    if self._client is not None and self._client.get_transport() is transport:
-                        self._drop()  # unless another thread already reconnected
-                if attempt == 2:
-                    raise TransportError(
-                        f"the SSH connection to {self.target} keeps dropping: {exc}"
-                    ) from exc
+                    transport = self._connected()
+                started = time.monotonic()
+                try:
+                    return opening(transport, wait)
+                except paramiko.ChannelException as exc:
+                    raise refused(exc) from exc
+                except (paramiko.SSHException, EOFError, OSError) as exc:
+                    late = time.monotonic() - started >= wait
+                    if slow is not None and late and transport.is_active():
+                        raise slow(wait) from exc
+                    with self._lock:
+                        if self._client is not None and self._client.get_transport() is transport:
+                            self._drop()  # unless another thread already reconnected
+                    if attempt == 2:
+                        raise TransportError(
+                            f"the SSH connection to {self.target} keeps dropping: {exc}"
+                        ) from exc
         raise AssertionError("unreachable")
 
     # -- the Transport protocol ------------------------------------------------------------------
