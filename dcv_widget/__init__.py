@@ -1,7 +1,8 @@
 """dcv_widget: launch remote desktops on a Slurm cluster from a Jupyter notebook cell.
 
 `Desktop()` in a cell shows the widget; `launch()` and `sessions()` are the same machinery for
-scripts. Heavy optional libraries (boto3, paramiko) are imported only where they are used, so
+scripts. `Instances()` manages stand-alone DCV EC2 instances, `install_idle_policy()` stops
+idle ones. Heavy optional libraries (boto3, paramiko) are imported only where they are used, so
 `import dcv_widget` stays fast.
 """
 
@@ -13,9 +14,21 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .api import DesktopFailed, DesktopHandle, launch, sessions
+    from .idle_policy import install_idle_policy, remove_idle_policy
+    from .instances_widget import Instances
     from .widget import Desktop
 
-__all__ = ["Desktop", "DesktopFailed", "DesktopHandle", "__version__", "launch", "sessions"]
+__all__ = [
+    "Desktop",
+    "DesktopFailed",
+    "DesktopHandle",
+    "Instances",
+    "__version__",
+    "install_idle_policy",
+    "launch",
+    "remove_idle_policy",
+    "sessions",
+]
 
 # Loaded on first use: ipywidgets pulls in IPython, the API traitlets' config machinery.
 _LAZY = {
@@ -24,6 +37,9 @@ _LAZY = {
     "DesktopHandle": "api",
     "launch": "api",
     "sessions": "api",
+    "Instances": "instances_widget",
+    "install_idle_policy": "idle_policy",
+    "remove_idle_policy": "idle_policy",
 }
 
 

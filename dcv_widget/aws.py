@@ -151,13 +151,44 @@ def ping_status(reply: dict[str, Any], instance_id: str) -> str:
     return ""
 
 
-def explain(exc: Exception, doing: str) -> AwsError:
-    """An AwsError for a botocore failure: the error code and what to do, no request dump."""
+# EC2 error codes a person can act on (launch templates and instances of the EC2 backend).
+_EC2_ADVICE = {
+    "InvalidLaunchTemplateName.NotFoundException": "no launch template has that name in this "
+    "region; check the name (and the region) in the EC2 console under Launch Templates",
+    "InvalidLaunchTemplateId.NotFound": "no launch template has that id in this region; check "
+    "the id (and the region) in the EC2 console under Launch Templates",
+    "InvalidLaunchTemplateId.Malformed": "that is not a launch template id (lt- and 17 hex "
+    "digits); give the template's id or its name",
+    "InvalidLaunchTemplateId.VersionNotFound": "the launch template has no such version; use "
+    "$Default, $Latest or an existing version number",
+    "InvalidInstanceID.NotFound": "no such instance in this region (terminated long ago, or "
+    "another region?)",
+    "InvalidInstanceID.Malformed": "that is not an EC2 instance id",
+    "IncorrectInstanceState": "the instance is not in a state that allows this; refresh the "
+    "list and try again once it has settled",
+    "InsufficientInstanceCapacity": "AWS has no capacity for this instance type in that "
+    "availability zone right now; try another instance type or subnet, or later",
+    "InstanceLimitExceeded": "the account's instance quota for this type is used up; request "
+    "an increase in Service Quotas, or stop another instance",
+    "VcpuLimitExceeded": "the account's vCPU quota for this instance family is used up; request "
+    "an increase in Service Quotas, or stop another instance",
+}
+
+
+def explain(exc: Exception, doing: str, *, needs: str = "") -> AwsError:
+    """An AwsError for a botocore failure: the error code and what to do, no request dump.
+
+    `needs`: the IAM actions the call takes (named when AWS refuses them)."""
     code = ""
     response = getattr(exc, "response", None)
     if isinstance(response, dict):
         code = str(response.get("Error", {}).get("Code", ""))
     if code in ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException"):
+        if needs:
+            return AwsError(
+                f"AWS refused to {doing} ({code}): the credentials where JupyterLab runs lack "
+                f"the permission to do so (it takes {needs}); grant it in their IAM policy"
+            )
         return AwsError(
             f"AWS refused to {doing} ({code}): the credentials where JupyterLab runs lack the "
             "permission; see docs/access-routes.md for the IAM policy"
@@ -166,6 +197,8 @@ def explain(exc: Exception, doing: str) -> AwsError:
         return AwsError(f"AWS did not accept the credentials to {doing} ({code}); renew them")
     if code in ("Throttling", "ThrottlingException", "RequestLimitExceeded"):
         return AwsError(f"AWS is throttling requests to {doing}; try again in a minute")
+    if code in _EC2_ADVICE:
+        return AwsError(f"could not {doing} ({code}): {_EC2_ADVICE[code]}")
     name = code or type(exc).__name__
     return AwsError(f"could not {doing}: {name}: {getattr(exc, 'message', '') or exc}")
 

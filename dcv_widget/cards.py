@@ -91,12 +91,13 @@ def card_for(
         "log_tail": session.log_tail,
         "advice": _ADVICE.get(session.outcome, "") if ended else "",
         "error": error,
-        "access": _access_card(access) if access and session.state == SessionState.READY else None,
+        "access": access_card(access) if access and session.state == SessionState.READY else None,
         "actions": actions_for(session, access),
     }
 
 
-def _access_card(access: Access) -> dict[str, Any]:
+def access_card(access: Access) -> dict[str, Any]:
+    """The card's `access` field (plain lists and dicts, as synced)."""
     return {**asdict(access), "commands": [asdict(c) for c in access.commands]}
 
 

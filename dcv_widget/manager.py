@@ -32,6 +32,7 @@ from .backends.slurm import (
     parse_job_comment,
 )
 from .engines import ENGINES
+from .listeners import Listeners
 from .request import ROUTES, InvalidRequest, LaunchRequest
 from .routes import RouteOptions, Routes
 from .session import (
@@ -99,7 +100,7 @@ class SessionManager:
         self._endpoints: dict[str, Endpoint] = {}
         # Ended sessions whose job has not written its last word yet: key -> give-up time.
         self._awaiting_word: dict[str, float] = {}
-        self._listeners: list[Listener] = []
+        self._listeners: Listeners[Listener] = Listeners()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         # Serialises listener calls, so no listener sees an older state after a newer one
@@ -123,15 +124,7 @@ class SessionManager:
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener(session)` after every change of any session; returns an unsubscribe."""
-        with self._lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.add(listener)
 
     def launch(self, request: LaunchRequest) -> DesktopSession:
         """Start submitting a desktop job and return its session at once (SUBMITTING)."""

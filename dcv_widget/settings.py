@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from traitlets import Bool, Float, Int, Unicode
+from traitlets import Bool, Float, Int, List, Unicode
 from traitlets.config import Configurable
 from traitlets.config.loader import Config
 
@@ -111,8 +111,54 @@ class DesktopSettings(Configurable):
         return LaunchRequest(**values)
 
 
-def load_settings() -> DesktopSettings:
-    """Settings from every Jupyter config folder, merged in Jupyter's precedence."""
+class InstanceSettings(Configurable):
+    """Defaults for stand-alone DCV EC2 instances (`Instances()`), `c.InstanceSettings.…`."""
+
+    region = Unicode("", help="AWS region of the instances; empty: AWS_REGION / the profile.").tag(
+        config=True
+    )
+    profile = Unicode("", help="AWS profile; empty: boto3's default chain.").tag(config=True)
+    launch_template = Unicode(
+        "", help="Launch template (id lt-… or name) new instances start from."
+    ).tag(config=True)
+    launch_template_version = Unicode(
+        "$Default", help="Its version: a number, $Default or $Latest."
+    ).tag(config=True)
+    instance_type = Unicode("", help="Instance type; empty: the template's.").tag(config=True)
+    subnet_id = Unicode("", help="Subnet; empty: the template's.").tag(config=True)
+    security_group_ids = List(
+        Unicode(), default_value=[], help="Security groups; empty: the template's."
+    ).tag(config=True)
+    owner_tag = Unicode(
+        "dcv-widget:owner", help="Tag key marking whose desktop an instance is."
+    ).tag(config=True)
+    owner = Unicode("", help="Owner tag value; empty: your login name here.").tag(config=True)
+    project_tag = Unicode("", help="A project tag key put on new instances; empty: none.").tag(
+        config=True
+    )
+    project_value = Unicode("", help="The project tag's value.").tag(config=True)
+    idle_tag = Unicode(
+        "dcv-widget:idle", help="Tag key the idle policy targets (install_idle_policy)."
+    ).tag(config=True)
+    idle_value = Unicode(
+        "",
+        help="Tag value new instances get, so the idle policy installed for it covers them; "
+        "empty: no idle tag.",
+    ).tag(config=True)
+    access = Unicode(
+        "direct", help="How browsers reach the instances: direct (public IP) or ssm."
+    ).tag(config=True)
+    local_port_base = Int(
+        18443, min=1024, max=64535, help="First local port of the ssm route's forwards."
+    ).tag(config=True)
+    fast_poll = Float(
+        5.0, min=1.0, help="Seconds between listings while an instance changes state."
+    ).tag(config=True)
+    slow_poll = Float(60.0, min=5.0, help="Seconds between listings otherwise.").tag(config=True)
+
+
+def _config() -> Config:
+    """Every Jupyter config folder's jupyter_dcv_widget_config, merged in Jupyter's precedence."""
     from jupyter_core.paths import jupyter_config_path
     from traitlets.config.loader import (
         ConfigFileNotFound,
@@ -129,4 +175,14 @@ def load_settings() -> DesktopSettings:
                 config.merge(loader(CONFIG_NAME + suffix, path=folder).load_config())
             except ConfigFileNotFound:
                 continue
-    return DesktopSettings(config=config)
+    return config
+
+
+def load_settings() -> DesktopSettings:
+    """Desktop settings from every Jupyter config folder."""
+    return DesktopSettings(config=_config())
+
+
+def load_instance_settings() -> InstanceSettings:
+    """Instance settings from every Jupyter config folder."""
+    return InstanceSettings(config=_config())

@@ -2,9 +2,8 @@
 
 The view (js/src/widget.ts) renders `launcher`, `cards` and `compact` and sends messages:
 `set` (a form field changed), `launch`, `connect`, `end`, `dismiss`. The kernel owns every
-decision: validation, which actions exist, what a card says. The connect URL carries a secret,
-so it is never synced (synced state is saved into the notebook file): it goes to the browser
-once, in a custom message answering the Connect click of the view that asked.
+decision: validation, which actions exist, what a card says (card_widget.py: the connect URL
+is never synced).
 """
 
 from __future__ import annotations
@@ -17,27 +16,20 @@ from dataclasses import fields
 from functools import partial
 from typing import Any
 
-import ipywidgets as widgets
-from traitlets import Bool, Dict, List, Unicode
-
-from . import __version__
 from .backends.slurm import Partition
-from .cards import card_for, static_html, static_summary
+from .card_widget import COMPACT_AFTER, CardWidget
+from .cards import card_for
 from .launcher import FIELD_NAMES, launcher_fields, parse_field
 from .manager import SessionManager, default_manager
 from .request import InvalidRequest, LaunchRequest
 from .session import DesktopSession
 from .settings import DesktopSettings, load_settings
 
-MODULE_NAME = "dcv-widget"
-MODULE_VERSION = f"^{__version__}"
-# More desktops than this and the cards become a dense list.
-COMPACT_AFTER = 4
 # Launch clicks with the same values closer together than this (seconds) are one launch.
 DOUBLE_CLICK = 2.0
 
 
-class Desktop(widgets.DOMWidget):  # type: ignore[misc]
+class Desktop(CardWidget):
     """Remote desktops on the cluster: a launcher form, then a card per desktop to follow it
     until ready, *Connect*, *End*.
 
@@ -48,17 +40,6 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
     kernel restart too: `attach`), this notebook's first, newest first; ended ones stay until
     dismissed.
     """
-
-    _model_name = Unicode("DesktopModel").tag(sync=True)
-    _model_module = Unicode(MODULE_NAME).tag(sync=True)
-    _model_module_version = Unicode(MODULE_VERSION).tag(sync=True)
-    _view_name = Unicode("DesktopView").tag(sync=True)
-    _view_module = Unicode(MODULE_NAME).tag(sync=True)
-    _view_module_version = Unicode(MODULE_VERSION).tag(sync=True)
-
-    launcher = Dict().tag(sync=True)
-    cards = List(Dict()).tag(sync=True)
-    compact = Bool(False).tag(sync=True)
 
     def __init__(
         self,
@@ -126,23 +107,12 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
         self._unsubscribe()
         super().close()
 
-    def __repr__(self) -> str:
-        return static_summary(self.cards)
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        """The widget, plus a static card for renderers without widgets (JupyterLab and
-        Notebook 7 prefer the widget)."""
-        data: dict[str, Any] = super()._repr_mimebundle_(**kwargs)
-        data["text/html"] = static_html(self.cards)
-        return data
-
     # -- messages from the view -------------------------------------------------------------
 
     def _on_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         action = content.get("action")
         key = str(content.get("key", ""))
-        card = next((c for c in self.cards if c["key"] == key), None)
-        allowed = card["actions"] if card else []
+        allowed = self._allowed(key)
         if action == "set" and not self._locked:
             self._set_field(str(content.get("field", "")), content.get("value"))
         elif action == "launch" and self.launcher.get("can_launch"):
@@ -179,18 +149,6 @@ class Desktop(widgets.DOMWidget):  # type: ignore[misc]
             if error:
                 self._errors[field_name] = error
         self._refresh()
-
-    def _send_url(self, key: str, request: str, future: Future[str] | None) -> None:
-        """Answer one view's Connect click; only the view that sent `request` opens the URL."""
-        try:
-            if future is None:
-                raise RuntimeError("this desktop is not ready to connect")
-            url = future.result()
-        except Exception as exc:
-            self._card_error(key, f"Connect failed: {exc}")
-            self.send({"event": "open-failed", "request": request})
-            return
-        self.send({"event": "open", "request": request, "url": url})
 
     def _report(self, key: str, future: Future[None]) -> None:
         exc = future.exception()

@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 # No configuration, credentials or instance metadata of the machine running the tests.
@@ -35,8 +36,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_moto(log: Path, *, start_timeout: float = 30) -> Iterator[str]:
-    """Start the moto server; yield its endpoint URL (for AWS_ENDPOINT_URL)."""
+def running_moto(
+    log: Path, *, start_timeout: float = 30, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """Start the moto server; yield its endpoint URL (for AWS_ENDPOINT_URL). `env`: extra
+    variables for the server (moto's own settings, e.g. INITIAL_NO_AUTH_ACTION_COUNT)."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     with open(log, "wb") as out:
@@ -45,6 +49,7 @@ def running_moto(log: Path, *, start_timeout: float = 30) -> Iterator[str]:
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            env={**os.environ, **env} if env else None,
         )
     try:
         deadline = time.monotonic() + start_timeout
@@ -67,3 +72,31 @@ def reset(url: str) -> None:
     request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
     with urllib.request.urlopen(request, timeout=10):
         pass
+
+
+def ec2_client(url: str, region: str) -> Any:
+    """boto3's EC2 client on the moto server, with the fake credentials."""
+    import boto3
+
+    return boto3.client(
+        "ec2",
+        region_name=region,
+        endpoint_url=url,
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def loopback_subnet(ec2: Any) -> str:
+    """A VPC and subnet on 127.0.0.0/24: instances moto starts there get loopback addresses
+    and no public IP, so probing their DCV port never leaves this machine."""
+    vpc = ec2.create_vpc(CidrBlock="127.0.0.0/16")["Vpc"]["VpcId"]
+    return str(ec2.create_subnet(VpcId=vpc, CidrBlock="127.0.0.0/24")["Subnet"]["SubnetId"])
+
+
+def launch_template(ec2: Any, name: str) -> None:
+    """A launch template on one of moto's Amazon images."""
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ec2.create_launch_template(
+        LaunchTemplateName=name, LaunchTemplateData={"ImageId": image, "InstanceType": "t3.medium"}
+    )

@@ -5,7 +5,7 @@
 
 import { append, button, h, uniqueId } from './dom';
 import { elapsedText, leftText, WARN_SECONDS } from './time';
-import { Access, AccessCommand, Card, Step, StepStatus, ViewMessage } from './types';
+import { Access, AccessCommand, Card, CardAction, Step, StepStatus, ViewMessage } from './types';
 
 export interface CardCallbacks {
   send(msg: ViewMessage): void;
@@ -31,6 +31,86 @@ const STEP_MARKS: Record<StepStatus, { icon: string; words: string }> = {
 };
 
 const UNREACHABLE = 'scheduler not answering, retrying';
+
+/** A confirmation row: the question, the button that does it and the one that backs out. */
+interface Confirmation {
+  /** The group's accessible name. */
+  label: string;
+  question: string;
+  yes: string;
+  yesClass: string;
+  no: string;
+  noClass: string;
+  /** data-action and data-focus of the back-out button ('keep' for End, as it always was). */
+  noName: string;
+  /** The colour of the row's frame: 'danger' (error colour) or 'warn'. */
+  tone: 'danger' | 'warn';
+}
+
+interface ActionSpec {
+  label: string;
+  className: string;
+  confirm: Confirmation | null;
+}
+
+function confirmation(
+  name: string,
+  label: string,
+  question: string,
+  yes: string,
+  no: string,
+  tone: 'danger' | 'warn',
+  noName = `${name}-cancel`,
+): Confirmation {
+  return {
+    label,
+    question,
+    yes,
+    yesClass: `${tone === 'danger' ? 'mod-danger' : 'dcv-caution'} dcv-${name}-confirm`,
+    no,
+    noClass: noName === 'keep' ? 'dcv-keep' : `dcv-${name}-cancel`,
+    noName,
+    tone,
+  };
+}
+
+/**
+ * Every card action, desktop or instance: its button, and the question asked before it is sent.
+ * Each button has data-action and data-focus `<name>`; a confirmation's buttons `<name>-confirm`
+ * and `<name>-cancel` (End's keeps its 'keep').
+ */
+const ACTIONS: Record<CardAction, ActionSpec> = {
+  connect: { label: 'Connect', className: 'mod-primary dcv-connect', confirm: null },
+  end: {
+    label: 'End',
+    className: 'dcv-end',
+    confirm: confirmation('end', 'Confirm ending this desktop', 'End this desktop?', 'End desktop', 'Keep', 'danger', 'keep'),
+  },
+  dismiss: { label: 'Dismiss', className: 'dcv-dismiss', confirm: null },
+  start: { label: 'Start', className: 'dcv-start', confirm: null },
+  stop: {
+    label: 'Stop',
+    className: 'dcv-stop',
+    confirm: confirmation('stop', 'Confirm stopping this instance', 'Stop this instance?', 'Stop instance', 'Keep running', 'warn'),
+  },
+  reboot: {
+    label: 'Reboot',
+    className: 'dcv-reboot',
+    confirm: confirmation('reboot', 'Confirm rebooting this instance', 'Reboot this instance?', 'Reboot now', 'Cancel', 'warn'),
+  },
+  terminate: {
+    label: 'Terminate',
+    className: 'dcv-terminate dcv-danger',
+    confirm: confirmation(
+      'terminate',
+      'Confirm terminating this instance',
+      'Terminate this instance?',
+      'Terminate instance',
+      'Keep',
+      'danger',
+    ),
+  },
+};
 
 interface Entry {
   card: Card;
@@ -74,8 +154,11 @@ export class CardList {
   private entries = new Map<string, Entry>();
   private cards: Card[] = [];
   private compact = false;
-  /** Cards whose End asks "End this desktop?"; view-local, like which <details> are open. */
-  private confirming = new Set<string>();
+  /**
+   * The action whose question a card shows ("End this desktop?"), by card key: one at a time per
+   * card; view-local, like which <details> are open.
+   */
+  private confirming = new Map<string, CardAction>();
   private opened = new Set<string>();
   /** The shell whose command a card shows, by card key; kept across rebuilds like `opened`. */
   private shells = new Map<string, string>();
@@ -106,10 +189,12 @@ export class CardList {
         continue;
       }
       seen.add(card.key);
-      if (!card.actions.includes('end')) {
+      let asked = this.confirming.get(card.key);
+      if (asked && !card.actions.includes(asked)) {
         this.confirming.delete(card.key);
+        asked = undefined;
       }
-      const signature = `${compact ? 'c' : 'f'}${this.confirming.has(card.key) ? '!' : ''}${JSON.stringify(card)}`;
+      const signature = `${compact ? 'c' : 'f'}${asked ? `!${asked}` : ''}${JSON.stringify(card)}`;
       let entry = this.entries.get(card.key);
       if (!entry || entry.signature !== signature) {
         const fresh = this.build(card, signature, now);
@@ -340,65 +425,61 @@ export class CardList {
   private actions(card: Card, titleId: string): HTMLElement {
     const el = h('div', { class: 'dcv-card-actions' });
     const key = card.key;
-    for (const action of card.actions) {
-      if (action === 'connect') {
-        el.append(
-          button('Connect', 'mod-primary dcv-connect', () => this.callbacks.connect(key), {
-            'data-action': 'connect',
-            'data-focus': 'connect',
-            'aria-describedby': titleId,
-          }),
-        );
-      } else if (action === 'end' && this.confirming.has(key)) {
+    const asked = this.confirming.get(key);
+    if (asked) {
+      el.dataset.asking = asked; // the compact row gives the question a line of its own
+    }
+    for (const name of card.actions) {
+      const spec = ACTIONS[name];
+      const confirm = spec.confirm;
+      if (confirm && asked === name) {
         el.append(
           h(
             'span',
-            { class: 'dcv-confirm', role: 'group', 'aria-label': 'Confirm ending this desktop' },
-            h('span', { class: 'dcv-confirm-question' }, 'End this desktop?'),
+            { class: 'dcv-confirm', role: 'group', 'aria-label': confirm.label, 'data-tone': confirm.tone },
+            h('span', { class: 'dcv-confirm-question' }, confirm.question),
             button(
-              'End desktop',
-              'mod-danger dcv-end-confirm',
+              confirm.yes,
+              confirm.yesClass,
               () => {
-                this.callbacks.send({ action: 'end', key });
+                this.perform(name, key);
                 this.confirming.delete(key);
-                this.refresh(key, 'end');
+                this.refresh(key, name);
               },
-              { 'data-action': 'end-confirm', 'data-focus': 'end-confirm', 'aria-describedby': titleId },
+              { 'data-action': `${name}-confirm`, 'data-focus': `${name}-confirm`, 'aria-describedby': titleId },
             ),
             button(
-              'Keep',
-              'dcv-keep',
+              confirm.no,
+              confirm.noClass,
               () => {
                 this.confirming.delete(key);
-                this.refresh(key, 'end');
+                this.refresh(key, name);
               },
-              { 'data-action': 'keep', 'data-focus': 'keep', 'aria-describedby': titleId },
+              { 'data-action': confirm.noName, 'data-focus': confirm.noName, 'aria-describedby': titleId },
             ),
           ),
         );
-      } else if (action === 'end') {
-        el.append(
-          button(
-            'End',
-            'dcv-end',
-            () => {
-              this.confirming.add(key);
-              this.refresh(key, 'keep');
-            },
-            { 'data-action': 'end', 'data-focus': 'end', 'aria-describedby': titleId },
-          ),
-        );
-      } else if (action === 'dismiss') {
-        el.append(
-          button('Dismiss', 'dcv-dismiss', () => this.callbacks.send({ action: 'dismiss', key }), {
-            'data-action': 'dismiss',
-            'data-focus': 'dismiss',
-            'aria-describedby': titleId,
-          }),
-        );
+        continue;
       }
+      const onClick = confirm
+        ? () => {
+            this.confirming.set(key, name); // replaces any other question open on this card
+            this.refresh(key, confirm.noName);
+          }
+        : () => this.perform(name, key);
+      el.append(
+        button(spec.label, spec.className, onClick, { 'data-action': name, 'data-focus': name, 'aria-describedby': titleId }),
+      );
     }
     return el;
+  }
+
+  private perform(action: CardAction, key: string): void {
+    if (action === 'connect') {
+      this.callbacks.connect(key);
+    } else {
+      this.callbacks.send({ action, key });
+    }
   }
 
   private access(key: string, access: Access, idPrefix: string): HTMLElement {

@@ -52,7 +52,10 @@ export interface Access {
   then: string;
 }
 
-export type CardAction = 'connect' | 'end' | 'dismiss';
+/** What a card offers, in the order the kernel lists them; anything else from the kernel is dropped. */
+export const CARD_ACTIONS = ['connect', 'end', 'dismiss', 'start', 'stop', 'reboot', 'terminate'] as const;
+
+export type CardAction = (typeof CARD_ACTIONS)[number];
 
 export interface Card {
   key: string;
@@ -80,7 +83,8 @@ export type ViewMessage =
   | { action: 'launch' }
   | { action: 'connect'; key: string; request: string }
   | { action: 'end'; key: string }
-  | { action: 'dismiss'; key: string };
+  | { action: 'dismiss'; key: string }
+  | { action: 'start' | 'stop' | 'reboot' | 'terminate'; key: string };
 
 /** Messages from the kernel: the connect URL answers a Connect click and is never a trait. */
 export interface KernelMessage {
@@ -133,7 +137,6 @@ export function toLauncher(value: unknown): Launcher | null {
 }
 
 const STEP_STATUSES: readonly string[] = ['done', 'current', 'pending', 'failed'];
-const CARD_ACTIONS: readonly string[] = ['connect', 'end', 'dismiss'];
 
 export function toCards(value: unknown): Card[] {
   return list(value).map((item) => {
@@ -172,9 +175,14 @@ export function toCards(value: unknown): Card[] {
             then: str(access.then),
           }
         : null,
+      // Unknown actions (a newer kernel) are dropped, and a repeated one kept once.
       actions: list(c.actions)
         .map(str)
-        .filter((a): a is CardAction => CARD_ACTIONS.includes(a)),
+        .filter((a, i, all): a is CardAction => isCardAction(a) && all.indexOf(a) === i),
     };
   });
+}
+
+function isCardAction(value: string): value is CardAction {
+  return (CARD_ACTIONS as readonly string[]).includes(value);
 }

@@ -17,9 +17,15 @@ from .lab import CHROMIUM, CHROMIUM_ARGS, Lab, running_lab
 # pytest puts tests/ on sys.path (it has no __init__.py); mypy knows it by its path.
 if TYPE_CHECKING:
     from tests.aws_server import FAKE_CREDENTIALS as FAKE_CREDENTIALS
+    from tests.aws_server import ec2_client as ec2_client
+    from tests.aws_server import launch_template as launch_template
+    from tests.aws_server import loopback_subnet as loopback_subnet
     from tests.aws_server import without_aws
 else:
-    from aws_server import FAKE_CREDENTIALS, without_aws
+    from aws_server import (
+        FAKE_CREDENTIALS,
+        without_aws,
+    )
 
 AWS_REGION = "eu-west-3"
 

@@ -11,10 +11,9 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import boto3
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from .conftest import AWS_REGION, FAKE_CREDENTIALS, Lab
+from .conftest import AWS_REGION, Lab, ec2_client, loopback_subnet
 from .helpers import (
     LAUNCH_TIMEOUT,
     end_with_confirmation,
@@ -49,18 +48,14 @@ def shoot(element: Locator | Page, artifacts: Path, name: str) -> None:
 def node_as_ec2_instance(moto_server: str) -> str:
     """The local node (NodeAddr 127.0.0.1) as an EC2 instance in the moto server's account,
     for the SSM route's lookup by private IP."""
-    ec2 = boto3.client(
-        "ec2",
-        region_name=AWS_REGION,
-        endpoint_url=moto_server,
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
-    vpc = ec2.create_vpc(CidrBlock="127.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="127.0.0.0/24")["Subnet"]["SubnetId"]
+    ec2 = ec2_client(moto_server, AWS_REGION)
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     reply = ec2.run_instances(
-        ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet, PrivateIpAddress="127.0.0.1"
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=loopback_subnet(ec2),
+        PrivateIpAddress="127.0.0.1",
     )
     return str(reply["Instances"][0]["InstanceId"])
 

@@ -8,7 +8,7 @@ import pytest
 from traitlets import TraitError
 
 from dcv_widget.request import InvalidRequest
-from dcv_widget.settings import DesktopSettings, load_settings
+from dcv_widget.settings import DesktopSettings, InstanceSettings, load_settings
 
 
 def test_defaults_make_a_valid_request() -> None:
@@ -53,8 +53,11 @@ def test_config_files_on_jupyter_paths_set_defaults(
 
 def test_every_setting_is_documented_with_its_default() -> None:
     page = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
-    for name, trait in DesktopSettings().traits(config=True).items():
-        assert f"| `{name}` | `{trait.default_value!r}` |" in page, name
+    desktops, instances = page.split("## Stand-alone EC2 instances (`c.InstanceSettings`)")
+    for section, settings in ((desktops, DesktopSettings), (instances, InstanceSettings)):
+        defaults = settings()
+        for name in settings.class_traits(config=True):
+            assert f"| `{name}` | `{defaults.trait_defaults(name)!r}` |" in section, name
 
 
 def test_poll_intervals_have_a_floor() -> None:

@@ -1,0 +1,722 @@
+"""Idle DCV instances stopped or terminated, installed from Python (docs/ec2-idle-policy.md).
+
+An SSM maintenance window runs, every `schedule_minutes`, a Run Command task on the instances
+tagged `<tag>=<value>`: an SSM Command document (one for Linux, one for Windows, each limited to
+its platform by a precondition) that asks NICE DCV for its connections, exits when someone is
+connected, and otherwise asks again every minute until `idle_minutes` passed with nobody
+connecting. Then it shuts the operating system down, and EC2 applies the instance's
+InstanceInitiatedShutdownBehavior, which install sets to the policy's action ("stop" or
+"terminate") on every instance carrying the tag. No instance needs an IAM permission, no SNS
+topic or Lambda function runs, and no instance can stop another.
+
+Every resource is named from the tag and value (`dcv-widget-idle-<hash>`) and tagged with them,
+so `idle_policy` and `remove_idle_policy` find them again without local state. Installing again
+for the same tag and value replaces the policy (the last install wins); installing the same
+settings again changes nothing in SSM and reapplies the shutdown behaviour to the instances
+tagged since.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .aws import Aws, AwsError, explain
+
+__all__ = [
+    "ACTIONS",
+    "IdlePolicy",
+    "idle_document",
+    "idle_policy",
+    "install_idle_policy",
+    "policy_name",
+    "remove_idle_policy",
+]
+
+ACTIONS = ("stop", "terminate")
+PLATFORMS = {"linux": "Linux", "windows": "Windows"}
+MINUTES_RANGE = (5, 1440)
+CHECK_SECONDS = 60
+# Tags on the window and documents: which instances they act on, and the settings to read back.
+POLICY_TAG = "dcv-widget:idle-policy"
+TAG_TAG = "dcv-widget:idle-tag"
+VALUE_TAG = "dcv-widget:idle-value"
+MINUTES_TAG = "dcv-widget:idle-minutes"
+ACTION_TAG = "dcv-widget:idle-action"
+# Characters that are valid, unquoted, in an EC2 tag, an SSM target key and value, and an SSM
+# resource tag: no spaces, quotes, wildcards or commas.
+_PLAIN = re.compile(r"[A-Za-z0-9_.:/=@-]+")
+_RATE = re.compile(r"rate\((\d+) minutes?\)")
+# A Run Command that has not reached an instance within this time is dropped (a stopped instance
+# would otherwise get a stale check when it starts again).
+DELIVERY_TIMEOUT = 600
+# Instance states whose shutdown behaviour can be set (and that may run again).
+LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+_DENIED = ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException")
+_GONE = ("DoesNotExistException", "InvalidDocument", "InvalidResourceId")
+
+LINUX_SCRIPT = r"""#!/bin/sh
+# dcv-widget idle check (docs/ec2-idle-policy.md). Exits at once when someone is connected to a
+# NICE DCV session on this instance; otherwise asks DCV again every checkSeconds, and when nobody
+# connected during the whole idle time, shuts the OS down: the instance's EC2 attribute
+# InstanceInitiatedShutdownBehavior (set by dcv_widget) then stops or terminates it.
+# Anything uncertain (no dcv command, dcv failing) ends the check without a shutdown.
+idle_minutes='{{ idleMinutes }}'
+idle_seconds='{{ idleSeconds }}'
+check_seconds='{{ checkSeconds }}'
+if [ -z "$idle_seconds" ]; then idle_seconds=$((idle_minutes * 60)); fi
+PATH="$PATH:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+export PATH
+
+if ! command -v dcv >/dev/null 2>&1; then
+    echo "no dcv command here: not a DCV server, nothing to do"
+    exit 1
+fi
+
+# One check at a time on this instance: the window may start a check while another one waits.
+lock="${DCV_WIDGET_IDLE_LOCK:-/run/dcv-widget-idle.lock}"
+if command -v flock >/dev/null 2>&1; then
+    exec 9>>"$lock" || exit 1
+    if ! flock -n 9; then
+        echo "another idle check is already waiting on this instance"
+        exit 0
+    fi
+fi
+
+ask() {
+    if command -v timeout >/dev/null 2>&1; then timeout 60 dcv "$@"; else dcv "$@"; fi
+}
+
+# Prints how many DCV sessions have someone connected; fails when DCV cannot be asked.
+busy_sessions() {
+    sessions=$(ask list-sessions) || return 1
+    busy=0
+    for id in $(printf '%s\n' "$sessions" | sed -n "s/^Session: '*\([^' ]*\)'* .*/\1/p"); do
+        listed=$(ask list-connections -j "$id") || return 1
+        case "$listed" in *"{"*) busy=$((busy + 1)) ;; esac
+    done
+    echo "$busy"
+}
+
+busy=$(busy_sessions) || { echo "could not ask DCV for its connections: no shutdown"; exit 1; }
+if [ "$busy" -gt 0 ]; then
+    echo "$busy DCV session(s) in use: not idle"
+    exit 0
+fi
+start=$(date +%s)
+while :; do
+    elapsed=$(($(date +%s) - start))
+    if [ "$elapsed" -ge "$idle_seconds" ]; then break; fi
+    pause=$((idle_seconds - elapsed))
+    if [ "$pause" -gt "$check_seconds" ]; then pause=$check_seconds; fi
+    sleep "$pause"
+    busy=$(busy_sessions) || { echo "could not ask DCV for its connections: no shutdown"; exit 1; }
+    if [ "$busy" -gt 0 ]; then
+        echo "someone connected to DCV while waiting: not idle"
+        exit 0
+    fi
+done
+echo "nobody connected to DCV for $idle_seconds seconds: shutting down in a minute"
+if command -v shutdown >/dev/null 2>&1; then
+    shutdown -h +1 "dcv-widget: DCV idle, shutting down" || systemctl poweroff
+else
+    systemctl poweroff
+fi
+"""
+
+WINDOWS_SCRIPT = r"""# dcv-widget idle check (docs/ec2-idle-policy.md).
+# Exits at once when someone is connected to a NICE DCV session on this instance; otherwise asks
+# DCV again every checkSeconds, and when nobody connected during the whole idle time, shuts
+# Windows down: the instance's EC2 attribute InstanceInitiatedShutdownBehavior (set by
+# dcv_widget) then stops or terminates it.
+# Anything uncertain (no dcv.exe, dcv failing) ends the check without a shutdown.
+$ErrorActionPreference = 'Stop'
+$idleMinutes = [int]'{{ idleMinutes }}'
+$idleSeconds = '{{ idleSeconds }}'
+$checkSeconds = [int]'{{ checkSeconds }}'
+if ($idleSeconds) { $idleSeconds = [int]$idleSeconds } else { $idleSeconds = $idleMinutes * 60 }
+
+$dcv = Join-Path $env:ProgramFiles 'NICE\DCV\Server\bin\dcv.exe'
+if (-not (Test-Path $dcv)) {
+    $found = Get-Command dcv -ErrorAction SilentlyContinue
+    if (-not $found) { Write-Output 'no dcv command here: not a DCV server, nothing to do'; exit 1 }
+    $dcv = $found.Source
+}
+
+# One check at a time on this instance: the window may start a check while another one waits.
+$lock = New-Object System.Threading.Mutex($false, 'Global\dcv-widget-idle')
+try { $mine = $lock.WaitOne(0) } catch [System.Threading.AbandonedMutexException] { $mine = $true }
+if (-not $mine) { Write-Output 'another idle check is already waiting on this instance'; exit 0 }
+
+# How many DCV sessions have someone connected; -1 when DCV cannot be asked.
+function Get-BusySessions {
+    $sessions = (& $dcv list-sessions -j) | Out-String
+    if ($LASTEXITCODE -ne 0) { return -1 }
+    $busy = 0
+    foreach ($session in (ConvertFrom-Json $sessions)) {
+        $listed = (& $dcv list-connections -j $session.id) | Out-String
+        if ($LASTEXITCODE -ne 0) { return -1 }
+        if ($listed.Contains('{')) { $busy += 1 }
+    }
+    return $busy
+}
+
+$busy = Get-BusySessions
+if ($busy -lt 0) { Write-Output 'could not ask DCV for its connections: no shutdown'; exit 1 }
+if ($busy -gt 0) { Write-Output "$busy DCV session(s) in use: not idle"; exit 0 }
+$clock = [System.Diagnostics.Stopwatch]::StartNew()
+while ($clock.Elapsed.TotalSeconds -lt $idleSeconds) {
+    $left = [Math]::Ceiling($idleSeconds - $clock.Elapsed.TotalSeconds)
+    Start-Sleep -Seconds ([Math]::Max(1, [Math]::Min($checkSeconds, $left)))
+    $busy = Get-BusySessions
+    if ($busy -lt 0) { Write-Output 'could not ask DCV for its connections: no shutdown'; exit 1 }
+    if ($busy -gt 0) { Write-Output 'someone connected to DCV while waiting: not idle'; exit 0 }
+}
+Write-Output "nobody connected to DCV for $idleSeconds seconds: shutting down in a minute"
+& shutdown.exe /s /t 60 /d p:0:0 /c 'dcv-widget: DCV idle, shutting down'
+if ($LASTEXITCODE -ne 0) { Stop-Computer -Force }
+"""
+
+
+@dataclass(frozen=True)
+class IdlePolicy:
+    """An idle policy as it is in AWS."""
+
+    tag_key: str
+    tag_value: str
+    idle_minutes: int
+    action: str  # "stop" | "terminate"
+    region: str
+    schedule: str  # the maintenance window's schedule, e.g. "rate(30 minutes)"
+    documents: tuple[str, ...]  # SSM document names (linux, windows)
+    window_id: str
+    target_id: str
+    task_ids: tuple[str, ...]  # the Run Command tasks, in the order of `documents`
+
+    def describe(self) -> str:
+        """One plain sentence for the panel."""
+        done = "stopped" if self.action == "stop" else "terminated"
+        rate = _RATE.fullmatch(self.schedule)
+        if rate:
+            every = int(rate.group(1))
+            when = f"checked every {every} minute{'s' if every != 1 else ''}"
+        else:
+            when = f"checked on the schedule {self.schedule}"
+        return (
+            f"Instances tagged {self.tag_key}={self.tag_value} are {done} after "
+            f"{self.idle_minutes} idle minutes ({when})."
+        )
+
+
+def policy_name(tag: str, value: str) -> str:
+    """The name of the window (and the prefix of the documents) for one tag and value."""
+    digest = hashlib.sha256(f"{tag}\n{value}".encode()).hexdigest()[:12]
+    return f"dcv-widget-idle-{digest}"
+
+
+def idle_document(platform: str, idle_minutes: int) -> dict[str, Any]:
+    """The SSM Command document (schema 2.2) of the idle check for "linux" or "windows"."""
+    linux = platform == "linux"
+    script = LINUX_SCRIPT if linux else WINDOWS_SCRIPT
+    return {
+        "schemaVersion": "2.2",
+        "description": (
+            "dcv-widget idle check: shuts the instance down when nobody has been connected to "
+            "NICE DCV for idleMinutes; EC2's InstanceInitiatedShutdownBehavior then stops or "
+            "terminates it (docs/ec2-idle-policy.md)."
+        ),
+        "parameters": {
+            "idleMinutes": {
+                "type": "String",
+                "description": "Minutes with nobody connected to DCV before the shutdown.",
+                "default": str(idle_minutes),
+                "allowedPattern": "^[0-9]{1,4}$",
+            },
+            "checkSeconds": {
+                "type": "String",
+                "description": "Seconds between two questions to DCV while waiting.",
+                "default": str(CHECK_SECONDS),
+                "allowedPattern": "^[1-9][0-9]{0,3}$",
+            },
+            "idleSeconds": {
+                "type": "String",
+                "description": "For tests: the idle time in seconds, instead of idleMinutes.",
+                "default": "",
+                "allowedPattern": "^[0-9]{0,6}$",
+            },
+        },
+        "mainSteps": [
+            {
+                "action": "aws:runShellScript" if linux else "aws:runPowerShellScript",
+                "name": "idleCheck",
+                "precondition": {"StringEquals": ["platformType", PLATFORMS[platform]]},
+                "inputs": {
+                    # The whole wait, the checks and DCV's answers, with room to spare.
+                    "timeoutSeconds": str(idle_minutes * 60 + 900),
+                    "runCommand": script.splitlines(),
+                },
+            }
+        ],
+    }
+
+
+def install_idle_policy(
+    tag: str,
+    value: str,
+    idle_minutes: int,
+    action: str = "stop",
+    *,
+    aws: Aws | None = None,
+    region: str = "",
+    schedule_minutes: int = 30,
+) -> IdlePolicy:
+    """Install (or replace) the idle policy for the instances tagged `tag=value`.
+
+    Raises ValueError for a bad argument (naming it) and AwsError when AWS refuses."""
+    _check_tag(tag, value)
+    _check_minutes("idle_minutes", idle_minutes)
+    _check_minutes("schedule_minutes", schedule_minutes)
+    if action not in ACTIONS:
+        raise ValueError(f"action must be 'stop' or 'terminate', not {action!r}")
+    aws = aws or Aws()
+    where = aws.region(region)
+    ssm = aws.client("ssm", where)
+    ec2 = aws.client("ec2", where)
+    name = policy_name(tag, value)
+    schedule = f"rate({schedule_minutes} minutes)"
+    doing = f"install the idle policy for instances tagged {tag}={value} in {where}"
+    try:
+        found = _look_up(ssm, name, tag, value)
+        if found.foreign:
+            raise AwsError(
+                f"cannot {doing}: {', '.join(found.foreign)} exist(s) but dcv_widget did not "
+                "create them for this tag; remove them or choose another tag"
+            )
+        current = found.policy(where)
+        # First the shutdown behaviour: until the new window exists, nothing shuts down.
+        _set_shutdown_behavior(ec2, tag, value, action)
+        documents = _put_documents(ssm, name, tag, value, idle_minutes, action, found)
+        if current and (current.idle_minutes, current.action, current.schedule) == (
+            idle_minutes,
+            action,
+            schedule,
+        ):
+            for window_id in found.windows[1:]:  # a concurrent install's duplicate
+                _delete_window(ssm, window_id)
+            return current
+        for window_id in found.windows:
+            _delete_window(ssm, window_id)
+        window_id, target_id, task_ids = _create_window(
+            ssm, name, tag, value, idle_minutes, action, schedule, documents
+        )
+    except AwsError:
+        raise
+    except Exception as exc:
+        raise _explain(exc, doing) from exc
+    return IdlePolicy(
+        tag_key=tag,
+        tag_value=value,
+        idle_minutes=idle_minutes,
+        action=action,
+        region=where,
+        schedule=schedule,
+        documents=documents,
+        window_id=window_id,
+        target_id=target_id,
+        task_ids=task_ids,
+    )
+
+
+def remove_idle_policy(tag: str, value: str, *, aws: Aws | None = None, region: str = "") -> bool:
+    """Remove everything install created for `tag=value`; True if something was removed.
+
+    Checks already waiting on instances are cancelled, and when the policy terminated idle
+    instances, the tagged instances go back to EC2's default shutdown behaviour ("stop")."""
+    _check_tag(tag, value)
+    aws = aws or Aws()
+    where = aws.region(region)
+    ssm = aws.client("ssm", where)
+    name = policy_name(tag, value)
+    doing = f"remove the idle policy for instances tagged {tag}={value} in {where}"
+    try:
+        found = _look_up(ssm, name, tag, value)
+        for window_id in found.windows:
+            _delete_window(ssm, window_id)
+        _cancel_checks(ssm, list(found.documents))
+        for document in found.documents:
+            try:
+                ssm.delete_document(Name=document)
+            except Exception as exc:
+                if _code(exc) not in _GONE:
+                    raise
+        removed = bool(found.windows or found.documents)
+        if removed and "terminate" in found.actions:
+            _set_shutdown_behavior(aws.client("ec2", where), tag, value, "stop")
+    except AwsError:
+        raise
+    except Exception as exc:
+        raise _explain(exc, doing) from exc
+    return removed
+
+
+def idle_policy(
+    tag: str, value: str, *, aws: Aws | None = None, region: str = ""
+) -> IdlePolicy | None:
+    """The idle policy in effect for `tag=value`, read back from AWS; None when there is none
+    (or only part of one, which install repairs and remove cleans up)."""
+    _check_tag(tag, value)
+    aws = aws or Aws()
+    where = aws.region(region)
+    ssm = aws.client("ssm", where)
+    try:
+        return _look_up(ssm, policy_name(tag, value), tag, value).policy(where)
+    except AwsError:
+        raise
+    except Exception as exc:
+        raise _explain(exc, f"read the idle policy for instances tagged {tag}={value}") from exc
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def _check_tag(tag: str, value: str) -> None:
+    for label, text, longest in (("tag", tag, 128), ("value", value, 256)):
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"{label} must be a non-empty string")
+        if len(text) > longest:
+            raise ValueError(f"{label} is longer than {longest} characters")
+        if not _PLAIN.fullmatch(text):
+            raise ValueError(
+                f"{label} {text!r} may hold only letters, digits and _ . : / = @ - "
+                "(it goes into SSM target filters and names)"
+            )
+    if tag.lower().startswith("aws:"):
+        raise ValueError(f"tag {tag!r} is reserved by AWS (aws: prefix)")
+
+
+def _check_minutes(label: str, minutes: int) -> None:
+    low, high = MINUTES_RANGE
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not low <= minutes <= high:
+        raise ValueError(f"{label} must be a whole number of minutes from {low} to {high}")
+
+
+# --- reading back ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Found:
+    """What of one policy exists in SSM."""
+
+    name: str
+    tag: str
+    value: str
+    windows: list[str] = field(default_factory=list)  # ours (two after concurrent installs)
+    window: dict[str, Any] = field(default_factory=dict)  # the first one's identity
+    window_tags: dict[str, str] = field(default_factory=dict)
+    target_id: str = ""
+    tasks: dict[str, str] = field(default_factory=dict)  # document name -> window task id
+    documents: dict[str, dict[str, str]] = field(default_factory=dict)  # ours: name -> tags
+    foreign: list[str] = field(default_factory=list)  # same names, not made for this tag
+
+    @property
+    def actions(self) -> set[str]:
+        tags = [self.window_tags, *self.documents.values()]
+        return {t[ACTION_TAG] for t in tags if ACTION_TAG in t}
+
+    def policy(self, region: str) -> IdlePolicy | None:
+        names = tuple(_document_name(self.name, p) for p in PLATFORMS)
+        if not self.windows or not self.target_id or any(n not in self.documents for n in names):
+            return None
+        if any(n not in self.tasks for n in names):
+            return None
+        minutes = self.window_tags.get(MINUTES_TAG, "")
+        action = self.window_tags.get(ACTION_TAG, "")
+        if not minutes.isdigit() or action not in ACTIONS:
+            return None
+        return IdlePolicy(
+            tag_key=self.tag,
+            tag_value=self.value,
+            idle_minutes=int(minutes),
+            action=action,
+            region=region,
+            schedule=str(self.window.get("Schedule", "")),
+            documents=names,
+            window_id=self.windows[0],
+            target_id=self.target_id,
+            task_ids=tuple(self.tasks[n] for n in names),
+        )
+
+
+def _look_up(ssm: Any, name: str, tag: str, value: str) -> _Found:
+    found = _Found(name, tag, value)
+    pages = ssm.get_paginator("describe_maintenance_windows").paginate(
+        Filters=[{"Key": "Name", "Values": [name]}]
+    )
+    for page in pages:
+        for window in page.get("WindowIdentities", []):
+            if window.get("Name") != name:  # the filter's match, made exact
+                continue
+            window_id = str(window["WindowId"])
+            tags = _tags(ssm, "MaintenanceWindow", window_id)
+            if not _ours(tags, name, tag, value):
+                found.foreign.append(f"maintenance window {window_id} ({name})")
+                continue
+            found.windows.append(window_id)
+            if len(found.windows) == 1:
+                found.window, found.window_tags = window, tags
+    if found.windows:
+        first = found.windows[0]
+        wanted = [{"Key": f"tag:{tag}", "Values": [value]}]
+        for page in ssm.get_paginator("describe_maintenance_window_targets").paginate(
+            WindowId=first
+        ):
+            for target in page.get("Targets", []):
+                if target.get("Targets") == wanted and not found.target_id:
+                    found.target_id = str(target["WindowTargetId"])
+        for page in ssm.get_paginator("describe_maintenance_window_tasks").paginate(WindowId=first):
+            for task in page.get("Tasks", []):
+                found.tasks.setdefault(str(task["TaskArn"]), str(task["WindowTaskId"]))
+    for platform in PLATFORMS:
+        document = _document_name(name, platform)
+        try:
+            described = ssm.describe_document(Name=document)["Document"]
+        except Exception as exc:
+            if _code(exc) in _GONE:
+                continue
+            raise
+        tags = {str(t["Key"]): str(t["Value"]) for t in described.get("Tags", [])}
+        if _ours(tags, name, tag, value):
+            found.documents[document] = tags
+        else:
+            found.foreign.append(f"SSM document {document}")
+    return found
+
+
+def _ours(tags: dict[str, str], name: str, tag: str, value: str) -> bool:
+    return (tags.get(POLICY_TAG), tags.get(TAG_TAG), tags.get(VALUE_TAG)) == (name, tag, value)
+
+
+def _tags(ssm: Any, kind: str, resource_id: str) -> dict[str, str]:
+    try:
+        listed = ssm.list_tags_for_resource(ResourceType=kind, ResourceId=resource_id)
+    except Exception as exc:
+        if _code(exc) in _GONE:
+            return {}
+        raise
+    return {str(t["Key"]): str(t["Value"]) for t in listed.get("TagList", [])}
+
+
+def _document_name(name: str, platform: str) -> str:
+    return f"{name}-{platform}"
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _resource_tags(
+    name: str, tag: str, value: str, minutes: int, action: str
+) -> list[dict[str, str]]:
+    return [
+        {"Key": POLICY_TAG, "Value": name},
+        {"Key": TAG_TAG, "Value": tag},
+        {"Key": VALUE_TAG, "Value": value},
+        {"Key": MINUTES_TAG, "Value": str(minutes)},
+        {"Key": ACTION_TAG, "Value": action},
+    ]
+
+
+def _put_documents(
+    ssm: Any, name: str, tag: str, value: str, minutes: int, action: str, found: _Found
+) -> tuple[str, ...]:
+    """Create the documents, or update those whose content or tags differ."""
+    tags = _resource_tags(name, tag, value, minutes, action)
+    names = []
+    for platform in PLATFORMS:
+        document = _document_name(name, platform)
+        content = idle_document(platform, minutes)
+        names.append(document)
+        if document not in found.documents:
+            ssm.create_document(
+                Name=document,
+                Content=json.dumps(content, indent=2),
+                DocumentType="Command",
+                DocumentFormat="JSON",
+                TargetType="/AWS::EC2::Instance",
+                Tags=tags,
+            )
+            continue
+        stored = ssm.get_document(Name=document)  # the default version
+        if json.loads(stored["Content"]) != content:
+            updated = ssm.update_document(
+                Name=document,
+                Content=json.dumps(content, indent=2),
+                DocumentVersion="$LATEST",
+                DocumentFormat="JSON",
+                TargetType="/AWS::EC2::Instance",
+            )
+            version = updated["DocumentDescription"]["DocumentVersion"]
+            ssm.update_document_default_version(Name=document, DocumentVersion=version)
+        if any(found.documents[document].get(t["Key"]) != t["Value"] for t in tags):
+            ssm.add_tags_to_resource(ResourceType="Document", ResourceId=document, Tags=tags)
+    return tuple(names)
+
+
+def _create_window(
+    ssm: Any,
+    name: str,
+    tag: str,
+    value: str,
+    minutes: int,
+    action: str,
+    schedule: str,
+    documents: tuple[str, ...],
+) -> tuple[str, str, tuple[str, ...]]:
+    window_id = str(
+        ssm.create_maintenance_window(
+            Name=name,
+            Description="dcv-widget idle policy (docs/ec2-idle-policy.md)",
+            Schedule=schedule,
+            # The shortest window. Checks that wait past its end go on (CONTINUE_TASK).
+            Duration=1,
+            Cutoff=0,
+            AllowUnassociatedTargets=False,
+            Tags=_resource_tags(name, tag, value, minutes, action),
+        )["WindowId"]
+    )
+    try:
+        target_id = str(
+            ssm.register_target_with_maintenance_window(
+                WindowId=window_id,
+                ResourceType="INSTANCE",
+                Targets=[{"Key": f"tag:{tag}", "Values": [value]}],
+                Name=f"{name}-target",
+                Description="the instances this idle policy checks",
+            )["WindowTargetId"]
+        )
+        task_ids = []
+        for document, platform in zip(documents, PLATFORMS, strict=True):
+            task_ids.append(
+                str(
+                    ssm.register_task_with_maintenance_window(
+                        WindowId=window_id,
+                        Targets=[{"Key": "WindowTargetIds", "Values": [target_id]}],
+                        TaskArn=document,
+                        TaskType="RUN_COMMAND",
+                        TaskInvocationParameters={
+                            "RunCommand": {
+                                "Comment": "dcv-widget idle check",
+                                "DocumentVersion": "$DEFAULT",
+                                "Parameters": {"idleMinutes": [str(minutes)]},
+                                "TimeoutSeconds": DELIVERY_TIMEOUT,
+                            }
+                        },
+                        Priority=1,
+                        # Every check waits up to idle_minutes: all instances at once, and one
+                        # instance failing (no DCV there) must not stop the others' checks.
+                        MaxConcurrency="100%",
+                        MaxErrors="100%",
+                        Name=f"{name}-{platform}",
+                        Description=f"the idle check on {PLATFORMS[platform]} instances",
+                        CutoffBehavior="CONTINUE_TASK",
+                    )["WindowTaskId"]
+                )
+            )
+    except Exception:
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            _delete_window(ssm, window_id)
+        raise
+    return window_id, target_id, tuple(task_ids)
+
+
+def _delete_window(ssm: Any, window_id: str) -> None:
+    """Deregister the window's tasks and targets, then delete it; gone already is fine."""
+    try:
+        for page in ssm.get_paginator("describe_maintenance_window_tasks").paginate(
+            WindowId=window_id
+        ):
+            for task in page.get("Tasks", []):
+                ssm.deregister_task_from_maintenance_window(
+                    WindowId=window_id, WindowTaskId=task["WindowTaskId"]
+                )
+        for page in ssm.get_paginator("describe_maintenance_window_targets").paginate(
+            WindowId=window_id
+        ):
+            for target in page.get("Targets", []):
+                ssm.deregister_target_from_maintenance_window(
+                    WindowId=window_id, WindowTargetId=target["WindowTargetId"]
+                )
+        ssm.delete_maintenance_window(WindowId=window_id)
+    except Exception as exc:
+        if _code(exc) not in _GONE:
+            raise
+
+
+def _cancel_checks(ssm: Any, documents: list[str]) -> None:
+    """Cancel the idle checks still waiting on instances (they would shut them down later)."""
+    for document in documents:
+        pages = ssm.get_paginator("list_commands").paginate(
+            Filters=[{"key": "DocumentName", "value": document}]
+        )
+        for page in pages:
+            for command_id in waiting_checks(page.get("Commands", []), document):
+                ssm.cancel_command(CommandId=command_id)
+
+
+def waiting_checks(commands: list[dict[str, Any]], document: str) -> list[str]:
+    """The ids of `document`'s commands still pending or running, in a ListCommands page
+    (filtered again here: not every SSM implementation applies the filter)."""
+    return [
+        str(c["CommandId"])
+        for c in commands
+        if c.get("DocumentName") == document and c.get("Status") in ("Pending", "InProgress")
+    ]
+
+
+def _set_shutdown_behavior(ec2: Any, tag: str, value: str, action: str) -> list[str]:
+    """Set InstanceInitiatedShutdownBehavior = action on every live instance tagged tag=value."""
+    changed = []
+    filters = [
+        {"Name": f"tag:{tag}", "Values": [value]},
+        {"Name": "instance-state-name", "Values": LIVE_STATES},
+    ]
+    for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
+        for reservation in page.get("Reservations", []):
+            for instance in reservation.get("Instances", []):
+                instance_id = str(instance["InstanceId"])
+                try:
+                    ec2.modify_instance_attribute(
+                        InstanceId=instance_id,
+                        Attribute="instanceInitiatedShutdownBehavior",
+                        Value=action,
+                    )
+                except Exception as exc:
+                    # Gone, or in a state that takes no change: nothing to shut down there.
+                    if _code(exc) in ("InvalidInstanceID.NotFound", "IncorrectInstanceState"):
+                        continue
+                    raise
+                changed.append(instance_id)
+    return changed
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+def _code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def _explain(exc: Exception, doing: str) -> AwsError:
+    code = _code(exc)
+    if code in _DENIED:
+        return AwsError(
+            f"AWS refused to {doing} ({code}): the credentials where JupyterLab runs lack the "
+            "permission; see docs/ec2-idle-policy.md for the IAM policy"
+        )
+    return explain(exc, doing)

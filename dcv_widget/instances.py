@@ -1,0 +1,240 @@
+"""InstancesManager: one user's stand-alone DCV EC2 instances, followed by one poll loop.
+
+Like the Slurm SessionManager, every AWS call runs on the manager's own threads (never the
+kernel's), listeners hear of each change, and one DescribeInstances per poll covers all the
+user's instances: fast while one changes state or its DCV is not answering yet, slow otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import access as routes
+from .access import Access
+from .aws import Aws, AwsError
+from .backends.ec2 import Ec2Backend, Ec2Desktop
+from .listeners import Listeners
+
+if TYPE_CHECKING:
+    from .settings import InstanceSettings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+ACTIONS = ("start", "stop", "reboot", "terminate")
+_DOING = {
+    "start": "starting",
+    "stop": "stopping",
+    "reboot": "rebooting",
+    "terminate": "terminating",
+}
+_CHANGING = ("pending", "stopping", "shutting-down")
+DCV_PORT = 8443
+
+
+class InstancesManager:
+    """The DCV instances of one owner in one region, listed and acted on off the kernel thread."""
+
+    def __init__(
+        self,
+        backend: Ec2Backend,
+        *,
+        access: str = "direct",
+        local_port_base: int = 18443,
+        fast_poll: float = 5.0,
+        slow_poll: float = 60.0,
+        port: int = DCV_PORT,
+    ) -> None:
+        if access not in ("direct", "ssm"):
+            raise ValueError(f"access: {access!r} is not valid; choose direct or ssm")
+        self.backend = backend
+        self.route = access
+        self.local_port_base = local_port_base
+        self.fast_poll, self.slow_poll, self.port = fast_poll, slow_poll, port
+        self._desktops: dict[str, Ec2Desktop] = {}
+        self._dcv_up: set[str] = set()  # running instances whose DCV has answered
+        self._busy: dict[str, str] = {}  # instance id -> the action under way, in words
+        self._prices: dict[str, float | None] = {}
+        self.problem = ""  # why the last listing failed, for the panel
+        self._listeners: Listeners[Callable[[], None]] = Listeners()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._poller: threading.Thread | None = None
+        self._actions = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dcv-widget-ec2")
+
+    # -- what callers see -------------------------------------------------------------------
+
+    def desktops(self) -> list[Ec2Desktop]:
+        """Newest first."""
+        with self._lock:
+            return sorted(self._desktops.values(), key=lambda d: -d.launch_time)
+
+    def dcv_ready(self, instance_id: str) -> bool:
+        with self._lock:
+            return instance_id in self._dcv_up
+
+    def busy(self, instance_id: str) -> str:
+        with self._lock:
+            return self._busy.get(instance_id, "")
+
+    def hourly_price(self, instance_type: str) -> float | None:
+        """The On-Demand price per hour once looked up (by the poll loop), else None."""
+        with self._lock:
+            return self._prices.get(instance_type)
+
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener()` after every change; returns an unsubscribe."""
+        return self._listeners.add(listener)
+
+    def start(self) -> None:
+        """Start following the instances (idempotent)."""
+        with self._lock:
+            if self._poller is None or not self._poller.is_alive():
+                self._poller = threading.Thread(
+                    target=self._poll_loop, name="dcv-widget-ec2-poll", daemon=True
+                )
+                self._poller.start()
+        self._wake.set()
+
+    def run_later(self, work: Callable[[], T]) -> Future[T]:
+        """`work` on an action thread: for callers (the kernel's thread) that must not wait."""
+        return self._actions.submit(work)
+
+    def launch(self, template: str, **options: Any) -> Future[Ec2Desktop]:
+        """Launch an instance from a launch template (Ec2Backend.launch's options)."""
+        return self._actions.submit(self._launch, template, options)
+
+    def act(self, instance_id: str, action: str) -> Future[None]:
+        """start, stop, reboot or terminate one of the owner's instances."""
+        if action not in ACTIONS:
+            raise ValueError(f"action: {action!r} is not one of {', '.join(ACTIONS)}")
+        with self._lock:
+            self._busy[instance_id] = _DOING[action]
+        self._notify()
+        return self._actions.submit(self._act, instance_id, action)
+
+    def access(self, instance_id: str) -> Access | None:
+        """How the browser reaches a ready instance on this manager's route."""
+        with self._lock:
+            desktop = self._desktops.get(instance_id)
+        if desktop is None or instance_id not in self._dcv_up:
+            return None
+        if self.route == "ssm":
+            return self.backend.ssm_access(desktop, self._local_port(desktop), self.port)
+        if not desktop.public_ip:
+            return routes.problem(
+                "direct",
+                f"{desktop.instance_id} has no public IP, so a browser outside its VPC cannot "
+                "reach it; set c.InstanceSettings.access = 'ssm'",
+            )
+        return routes.direct(desktop.public_ip, self.port)
+
+    def connect_url(self, instance_id: str) -> Future[str]:
+        """The URL that opens the instance's DCV (its own login page: no secret in it)."""
+        return self._actions.submit(self._connect_url, instance_id)
+
+    # -- on the manager's threads ---------------------------------------------------------------
+
+    def _launch(self, template: str, options: dict[str, Any]) -> Ec2Desktop:
+        desktop = self.backend.launch(template, **options)
+        with self._lock:
+            self._desktops[desktop.instance_id] = desktop
+        self._notify()
+        self.start()
+        return desktop
+
+    def _act(self, instance_id: str, action: str) -> None:
+        try:
+            getattr(self.backend, action)(instance_id)
+            with self._lock:
+                self._dcv_up.discard(instance_id)
+        finally:
+            with self._lock:
+                self._busy.pop(instance_id, None)
+            self.start()  # a fast look at the new state
+
+    def _connect_url(self, instance_id: str) -> str:
+        found = self.access(instance_id)
+        if found is None:
+            raise RuntimeError(f"{instance_id} is not ready: wait until its DCV answers")
+        if found.problem:
+            raise RuntimeError(found.problem)
+        if self.route == "ssm":
+            return f"https://localhost:{self._local_port(self._desktops[instance_id])}/"
+        return self.backend.connect_url(self._desktops[instance_id], self.port)
+
+    def _local_port(self, desktop: Ec2Desktop) -> int:
+        """Stable per instance, so the user's running forward still fits after a restart."""
+        return self.local_port_base + int(desktop.instance_id[-5:], 16) % 1000
+
+    def _poll_loop(self) -> None:
+        while True:
+            try:
+                changing = self.poll_once()
+            except Exception as exc:  # the loop must live on: the panel says what failed
+                if not isinstance(exc, AwsError):
+                    log.exception("listing the instances failed")
+                self.problem = str(exc) or type(exc).__name__
+                self._notify()
+                changing = False
+            self._wake.wait(self.fast_poll if changing else self.slow_poll)
+            self._wake.clear()
+
+    def poll_once(self) -> bool:
+        """One listing, DCV probes for running instances not answering yet, prices of new
+        instance types; returns whether something is still changing."""
+        listed = {d.instance_id: d for d in self.backend.desktops()}
+        self.problem = ""
+        answering = set()
+        for desktop in listed.values():
+            host = desktop.public_ip or desktop.private_ip
+            if desktop.state != "running" or not host:
+                continue
+            if self.dcv_ready(desktop.instance_id) or self.backend.dcv_answers(host, self.port):
+                answering.add(desktop.instance_id)
+        with self._lock:
+            new_types = {d.instance_type for d in listed.values()} - set(self._prices)
+            self._prices.update(dict.fromkeys(new_types))  # None until looked up
+        for instance_type in new_types:  # the Pricing API may be slow: not on the poll
+            self._actions.submit(self._look_up_price, instance_type)
+        with self._lock:
+            self._desktops, self._dcv_up = listed, answering
+        self._notify()
+        return any(
+            d.state in _CHANGING or (d.state == "running" and d.instance_id not in answering)
+            for d in listed.values()
+        )
+
+    def _look_up_price(self, instance_type: str) -> None:
+        price = self.backend.hourly_price(instance_type)
+        with self._lock:
+            self._prices[instance_type] = price
+        if price is not None:
+            self._notify()
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("an instances listener failed")
+
+
+def manager_from_settings(settings: InstanceSettings, owner: str) -> InstancesManager:
+    """A manager as the settings say (region, profile, tags, route, poll intervals)."""
+    aws = Aws(profile=settings.profile, region=settings.region)
+    project = (settings.project_tag, settings.project_value) if settings.project_tag else None
+    backend = Ec2Backend(
+        aws, aws.region(), owner=owner, owner_tag=settings.owner_tag, project=project
+    )
+    return InstancesManager(
+        backend,
+        access=settings.access,
+        local_port_base=settings.local_port_base,
+        fast_poll=settings.fast_poll,
+        slow_poll=settings.slow_poll,
+    )
