@@ -22,8 +22,11 @@ if TYPE_CHECKING:
     from tests.aws_server import loopback_subnet as loopback_subnet
     from tests.aws_server import without_aws
 else:
-    from aws_server import (
+    from aws_server import (  # noqa: F401 (re-exported for the tests)
         FAKE_CREDENTIALS,
+        ec2_client,
+        launch_template,
+        loopback_subnet,
         without_aws,
     )
 
@@ -57,6 +60,27 @@ def browser() -> Iterator[Browser]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+def node_as_ec2_instance(moto_server: str) -> str:
+    """The local node (NodeAddr 127.0.0.1) as an EC2 instance in the moto server's account,
+    for the SSM route's lookup by private IP; the same one for every test that asks."""
+    ec2 = ec2_client(moto_server, AWS_REGION)
+    filters = [
+        {"Name": "private-ip-address", "Values": ["127.0.0.1"]},
+        {"Name": "instance-state-name", "Values": ["running"]},
+    ]
+    for reservation in ec2.describe_instances(Filters=filters)["Reservations"]:
+        return str(reservation["Instances"][0]["InstanceId"])
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    reply = ec2.run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=loopback_subnet(ec2),
+        PrivateIpAddress="127.0.0.1",
+    )
+    return str(reply["Instances"][0]["InstanceId"])
 
 
 @pytest.fixture(autouse=True)

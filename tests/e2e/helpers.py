@@ -22,7 +22,8 @@ def write_notebook(path: str, *cells: str) -> None:
 
 
 def run_all_cells(page: Page) -> None:
-    """Run the notebook through the menu, as a person would, once its kernel is idle.
+    """Run the notebook through the menu, as a person would, once its kernel is idle; return
+    when every cell has run.
 
     A kernel that says idle may still be connecting, and JupyterLab then drops the run: the
     menu is used again until a cell has really run (its prompt shows a number or `*`).
@@ -36,9 +37,12 @@ def run_all_cells(page: Page) -> None:
         page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
         try:
             expect(ran.first).to_be_visible(timeout=15_000)
-            return
         except AssertionError:
             continue
+        # Every cell has run (cells that launch desktops through the API wait for them).
+        busy = page.locator(".jp-CodeCell .jp-InputPrompt", has_text="[*]")
+        expect(busy).to_have_count(0, timeout=600_000)
+        return
     raise AssertionError("the notebook's cells never ran")
 
 

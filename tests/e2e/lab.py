@@ -33,6 +33,7 @@ class Lab:
     url: str
     token: str
     root: Path
+    config: Path  # JUPYTER_CONFIG_DIR: its jupyter_dcv_widget_config reaches new kernels
 
     def page_url(self, path: str) -> str:
         return f"{self.url}{path}?token={self.token}"
@@ -93,7 +94,7 @@ def running_lab(
         try:
             url = f"http://127.0.0.1:{port}"
             _wait_until_up(server, f"{url}/api/status?token={token}", log_path)
-            yield Lab(url, token, root)
+            yield Lab(url, token, root, home / "config")
         finally:
             server.terminate()
             server.wait(timeout=30)

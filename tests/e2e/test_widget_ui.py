@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from .conftest import AWS_REGION, Lab, ec2_client, loopback_subnet
+from .conftest import AWS_REGION, Lab, node_as_ec2_instance
 from .helpers import (
     LAUNCH_TIMEOUT,
     end_with_confirmation,
@@ -43,21 +43,6 @@ def set_field(widget: Locator, name: str, value: str) -> None:
 
 def shoot(element: Locator | Page, artifacts: Path, name: str) -> None:
     element.screenshot(path=artifacts / f"{name}.png")
-
-
-def node_as_ec2_instance(moto_server: str) -> str:
-    """The local node (NodeAddr 127.0.0.1) as an EC2 instance in the moto server's account,
-    for the SSM route's lookup by private IP."""
-    ec2 = ec2_client(moto_server, AWS_REGION)
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    reply = ec2.run_instances(
-        ImageId=image,
-        MinCount=1,
-        MaxCount=1,
-        SubnetId=loopback_subnet(ec2),
-        PrivateIpAddress="127.0.0.1",
-    )
-    return str(reply["Instances"][0]["InstanceId"])
 
 
 def test_the_widget_end_to_end(

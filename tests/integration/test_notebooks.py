@@ -39,6 +39,49 @@ def outputs(notebook: Any) -> str:
     )
 
 
+def test_01_quickstart_launches_connects_and_ends(tmp_path: Path) -> None:
+    text = outputs(execute("01-quickstart.ipynb", tmp_path))
+    assert "application/vnd.jupyter.widget-view+json" in text  # the widget rendered
+    assert "ready: running on dcv-node-1" in text
+    assert "Connect opens http://" in text and "vnc.html" in text
+    assert "password" not in text  # the URL's secret is not in the notebook
+    assert "cancelled" in text
+
+
+def test_02_several_desktops_are_found_again_by_a_fresh_manager(tmp_path: Path) -> None:
+    text = outputs(execute("02-several-desktops.ipynb", tmp_path))
+    assert text.count("ready 1 CPUs") == 1 and text.count("ready 2 CPUs") == 1
+    assert text.count("cancelled") == 2
+
+
+def test_03_no_ingress_shows_the_real_commands(
+    aws_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local node (NodeAddr 127.0.0.1) is an EC2 instance of the moto server's account,
+    found by its private IP for the SSM route."""
+    ec2 = ec2_client(aws_endpoint, REGION)
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    node = ec2.run_instances(
+        ImageId=image, MinCount=1, MaxCount=1, SubnetId=loopback_subnet(ec2),
+        PrivateIpAddress="127.0.0.1",
+    )["Instances"][0]["InstanceId"]  # fmt: skip
+    monkeypatch.setenv("AWS_REGION", REGION)
+    text = outputs(execute("03-no-ingress.ipynb", tmp_path))
+    assert "ssh -N -L " in text
+    assert f"aws ssm start-session --target {node} " in text
+    for shell in ("bash / zsh:", "PowerShell 7.3+:", "cmd:"):
+        assert shell in text
+    assert text.count("cancelled") == 2
+
+
+def test_notebooks_are_saved_without_outputs() -> None:
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, path.name
+
+
 def test_05_ec2_instances_against_the_moto_server(
     aws_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
