@@ -14,11 +14,13 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .api import DesktopFailed, DesktopHandle, launch, sessions
+    from .class_overview import ClassOverview
     from .idle_policy import install_idle_policy, remove_idle_policy
     from .instances_widget import Instances
     from .widget import Desktop
 
 __all__ = [
+    "ClassOverview",
     "Desktop",
     "DesktopFailed",
     "DesktopHandle",
@@ -38,6 +40,7 @@ _LAZY = {
     "launch": "api",
     "sessions": "api",
     "Instances": "instances_widget",
+    "ClassOverview": "class_overview",
     "install_idle_policy": "idle_policy",
     "remove_idle_policy": "idle_policy",
 }

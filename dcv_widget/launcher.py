@@ -1,8 +1,9 @@
 """The launcher form as data: which fields, their options, and validation of one edit.
 
 The view renders these dicts and sends back raw values; the kernel parses and validates them
-with the same rules as every other way in (LaunchRequest), so an error shows inline, named and
-explained, before anything is submitted.
+with the same rules as every other way in (LaunchRequest, then the site's Bounds), so an error
+shows inline, named and explained, before anything is submitted; the selects offer only what the
+site allows.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .backends.slurm import Partition
-from .request import ENGINES, ROUTES, InvalidRequest, LaunchRequest
+from .bounds import UNBOUNDED, Bounds
+from .request import InvalidRequest, LaunchRequest
 
 _ROUTE_LABELS = {
     "direct": "direct: the browser reaches the node",
@@ -45,8 +47,11 @@ _NUMBERS = {f.name for f in FIELDS if f.kind == "number"}
 _OPTIONAL = {"partition", "memory"}
 
 
-def parse_field(name: str, raw: Any, values: dict[str, Any]) -> tuple[Any, str]:
-    """(the value to keep, "" or the error) for one edited field, checked with the others."""
+def parse_field(
+    name: str, raw: Any, values: dict[str, Any], bounds: Bounds = UNBOUNDED
+) -> tuple[Any, str]:
+    """(the value to keep, "" or the error) for one edited field, checked with the others and
+    against the site's bounds."""
     value: Any = raw
     if name in _NUMBERS:
         try:
@@ -62,7 +67,15 @@ def parse_field(name: str, raw: Any, values: dict[str, Any]) -> tuple[Any, str]:
     except InvalidRequest as exc:
         if exc.field == name:
             return value, str(exc)
+    try:
+        bounds.check_field(name, value)
+    except InvalidRequest as exc:
+        return value, str(exc)
     return value, ""
+
+
+def _hint(f: _Field, bounds: Bounds) -> str:
+    return "; ".join(h for h in (f.hint, bounds.hint(f.name)) if h)
 
 
 def _partition_options(current: str | None, partitions: list[Partition]) -> list[dict[str, Any]]:
@@ -83,13 +96,15 @@ def launcher_fields(
     partitions: list[Partition],
     *,
     locked: bool = False,
+    bounds: Bounds = UNBOUNDED,
 ) -> list[dict[str, Any]]:
-    """The form's fields with their current values, options and errors (no typing hints on a
-    locked form: nobody types there)."""
+    """The form's fields with their current values, options (the engines and routes the site
+    allows) and errors; typed fields' hints say the site's bound (no typing hints on a locked
+    form: nobody types there)."""
     options = {
         "partition": _partition_options(values["partition"], partitions),
-        "engine": [{"value": e, "label": e} for e in ENGINES],
-        "access": [{"value": r, "label": _ROUTE_LABELS[r]} for r in ROUTES],
+        "engine": [{"value": e, "label": e} for e in bounds.engines],
+        "access": [{"value": r, "label": _ROUTE_LABELS[r]} for r in bounds.routes],
     }
     result = []
     for f in FIELDS:
@@ -101,7 +116,7 @@ def launcher_fields(
             "kind": f.kind,
             "value": shown,
             "error": errors.get(f.name, ""),
-            "hint": "" if locked else f.hint,
+            "hint": "" if locked else _hint(f, bounds),
         }
         if f.kind == "select":
             field["options"] = options[f.name]

@@ -31,6 +31,7 @@ from .backends.slurm import (
     job_comment,
     parse_job_comment,
 )
+from .bounds import DesktopLimitReached
 from .engines import ENGINES
 from .listeners import Listeners
 from .request import ROUTES, InvalidRequest, LaunchRequest
@@ -84,6 +85,7 @@ class SessionManager:
         startup_timeout: float = STARTUP_TIMEOUT,
         origin: str = "",
         routes: RouteOptions | None = None,
+        max_desktops: int = 0,
     ) -> None:
         self.transport = transport or LocalTransport()
         self.slurm = SlurmBackend(self.transport)
@@ -95,6 +97,10 @@ class SessionManager:
         # Which notebook this manager's kernel runs (a hash; empty for scripts): it goes into
         # the job comment, so a restarted kernel re-attaches that notebook's desktops only.
         self.origin = origin
+        # How many live desktops the user may have at once (0: no bound), counted in the queue
+        # when submitting; the lock keeps this manager's count and the sbatch it allows together.
+        self.max_desktops = max_desktops
+        self._limit_lock = threading.Lock()
         self._paths: SessionPaths | None = None
         self._sessions: dict[str, DesktopSession] = {}
         self._endpoints: dict[str, Endpoint] = {}
@@ -193,7 +199,7 @@ class SessionManager:
                 self.transport.make_private_dir(folder)
             job_id = self._submit_once(session, paths)
         except Exception as exc:
-            if not isinstance(exc, SlurmError | OSError | TransportError):
+            if not isinstance(exc, SlurmError | OSError | TransportError | DesktopLimitReached):
                 log.exception("launch failed")
             detail = str(exc) or f"unexpected {type(exc).__name__}; see the kernel's log"
             failed = partial(
@@ -225,9 +231,12 @@ class SessionManager:
                     found = self._job_of_launch(session.key)
                     if found:
                         return found
-                return self.slurm.submit(
-                    session.request, script, output=paths.log_pattern(), comment=comment
-                )
+                limited = self._limit_lock if self.max_desktops else contextlib.nullcontext()
+                with limited:
+                    self._check_desktop_limit(session.key)
+                    return self.slurm.submit(
+                        session.request, script, output=paths.log_pattern(), comment=comment
+                    )
             except SlurmUnavailable as exc:
                 unanswered = exc
                 self._update(session.key, lambda s: replace(s, unreachable=True))
@@ -241,6 +250,21 @@ class SessionManager:
             f"Slurm did not answer {SUBMIT_ATTEMPTS} tries to submit the desktop ({unanswered}); "
             "try again later or ask your cluster admin"
         ) from unanswered
+
+    def _check_desktop_limit(self, launch_id: str) -> None:
+        """DesktopLimitReached if the user's live desktops in the queue (any notebook's or
+        script's, this launch's own excepted; one shutting down no longer counts) already reach
+        max_desktops; one squeue call."""
+        if not self.max_desktops:
+            return
+        live = 0
+        for job in self.slurm.jobs().values():
+            tag = parse_job_comment(job.comment)
+            over = job.state in FINAL_STATES or job.state == "COMPLETING"
+            if tag and tag.launch_id != launch_id and not over:
+                live += 1
+        if live >= self.max_desktops:
+            raise DesktopLimitReached(live, self.max_desktops)
 
     def _job_of_launch(self, launch_id: str) -> str:
         """The id of the job this launch submitted, if the queue has one."""
@@ -579,6 +603,7 @@ def manager_from_settings(settings: DesktopSettings, *, origin: str = "") -> Ses
         slow_poll=settings.slow_poll,
         startup_timeout=settings.startup_timeout,
         origin=origin,
+        max_desktops=settings.max_desktops,
         routes=RouteOptions(
             head_node=settings.head_node,
             head_node_instance_id=settings.head_node_instance_id,

@@ -51,6 +51,18 @@ def time_limit_seconds(value: str) -> int:
     return total
 
 
+_MEMORY_UNITS = {"K": 1, "M": 1024, "G": 1024**2, "T": 1024**3}
+
+
+def memory_kib(value: str) -> int:
+    """KiB in a Slurm memory size (a number of megabytes, or with a K, M, G or T suffix);
+    raises InvalidRequest for anything else."""
+    if not _MEMORY.fullmatch(value):
+        raise InvalidRequest("memory", value, "use a size such as 4000 (megabytes), 8G or 512M")
+    unit = value[-1] if value[-1] in _MEMORY_UNITS else "M"
+    return int(value.rstrip("KMGT")) * _MEMORY_UNITS[unit]
+
+
 def _check_name(field: str, value: str | None) -> None:
     if value is not None and not _NAME.fullmatch(value):
         raise InvalidRequest(
@@ -88,10 +100,8 @@ class LaunchRequest:
         _check_count("cpus", self.cpus, 1, 1024)
         _check_count("gpus", self.gpus, 0, 64)
         _check_count("idle_timeout", self.idle_timeout, 0, 7 * 24 * 60)
-        if self.memory is not None and not _MEMORY.fullmatch(self.memory):
-            raise InvalidRequest(
-                "memory", self.memory, "use a size such as 4000 (megabytes), 8G or 512M"
-            )
+        if self.memory is not None:
+            memory_kib(self.memory)
         if self.engine not in ENGINES:
             raise InvalidRequest("engine", self.engine, f"choose one of {', '.join(ENGINES)}")
         if self.access not in ROUTES:

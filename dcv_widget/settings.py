@@ -4,7 +4,8 @@ Read from `jupyter_dcv_widget_config.py` / `.json` in every Jupyter config folde
 Jupyter's own precedence (`jupyter --paths`: a folder listed earlier wins; e.g. /etc/jupyter
 for the site, ~/.jupyter for the user, JUPYTER_CONFIG_PATH above both). Every launch option can
 still be overridden per call; the result is validated as a `LaunchRequest`, so a bad value in a
-config file fails with the option's name.
+config file fails with the option's name, and checked against the site's bounds (`max_time`,
+`allowed_engines`, ...: bounds.py), so a value over one fails naming the bound.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from traitlets import Bool, Float, Int, List, Unicode
 from traitlets.config import Configurable
 from traitlets.config.loader import Config
 
+from .bounds import Bounds
 from .request import InvalidRequest, LaunchRequest
 
 CONFIG_NAME = "jupyter_dcv_widget_config"
@@ -96,8 +98,51 @@ class DesktopSettings(Configurable):
         15.0, min=1.0, help="Seconds between scheduler polls once all are ready."
     ).tag(config=True)
 
+    max_time = Unicode(
+        "",
+        help="The longest time limit a user may ask for, in any Slurm format (e.g. 8:00:00); "
+        "empty: no bound.",
+    ).tag(config=True)
+    max_cpus = Int(0, min=0, help="The most CPUs a user may ask for per desktop; 0: no bound.").tag(
+        config=True
+    )
+    max_gpus = Int(0, min=0, help="The most GPUs a user may ask for per desktop; 0: no bound.").tag(
+        config=True
+    )
+    max_memory = Unicode(
+        "",
+        help="The most memory a user may ask for per desktop (e.g. 32G); empty: no bound. A "
+        "desktop that leaves memory empty gets the partition's default, which this does not bound.",
+    ).tag(config=True)
+    max_desktops = Int(
+        0,
+        min=0,
+        help="How many live desktops (queued or running) one user may have at once, counted in "
+        "Slurm's queue at each launch; 0: no bound.",
+    ).tag(config=True)
+    allowed_engines = List(
+        Unicode(), default_value=[], help="The engines users may choose (novnc, dcv); empty: all."
+    ).tag(config=True)
+    allowed_routes = List(
+        Unicode(),
+        default_value=[],
+        help="The access routes users may choose (direct, ssh, ssm, ssm-head, tunnel); empty: all.",
+    ).tag(config=True)
+
+    def bounds(self) -> Bounds:
+        """The site's bounds on launch options (InvalidRequest names a bad one)."""
+        return Bounds(
+            max_time=self.max_time,
+            max_cpus=self.max_cpus,
+            max_gpus=self.max_gpus,
+            max_memory=self.max_memory,
+            allowed_engines=tuple(self.allowed_engines),
+            allowed_routes=tuple(self.allowed_routes),
+        )
+
     def request(self, **overrides: Any) -> LaunchRequest:
-        """A validated launch request: these defaults with `overrides` on top."""
+        """A validated launch request: these defaults with `overrides` on top, within the
+        site's bounds."""
         names = {f.name for f in fields(LaunchRequest)}
         for name in overrides:
             if name not in names:
@@ -108,7 +153,9 @@ class DesktopSettings(Configurable):
         values.update(overrides)
         for optional in ("partition", "memory", "account"):
             values[optional] = values[optional] or None
-        return LaunchRequest(**values)
+        request = LaunchRequest(**values)
+        self.bounds().check(request)
+        return request
 
 
 class InstanceSettings(Configurable):

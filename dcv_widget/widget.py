@@ -51,6 +51,7 @@ class Desktop(CardWidget):
         **launch_options: Any,
     ) -> None:
         self._settings = settings or load_settings()
+        self._bounds = self._settings.bounds()
         self._request = self._settings.request(**launch_options)
         self._manager = manager or default_manager()
         self._locked = locked
@@ -85,9 +86,10 @@ class Desktop(CardWidget):
     # -- what a click does; also callable from code ---------------------------------------
 
     def launch(self) -> DesktopSession:
-        """Submit a desktop with the form's values (validated again here)."""
+        """Submit a desktop with the form's values (validated again here, bounds included)."""
         try:
             request = LaunchRequest(**self._values)
+            self._bounds.check(request)
         except InvalidRequest as exc:
             self._errors[exc.field] = str(exc)
             self._refresh()
@@ -144,7 +146,9 @@ class Desktop(CardWidget):
         # so one bad field never hides another's error.
         self._errors = {}
         for field_name in FIELD_NAMES:
-            parsed, error = parse_field(field_name, self._values[field_name], self._baseline)
+            parsed, error = parse_field(
+                field_name, self._values[field_name], self._baseline, self._bounds
+            )
             self._values[field_name] = parsed
             if error:
                 self._errors[field_name] = error
@@ -178,7 +182,11 @@ class Desktop(CardWidget):
         with self._sync_lock:
             self.launcher = {
                 "fields": launcher_fields(
-                    self._values, self._errors, self._partitions, locked=self._locked
+                    self._values,
+                    self._errors,
+                    self._partitions,
+                    locked=self._locked,
+                    bounds=self._bounds,
                 ),
                 "locked": self._locked,
                 "can_launch": not self._errors,

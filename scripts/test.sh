@@ -16,17 +16,29 @@ fi
 export DCV_WIDGET_VENV=${DCV_WIDGET_VENV:-/opt/dcv-widget/venv}
 VENV=$DCV_WIDGET_VENV
 TEST_USER=dcvtest
+STUDENTS=(dcvstudent1 dcvstudent2)
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "set-up"
 "$ROOT/scripts/setup-system.sh" "$TEST_USER"
 "$ROOT/scripts/local-slurm.sh" start
+# The class overview's tests need desktops of other users: students, whose jobs the test user
+# (an instructor without Slurm operator rights) sees but may not end.
+for student in "${STUDENTS[@]}"; do
+    id "$student" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$student"
+done
 # The lifecycle tests stop and restart slurmctld (an unreachable scheduler) as the test user,
-# through the copy of local-slurm.sh that `start` installed.
-echo "$TEST_USER ALL=(root) NOPASSWD: /usr/local/sbin/dcv-widget-local-slurm" \
-    > /etc/sudoers.d/dcv-widget-tests
-chmod 0440 /etc/sudoers.d/dcv-widget-tests
+# through the copy of local-slurm.sh that `start` installed; the class overview's tests submit
+# and cancel the students' jobs as them (sbatch and scancel only).
+sudoers=$(mktemp)
+cat >"$sudoers" <<SUDOERS
+$TEST_USER ALL=(root) NOPASSWD: /usr/local/sbin/dcv-widget-local-slurm
+$TEST_USER ALL=($(IFS=,; echo "${STUDENTS[*]}")) NOPASSWD: /usr/bin/sbatch, /usr/bin/scancel
+SUDOERS
+visudo -cqf "$sudoers"
+install -m 0440 -o root -g root "$sudoers" /etc/sudoers.d/dcv-widget-tests
+rm -f "$sudoers"
 
 step "static checks: ruff, mypy, tsc --strict"
 cd "$ROOT"

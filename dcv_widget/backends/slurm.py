@@ -7,6 +7,7 @@ last. Parsing never depends on column widths or on the JSON schema of one Slurm 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..request import LaunchRequest
@@ -18,6 +19,11 @@ SEP = "\x1f"
 _SQUEUE_FIELDS = ("%i", "%T", "%r", "%N", "%L", "%P", "%k")
 _SINFO_FIELDS = ("%P", "%a", "%l", "%F")
 _SACCT_FIELDS = ("JobIDRaw", "State", "NodeList")
+# The partition overview's fields: the job's user, then exactly `jobs()`'s (comment last).
+_PARTITION_FIELDS = ("%u", *_SQUEUE_FIELDS)
+# The states of a desktop that is on its partition, or about to be or just leaving it.
+LIVE_STATES = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING")
+_PARTITION_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 # sacct says this (and exits non-zero) where the cluster runs without slurmdbd.
 _NO_ACCOUNTING = "accounting storage is disabled"
 
@@ -78,6 +84,15 @@ def parse_job_comment(comment: str) -> JobTag | None:
 
 
 @dataclass(frozen=True)
+class UserDesktop:
+    """A dcv_widget desktop job of any user on a partition, as the class overview lists it."""
+
+    user: str
+    job: JobStatus
+    tag: JobTag
+
+
+@dataclass(frozen=True)
 class Partition:
     """One line of sinfo: a partition and how many of its nodes are free."""
 
@@ -109,6 +124,35 @@ def parse_squeue(text: str) -> dict[str, JobStatus]:
         job_id, state, reason, nodes, time_left, partition, comment = parts
         jobs[job_id] = JobStatus(job_id, state, reason, nodes, time_left, partition, comment)
     return jobs
+
+
+def parse_partition_squeue(text: str) -> list[UserDesktop]:
+    """Every user's dcv_widget desktops from squeue output in the `_PARTITION_FIELDS` format:
+    the user, then a line as `parse_squeue` reads it. Jobs whose comment does not mark them as
+    dcv_widget desktops are left out."""
+    desktops = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        user, sep, rest = line.partition(SEP)
+        if not sep or not user:
+            raise SlurmError(f"unexpected squeue line {line!r}")
+        for job in parse_squeue(rest).values():
+            tag = parse_job_comment(job.comment)
+            if tag is not None:
+                desktops.append(UserDesktop(user, job, tag))
+    return desktops
+
+
+def parse_private_data(text: str) -> frozenset[str]:
+    """What slurm.conf's PrivateData hides from ordinary users ("jobs", "usage", …), from
+    `scontrol show config` (a line `PrivateData = jobs,usage`; "none" for nothing)."""
+    for line in text.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip() == "PrivateData":
+            words = {w.strip().lower() for w in value.split(",")}
+            return frozenset(words - {"", "none", "(null)"})
+    return frozenset()
 
 
 def parse_sacct(text: str) -> dict[str, JobStatus]:
@@ -237,6 +281,34 @@ class SlurmBackend:
         if not result.ok:
             raise SlurmError(f"squeue failed: {_first_line(result)}")
         return parse_squeue(result.stdout)
+
+    def partition_desktops(self, partition: str) -> list[UserDesktop]:
+        """Every user's live dcv_widget desktops on `partition`: one squeue call. Slurm shows
+        other users' jobs only where PrivateData does not hide them (see `private_data`)."""
+        if not _PARTITION_NAME.fullmatch(partition):
+            raise SlurmError(f"partition: {partition!r} is not a Slurm partition name")
+        result = self._run(
+            [
+                "squeue",
+                "--all",
+                f"--partition={partition}",
+                f"--name={JOB_NAME}",
+                f"--states={','.join(LIVE_STATES)}",
+                "--noheader",
+                f"--format={SEP.join(_PARTITION_FIELDS)}",
+            ]
+        )
+        if not result.ok:
+            raise SlurmError(f"squeue failed: {_first_line(result)}")
+        return parse_partition_squeue(result.stdout)
+
+    def private_data(self) -> frozenset[str]:
+        """What the cluster hides from ordinary users (slurm.conf's PrivateData): with "jobs",
+        squeue shows them only their own jobs (operators and administrators see all)."""
+        result = self._run(["scontrol", "show", "config"])
+        if not result.ok:
+            raise SlurmError(f"scontrol show config failed: {_first_line(result)}")
+        return parse_private_data(result.stdout)
 
     def accounting(self, job_ids: list[str]) -> dict[str, JobStatus] | None:
         """How these jobs ended, from sacct; None where the cluster keeps no accounting."""

@@ -20,6 +20,12 @@ const STATE_WORDS: Record<string, string> = {
   launching: 'Desktop starting',
   ready: 'Ready',
   ended: 'Ended',
+  // Class overview (a student's job as Slurm sees it) and EC2 instances.
+  running: 'Running',
+  ending: 'Ending',
+  stopping: 'Stopping',
+  stopped: 'Stopped',
+  'shutting-down': 'Shutting down',
 };
 
 /** Each step status has its own icon and words: never told by colour alone. */

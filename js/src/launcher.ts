@@ -21,6 +21,7 @@ export class LauncherForm {
   private readonly heading: HTMLElement;
   private readonly body: HTMLElement;
   private readonly launchButton: HTMLButtonElement;
+  private readonly actions: HTMLElement;
   private readonly message: HTMLElement;
   private readonly ids = uniqueId('dcv-launcher');
   private rows = new Map<string, FieldRow>();
@@ -32,13 +33,14 @@ export class LauncherForm {
     this.heading = h('div', { class: 'dcv-launcher-heading', id: `${this.ids}-heading`, role: 'heading', 'aria-level': '3' }, 'New desktop');
     this.body = h('div', { class: 'dcv-fields' });
     this.launchButton = button('Launch', 'mod-primary dcv-launch', () => this.launch(), { 'data-action': 'launch' });
+    this.actions = h('div', { class: 'dcv-launcher-actions' }, this.launchButton);
     this.message = h('div', { class: 'dcv-launcher-message', 'aria-live': 'polite' });
     this.el = h(
       'div',
       { class: 'dcv-launcher', role: 'group', 'aria-labelledby': `${this.ids}-heading`, 'data-lm-suppress-shortcuts': 'true' },
       this.heading,
       this.body,
-      h('div', { class: 'dcv-launcher-actions' }, this.launchButton),
+      this.actions,
       this.message,
     );
   }
@@ -61,6 +63,18 @@ export class LauncherForm {
       }
     }
     this.el.dataset.locked = String(launcher.locked);
+    if (this.heading.textContent !== launcher.heading) {
+      this.heading.textContent = launcher.heading;
+    }
+    // Launch is the only button there is: a form without actions (the class overview) has none.
+    const buttons = launcher.actions.includes('launch');
+    if (buttons !== (this.actions.parentNode === this.el)) {
+      if (buttons) {
+        this.el.insertBefore(this.actions, this.message);
+      } else {
+        this.actions.remove();
+      }
+    }
     this.launchButton.disabled = !launcher.can_launch;
     if (this.message.textContent !== launcher.message) {
       this.message.textContent = launcher.message;

@@ -19,10 +19,19 @@ export interface Field {
   hint: string;
 }
 
+/** Buttons under the form; a kernel that sends no list gets Launch. */
+export const LAUNCHER_ACTIONS = ['launch'] as const;
+
+export type LauncherAction = (typeof LAUNCHER_ACTIONS)[number];
+
 export interface Launcher {
+  /** The form's heading; a kernel that sends none gets 'New desktop'. */
+  heading: string;
   fields: Field[];
   locked: boolean;
   can_launch: boolean;
+  /** [] for a form without buttons (the class overview's filter and sort). */
+  actions: LauncherAction[];
   message: string;
 }
 
@@ -114,6 +123,7 @@ export function toLauncher(value: unknown): Launcher | null {
   }
   const raw = record(value);
   return {
+    heading: str(raw.heading) || 'New desktop',
     fields: list(raw.fields).map((item) => {
       const f = record(item);
       const kind = f.kind === 'select' || f.kind === 'number' ? f.kind : 'text';
@@ -132,6 +142,9 @@ export function toLauncher(value: unknown): Launcher | null {
     }),
     locked: raw.locked === true,
     can_launch: raw.can_launch === true,
+    actions: Array.isArray(raw.actions)
+      ? raw.actions.map(str).filter((a): a is LauncherAction => (LAUNCHER_ACTIONS as readonly string[]).includes(a))
+      : ['launch'],
     message: str(raw.message),
   };
 }

@@ -74,6 +74,14 @@ def test_03_no_ingress_shows_the_real_commands(
     assert text.count("cancelled") == 2
 
 
+def test_04_for_instructors_shows_bounds_a_locked_launcher_and_the_class(tmp_path: Path) -> None:
+    text = outputs(execute("04-for-instructors.ipynb", tmp_path))
+    assert "time: '8:00:00' is not valid; the site allows at most 4:00:00" in text
+    assert text.count("application/vnd.jupyter.widget-view+json") >= 2  # launcher, overview
+    assert "| running | dcv-node-1" in text
+    assert "cancelled" in text
+
+
 def test_notebooks_are_saved_without_outputs() -> None:
     for path in sorted(NOTEBOOKS.glob("*.ipynb")):
         notebook = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]

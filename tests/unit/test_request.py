@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dcv_widget.request import InvalidRequest, LaunchRequest, time_limit_seconds
+from dcv_widget.request import InvalidRequest, LaunchRequest, memory_kib, time_limit_seconds
 
 
 @pytest.mark.parametrize(
@@ -68,3 +68,22 @@ def test_reasonable_values_pass() -> None:
         partition="dcv-g4dn.x_1", account="proj-42", memory="512M", cpus=4, gpus=1
     )
     assert request.partition == "dcv-g4dn.x_1"
+
+
+@pytest.mark.parametrize(
+    ("text", "kib"),
+    [
+        ("4000", 4000 * 1024),
+        ("512M", 512 * 1024),
+        ("8G", 8 * 1024**2),
+        ("1T", 1024**3),
+        ("64K", 64),
+    ],
+)
+def test_memory_sizes_in_slurms_units(text: str, kib: int) -> None:
+    assert memory_kib(text) == kib
+
+
+def test_a_bad_memory_size_names_the_field() -> None:
+    with pytest.raises(InvalidRequest, match=r"^memory: '8 G' is not valid"):
+        memory_kib("8 G")

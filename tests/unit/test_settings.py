@@ -63,3 +63,49 @@ def test_every_setting_is_documented_with_its_default() -> None:
 def test_poll_intervals_have_a_floor() -> None:
     with pytest.raises(TraitError, match="fast_poll"):
         DesktopSettings(fast_poll=0)
+
+
+def test_config_files_set_bounds_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "jupyter_dcv_widget_config.py").write_text(
+        'c.DesktopSettings.max_time = "8:00:00"\n'
+        "c.DesktopSettings.max_desktops = 2\n"
+        'c.DesktopSettings.allowed_engines = ["novnc"]\n'
+    )
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(tmp_path))
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "nobody"))
+    settings = load_settings()
+    assert settings.max_desktops == 2 and settings.bounds().engines == ("novnc",)
+    assert settings.request(time="8:00:00").time == "8:00:00"  # users override within bounds
+    with pytest.raises(InvalidRequest, match=r"^time: .*at most 8:00:00 \(c\.DesktopSettings"):
+        settings.request(time="8:00:01")
+
+
+def test_bounds_default_to_none() -> None:
+    settings = DesktopSettings()
+    assert (settings.max_time, settings.max_cpus, settings.max_gpus, settings.max_memory) == (
+        "",
+        0,
+        0,
+        "",
+    )
+    assert (settings.max_desktops, settings.allowed_engines, settings.allowed_routes) == (0, [], [])
+    request = settings.request(time="30-00:00:00", cpus=1024, gpus=64, engine="dcv", access="ssm")
+    assert request.time == "30-00:00:00"
+
+
+def test_count_bounds_cannot_be_negative() -> None:
+    for name in ("max_cpus", "max_gpus", "max_desktops"):
+        with pytest.raises(TraitError, match=name):
+            DesktopSettings(**{name: -1})
+
+
+def test_a_malformed_bound_fails_naming_its_setting() -> None:
+    with pytest.raises(InvalidRequest, match=r"^max_time: '8h' .*\(c\.DesktopSettings\.max_time\)"):
+        DesktopSettings(max_time="8h").request()
+
+
+def test_the_desktop_limit_reaches_the_manager() -> None:
+    from dcv_widget.manager import manager_from_settings
+
+    assert manager_from_settings(DesktopSettings(max_desktops=2)).max_desktops == 2
+    assert manager_from_settings(DesktopSettings()).max_desktops == 0

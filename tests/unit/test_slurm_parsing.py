@@ -5,11 +5,16 @@ from __future__ import annotations
 import pytest
 
 from dcv_widget.backends.slurm import (
+    SEP,
     JobStatus,
     JobTag,
+    SlurmBackend,
     SlurmError,
+    UserDesktop,
     job_comment,
     parse_job_comment,
+    parse_partition_squeue,
+    parse_private_data,
     parse_sacct,
     parse_sbatch,
     parse_sinfo,
@@ -17,12 +22,23 @@ from dcv_widget.backends.slurm import (
     sbatch_argv,
 )
 from dcv_widget.request import LaunchRequest
+from dcv_widget.transport import CommandResult
 
 # Captured with: squeue --me --states=all --noheader --format=%i^_%T^_%r^_%N^_%L^_%P^_%k
 SQUEUE = (
     "2\x1fCANCELLED\x1fNone\x1fdcv-node-1\x1f9:59\x1fdcv\x1fdcv-widget:novnc:ab12\n"
     "3\x1fCOMPLETED\x1fNone\x1fdcv-node-1\x1fUNLIMITED\x1fdcv\x1f(null)\n"
     "7\x1fPENDING\x1fResources\x1f\x1f1:00:00\x1fviz\x1fnote\x1fwith a separator\n"
+)
+# Captured with: squeue --all --partition=dcv --name=dcv-widget --noheader
+#   --states=PENDING,CONFIGURING,RUNNING,COMPLETING --format=%u^_%i^_%T^_%r^_%N^_%L^_%P^_%k
+# (a job of another tool named dcv-widget, and one whose comment holds the separator, added)
+PARTITION_SQUEUE = (
+    "dcvtest\x1f517\x1fCOMPLETING\x1fNone\x1fdcv-node-1\x1f9:53\x1fdcv"
+    "\x1fdcv-widget:novnc:8fa951f1357d47c597e0859ea9b384a0::ssm\n"
+    "dcvstudent1\x1f518\x1fPENDING\x1fResources\x1f\x1f5:00\x1fdcv\x1fdcv-widget:novnc:probe1\n"
+    "alice\x1f519\x1fRUNNING\x1fNone\x1fdcv-node-1\x1f58:12\x1fdcv\x1f(null)\n"
+    "bob\x1f520\x1fRUNNING\x1fNone\x1fdcv-node-1\x1f1:00:00\x1fdcv\x1fnote\x1fdcv-widget:dcv:x\n"
 )
 # As documented for sacct --noheader --parsable2 --format=JobIDRaw,State,NodeList
 SACCT = (
@@ -131,3 +147,118 @@ def test_sbatch_argv_leaves_defaults_to_the_cluster() -> None:
     assert not any(
         item.startswith(("--partition", "--mem", "--gpus", "--account")) for item in argv
     )
+
+
+def test_partition_squeue_lists_every_users_desktops_with_their_user() -> None:
+    # Jobs named dcv-widget without a dcv_widget comment (alice's; bob's, whose comment only
+    # holds one after a separator) are not desktops.
+    own, student = parse_partition_squeue(PARTITION_SQUEUE)
+    assert own == UserDesktop(
+        "dcvtest",
+        JobStatus(
+            "517",
+            "COMPLETING",
+            "None",
+            "dcv-node-1",
+            "9:53",
+            "dcv",
+            "dcv-widget:novnc:8fa951f1357d47c597e0859ea9b384a0::ssm",
+        ),
+        JobTag("novnc", "8fa951f1357d47c597e0859ea9b384a0", "", "ssm"),
+    )
+    assert (student.user, student.job.job_id, student.job.state) == (
+        "dcvstudent1",
+        "518",
+        "PENDING",
+    )
+    assert student.job.nodes == "" and student.job.reason == "Resources"
+    assert student.tag == JobTag("novnc", "probe1")
+
+
+def test_partition_squeue_reads_each_line_as_jobs_does() -> None:
+    # The same line without the user is exactly what parse_squeue (jobs()) reads.
+    line = PARTITION_SQUEUE.splitlines()[1]
+    (desktop,) = parse_partition_squeue(line)
+    assert {desktop.job.job_id: desktop.job} == parse_squeue(line.split(SEP, 1)[1])
+
+
+def test_partition_squeue_empty_and_broken_output() -> None:
+    assert parse_partition_squeue("") == []
+    assert parse_partition_squeue("\n\n") == []
+    with pytest.raises(SlurmError, match="unexpected squeue line"):
+        parse_partition_squeue("alice\x1f12\x1fRUNNING\n")
+    with pytest.raises(SlurmError, match="unexpected squeue line"):
+        parse_partition_squeue("no separator at all\n")
+
+
+def test_private_data_from_scontrol_show_config() -> None:
+    # Captured from scontrol show config (Slurm 22.05): the local Slurm hides cloud nodes only.
+    config = (
+        "Configuration data as of 2026-11-21T11:02:13\n"
+        "PreemptType             = preempt/none\n"
+        "PrivateData             = cloud\n"
+        "ProctrackType           = proctrack/linuxproc\n"
+    )
+    assert parse_private_data(config) == {"cloud"}
+    assert parse_private_data("PrivateData = accounts,jobs,usage\n") == {
+        "accounts",
+        "jobs",
+        "usage",
+    }
+    assert parse_private_data("PrivateData             = none\n") == frozenset()
+    assert parse_private_data("SLURM_VERSION = 22.05.8\n") == frozenset()
+
+
+class RecordingTransport:
+    """Answers every command with `stdout`; records the argv lists."""
+
+    def __init__(self, stdout: str = "", returncode: int = 0, stderr: str = "") -> None:
+        self.stdout, self.returncode, self.stderr = stdout, returncode, stderr
+        self.calls: list[list[str]] = []
+
+    def run(self, argv: list[str], **_kwargs: object) -> CommandResult:
+        self.calls.append(argv)
+        return CommandResult(tuple(argv), self.returncode, self.stdout, self.stderr)
+
+    def read_text(self, path: str) -> str | None:
+        return None
+
+    def remove(self, path: str) -> None:
+        pass
+
+    def home(self) -> str:
+        return "/home/instructor"
+
+    def make_private_dir(self, path: str) -> None:
+        pass
+
+
+def test_partition_desktops_is_one_squeue_call_with_explicit_fields() -> None:
+    transport = RecordingTransport(PARTITION_SQUEUE)
+    desktops = SlurmBackend(transport).partition_desktops("dcv")
+    assert [d.job.job_id for d in desktops] == ["517", "518"]
+    assert transport.calls == [
+        [
+            "squeue",
+            "--all",
+            "--partition=dcv",
+            "--name=dcv-widget",
+            "--states=PENDING,CONFIGURING,RUNNING,COMPLETING",
+            "--noheader",
+            "--format=%u\x1f%i\x1f%T\x1f%r\x1f%N\x1f%L\x1f%P\x1f%k",
+        ]
+    ]
+
+
+def test_partition_desktops_refuses_a_list_of_partitions_before_slurm_sees_it() -> None:
+    transport = RecordingTransport()
+    for name in ("dcv,viz", "", "-x", "a b"):
+        with pytest.raises(SlurmError, match="not a Slurm partition name"):
+            SlurmBackend(transport).partition_desktops(name)
+    assert transport.calls == []
+
+
+def test_partition_desktops_says_when_squeue_fails() -> None:
+    transport = RecordingTransport(returncode=1, stderr="squeue: error: Invalid user: nobody\n")
+    with pytest.raises(SlurmError, match="squeue failed: squeue: error: Invalid user"):
+        SlurmBackend(transport).partition_desktops("dcv")

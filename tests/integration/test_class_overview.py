@@ -1,0 +1,188 @@
+"""The class overview on the real local Slurm, with desktops of several unprivileged users.
+
+scripts/test.sh creates the students dcvstudent1 and dcvstudent2 and lets the test user submit
+and cancel jobs as them through sudo (/etc/sudoers.d/dcv-widget-tests: /usr/bin/sbatch and
+/usr/bin/scancel only). The test user is no Slurm operator: the local Slurm has no slurmdbd, so
+nobody can be made one (docs/class-overview.md), and Slurm refuses it other users' jobs.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from dcv_widget.backends.slurm import JobTag, job_comment
+from dcv_widget.class_overview import ClassOverview
+from dcv_widget.manager import SessionManager
+from dcv_widget.transport import CommandResult, LocalTransport
+
+STUDENTS = ("dcvstudent1", "dcvstudent2")
+# A stand-in desktop: what the overview reads of a job is its name, comment, state and user.
+SCRIPT = "#!/bin/sh\nsleep 600\n"
+
+
+def eventually(
+    check: Callable[[], bool], timeout: float = 120, what: Callable[[], str] = lambda: ""
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached in time {what()}")
+        time.sleep(0.2)
+
+
+def as_user(user: str | None, argv: list[str], stdin: str | None = None) -> str:
+    """Run a Slurm command as `user` (through sudo, as scripts/test.sh allows) or as this one."""
+    full = ["sudo", "-n", "-u", user, f"/usr/bin/{argv[0]}", *argv[1:]] if user else argv
+    done = subprocess.run(
+        full, input=stdin, capture_output=True, text=True, cwd="/tmp", check=False, timeout=30
+    )
+    assert done.returncode == 0, (
+        f"{' '.join(full)} failed: {done.stderr.strip()} (run scripts/test.sh as root: it "
+        "creates the students and the sudo rule)"
+    )
+    return done.stdout
+
+
+def submit(user: str | None, minutes: int) -> str:
+    """A dcv_widget-style job on partition dcv, as `user` (None: the test user)."""
+    comment = job_comment(JobTag("novnc", uuid.uuid4().hex))
+    out = as_user(
+        user,
+        [
+            "sbatch",
+            "--parsable",
+            "--job-name=dcv-widget",
+            f"--comment={comment}",
+            "--output=/dev/null",
+            "--chdir=/tmp",
+            "--partition=dcv",
+            f"--time={minutes}:00",
+            "--cpus-per-task=1",
+        ],
+        stdin=SCRIPT,
+    )
+    return out.strip().split(";")[0]
+
+
+def slurm_state(job_id: str) -> str:
+    done = subprocess.run(
+        ["squeue", "--noheader", f"--jobs={job_id}", "--states=all", "--format=%T"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip()
+
+
+class CountingTransport(LocalTransport):
+    """The real local transport, counting the commands it runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.commands: list[str] = []
+        self._lock = threading.Lock()
+
+    def run(self, argv: list[str], **kwargs: Any) -> CommandResult:
+        with self._lock:
+            self.commands.append(argv[0])
+        return super().run(argv, **kwargs)
+
+    def count(self, command: str) -> int:
+        with self._lock:
+            return self.commands.count(command)
+
+
+@pytest.fixture
+def classroom() -> Iterator[dict[str, str]]:
+    """Two students' desktops and one of the test user's (the instructor's), all running."""
+    for student in STUDENTS:  # what an interrupted earlier run left behind
+        as_user(student, ["scancel", f"--user={student}", "--name=dcv-widget"])
+    jobs = {"dcvstudent1": submit("dcvstudent1", 20), "dcvstudent2": submit("dcvstudent2", 10)}
+    jobs["dcvtest"] = submit(None, 5)
+    try:
+        # Other tests' desktops may fill the node for a while.
+        eventually(
+            lambda: all(slurm_state(j) == "RUNNING" for j in jobs.values()),
+            timeout=300,
+            what=lambda: str({j: slurm_state(j) for j in jobs.values()}),
+        )
+        yield jobs
+    finally:
+        for user, job_id in jobs.items():
+            as_user(None if user == "dcvtest" else user, ["scancel", job_id])
+
+
+def click(widget: ClassOverview, action: str, **extra: Any) -> None:
+    widget._on_message(widget, {"action": action, **extra}, None)
+
+
+def card(widget: ClassOverview, key: str) -> dict[str, Any]:
+    return next(c for c in widget.cards if c["key"] == key)
+
+
+def ours(widget: ClassOverview, jobs: dict[str, str]) -> list[str]:
+    """The users of our jobs, in the order their cards are shown (other tests may add more)."""
+    by_job = {job_id: user for user, job_id in jobs.items()}
+    return [by_job[c["key"]] for c in widget.cards if c["key"] in by_job]
+
+
+def test_an_instructor_sees_every_students_desktop_and_ends_only_what_slurm_allows(
+    classroom: dict[str, str],
+) -> None:
+    transport = CountingTransport()
+    widget = ClassOverview("dcv", manager=SessionManager(transport, fast_poll=0.3, slow_poll=1.0))
+    try:
+        eventually(lambda: len(ours(widget, classroom)) == 3, timeout=30)
+        assert ours(widget, classroom) == ["dcvstudent1", "dcvstudent2", "dcvtest"]  # by user
+        student = card(widget, classroom["dcvstudent1"])
+        assert student["title"] == f"dcvstudent1 · job {classroom['dcvstudent1']}"
+        assert student["state"] == "running" and student["node"] == "dcv-node-1"
+        assert student["ends_at"] > time.time() + 15 * 60
+        assert student["detail"] == "novnc · idle time unknown"
+        assert student["actions"] == ["end"]
+        assert widget.launcher["actions"] == []
+        assert "desktops on dcv" in widget.launcher["message"]
+
+        # One squeue per poll for the whole partition, every user.
+        polls = transport.count("squeue")
+        eventually(lambda: transport.count("squeue") >= polls + 2, timeout=30)
+        assert set(transport.commands) == {"squeue", "scontrol", "sinfo"}
+
+        click(widget, "set", field="sort", value="time_left")
+        assert ours(widget, classroom) == ["dcvtest", "dcvstudent2", "dcvstudent1"]
+        click(widget, "set", field="filter", value="dcvstudent")
+        assert ours(widget, classroom) == ["dcvstudent2", "dcvstudent1"]
+        assert all(c["title"].startswith("dcvstudent") for c in widget.cards)
+        click(widget, "set", field="filter", value=classroom["dcvstudent2"])
+        assert classroom["dcvstudent2"] in [c["key"] for c in widget.cards]
+        assert classroom["dcvstudent1"] not in [c["key"] for c in widget.cards]
+        click(widget, "set", field="filter", value="")
+
+        # Another user's desktop: Slurm refuses a non-operator, the card says so in words.
+        refused = classroom["dcvstudent1"]
+        click(widget, "end", key=refused)
+        eventually(lambda: card(widget, refused)["error"] != "", timeout=30)
+        assert card(widget, refused)["error"] == (
+            f"Slurm did not let you end dcvstudent1's desktop (job {refused}): only its owner, "
+            "a Slurm operator or administrator, or a coordinator of its account may end it."
+        )
+        assert card(widget, refused)["actions"] == ["end"]
+        time.sleep(1.5)  # a few polls later the job still runs, the refusal still shown
+        assert slurm_state(refused) == "RUNNING"
+        assert card(widget, refused)["error"].startswith("Slurm did not let you end")
+
+        # The instructor's own desktop ends, and its card goes.
+        own = classroom["dcvtest"]
+        click(widget, "end", key=own)
+        eventually(lambda: own not in [c["key"] for c in widget.cards], timeout=60)
+        assert slurm_state(own) in ("", "CANCELLED", "COMPLETING")
+        assert card(widget, refused)["state"] == "running"
+    finally:
+        widget.close()

@@ -1,0 +1,175 @@
+"""The class overview's cards, filter, sort and words, without a cluster (the widget on the
+real Slurm is tests/integration/test_class_overview.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from dcv_widget.backends.slurm import JobStatus, JobTag, UserDesktop, job_comment
+from dcv_widget.card_widget import COMPACT_AFTER
+from dcv_widget.cards import card_for
+from dcv_widget.class_overview import ClassOverview
+from dcv_widget.manager import SessionManager
+from dcv_widget.overview_cards import (
+    IDLE_UNKNOWN,
+    card_state,
+    end_refusal,
+    ends_at,
+    matches,
+    overview_card,
+    overview_cards,
+    summary,
+    toolbar,
+)
+from dcv_widget.request import InvalidRequest, LaunchRequest
+from dcv_widget.session import DesktopSession
+
+
+def desktop(
+    job_id: str,
+    user: str,
+    state: str = "RUNNING",
+    node: str = "dcv-node-1",
+    left: str = "50:00",
+    reason: str = "None",
+    engine: str = "novnc",
+) -> UserDesktop:
+    tag = JobTag(engine, f"launch{job_id}")
+    job = JobStatus(job_id, state, reason, node, left, "dcv", job_comment(tag))
+    return UserDesktop(user, job, tag)
+
+
+CLASS = [
+    desktop("12", "carol", left="5:00"),
+    desktop("9", "alice", node="dcv-node-2", left="1:00:00"),
+    desktop("30", "bob", "PENDING", node="", left="1:00:00", reason="Resources"),
+    desktop("31", "alice", "CONFIGURING", node="dcv-cloud-1", left="59:58"),
+    desktop("7", "dave", "COMPLETING", left="0:10"),
+]
+
+
+# -- cards, pure ---------------------------------------------------------------------------
+
+
+def test_a_card_says_who_which_job_where_and_never_claims_the_desktop_is_ready() -> None:
+    card = overview_card(CLASS[0], ends=1000.0)
+    assert card["key"] == "12"
+    assert card["title"] == "carol · job 12"
+    assert card["state"] == "running"  # not "ready": only carol can see her desktop answer
+    assert card["node"] == "dcv-node-1" and card["ends_at"] == 1000.0
+    assert card["detail"] == f"novnc · {IDLE_UNKNOWN}"
+    assert card["actions"] == ["end"]
+    assert card["access"] is None and card["steps"] == [] and card["error"] == ""
+    # The same keys as a Desktop card, so the same view draws it.
+    assert set(card) == set(card_for(DesktopSession(request=LaunchRequest(), key="k")))
+
+
+def test_state_words_and_details_follow_slurm() -> None:
+    words = {d.job.job_id: (card_state(d.job), overview_card(d)["detail"]) for d in CLASS}
+    assert words["30"] == ("queued", "novnc · waiting for a free node")
+    assert words["31"] == ("starting", "novnc · powering up dcv-cloud-1")
+    assert words["7"] == ("ending", "novnc · shutting down")
+    assert overview_card(CLASS[4])["actions"] == []  # already on its way out
+    ending = overview_card(CLASS[0], ending=True)
+    assert ending["actions"] == [] and ending["detail"] == "novnc · ending…"
+    assert card_state(desktop("1", "x", "SUSPENDED").job) == "suspended"
+
+
+def test_time_left_only_for_started_jobs_and_steady_across_polls() -> None:
+    running, pending = CLASS[0].job, CLASS[2].job
+    first = ends_at(running, 1000.0)
+    assert first == 1300.0
+    assert ends_at(pending, 1000.0) is None
+    # The next poll a second later reads one second less: the card does not change.
+    later = replace(running, time_left="4:59")
+    assert ends_at(later, 1001.5, first) == first
+    assert ends_at(later, 1030.0, first) == 1329.0  # extended by an admin: follows
+    unlimited = replace(running, time_left="UNLIMITED")
+    assert ends_at(unlimited, 1000.0) is None
+
+
+def test_filter_matches_user_node_state_and_job_id_word_by_word() -> None:
+    def shown(text: str) -> list[str]:
+        return [d.job.job_id for d in CLASS if matches(d, text)]
+
+    assert shown("") == ["12", "9", "30", "31", "7"]
+    assert shown("ALICE") == ["9", "31"]
+    assert shown("node-2") == ["9"]
+    assert shown("queued") == ["30"]
+    assert shown("pending") == ["30"]
+    assert shown("31") == ["31"]
+    assert shown("alice running") == ["9"]
+    assert shown("nobody") == []
+
+
+def test_sorts() -> None:
+    ends = {"12": 300.0, "9": 3600.0, "31": 3598.0, "7": 10.0, "30": None}
+
+    def order(sort: str) -> list[str]:
+        return [c["key"] for c in overview_cards(CLASS, sort=sort, ends=ends)]
+
+    assert order("user") == ["9", "31", "30", "12", "7"]  # alice's by job id, then bob…
+    assert order("state") == ["30", "31", "9", "12", "7"]  # queued, starting, running…
+    assert order("time_left") == ["7", "12", "31", "9", "30"]  # not started: last
+    assert order("node") == ["31", "12", "7", "9", "30"]  # no node yet: last
+
+
+def test_cards_carry_their_errors_and_the_filter() -> None:
+    cards = overview_cards(
+        CLASS, filter_text="carol", errors={"12": "refused", "9": "other"}, unreachable=True
+    )
+    assert [(c["key"], c["error"], c["unreachable"]) for c in cards] == [("12", "refused", True)]
+
+
+def test_two_hundred_jobs_become_two_hundred_compact_cards() -> None:
+    jobs = [desktop(str(1000 + i), f"student{i:03d}", left="1:00:00") for i in range(200)]
+    cards = overview_cards(jobs, ends={d.job.job_id: 4000.0 for d in jobs})
+    assert len(cards) == 200 and len({c["key"] for c in cards}) == 200
+    assert len(cards) > COMPACT_AFTER  # the widget draws them as the dense list
+    assert cards[0]["title"] == "student000 · job 1000"
+    assert all(c["actions"] == ["end"] and c["ends_at"] == 4000.0 for c in cards)
+
+
+def test_summary_counts_states_and_users() -> None:
+    assert summary(CLASS, 5, "dcv") == (
+        "5 desktops on dcv (1 queued, 1 starting, 2 running, 1 ending) of 4 users."
+    )
+    assert summary(CLASS[:1], 0, "dcv") == "1 desktop on dcv (1 running) of 1 user; 0 shown."
+    assert summary([], 0, "dcv") == "No desktops on dcv."
+
+
+def test_toolbar_is_a_filter_and_a_sort_without_launch() -> None:
+    bar = toolbar("ali", "node", "2 desktops", "dcv")
+    assert bar["actions"] == [] and bar["can_launch"] is False
+    assert bar["heading"] == "Class overview · dcv"
+    filter_field, sort_field = bar["fields"]
+    assert (filter_field["name"], filter_field["kind"], filter_field["value"]) == (
+        "filter",
+        "text",
+        "ali",
+    )
+    assert (sort_field["name"], sort_field["kind"], sort_field["value"]) == (
+        "sort",
+        "select",
+        "node",
+    )
+    assert [o["value"] for o in sort_field["options"]] == ["user", "state", "time_left", "node"]
+
+
+def test_scancel_refusal_becomes_a_sentence() -> None:
+    error = (
+        "scancel 12 failed: scancel: error: Kill job error on job id 12: Access/permission denied"
+    )
+    assert end_refusal(CLASS[0], "12", error) == (
+        "Slurm did not let you end carol's desktop (job 12): only its owner, a Slurm operator "
+        "or administrator, or a coordinator of its account may end it."
+    )
+    assert end_refusal(None, "12", error).startswith("Slurm did not let you end job 12:")
+    assert end_refusal(CLASS[0], "12", "squeue: timed out").startswith("End failed: squeue")
+
+
+def test_a_bad_partition_is_refused_before_slurm_sees_it() -> None:
+    with pytest.raises(InvalidRequest, match="partition"):
+        ClassOverview("dcv,viz", manager=SessionManager())
