@@ -31,8 +31,8 @@ LABELS = {
     "ssm-head": "AWS SSM through the head node",
     "tunnel": "Tunnel held by this notebook",
 }
-# Routes on which the browser opens localhost:<local port> rather than the node.
-LOCAL_ROUTES = ("ssh", "ssm", "ssm-head", "tunnel")
+_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|[0-9A-Fa-f:.]{2,45}")
+_DESTINATION = re.compile(r"([A-Za-z0-9._][A-Za-z0-9._-]{0,31}@)?[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
 _INSTANCE_ID = re.compile(r"(mi|i)-[0-9a-f]{8,17}")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 
@@ -49,8 +49,8 @@ class Command:
 class Access:
     """What a person needs to know (and run) before Connect works on this route.
 
-    `pending`: still being worked out (an AWS lookup). `problem`: a prerequisite is missing,
-    said with what to do; Connect is not offered then.
+    `pending`: still being worked out (an AWS lookup); Connect is not offered yet. `problem`: a
+    prerequisite is missing, said with what to do; no URL is shown, and Connect looks again.
     """
 
     route: str
@@ -78,13 +78,23 @@ def direct(host: str, port: int) -> Access:
     return Access("direct", LABELS["direct"], then=f"Connect opens the desktop at {host}:{port}.")
 
 
-def ssh_tunnel(node: str, port: int, local_port: int, login: str, head: str) -> Access:
+def ssh_tunnel(
+    node: str, port: int, local_port: int, destination: str, ssh_port: int = 22
+) -> Access:
+    """`destination` is user@host or an ssh config alias; every part is checked first: the
+    command is pasted into a shell by the user."""
+    if not _HOST.fullmatch(node):
+        raise ValueError(f"{node!r} is not a host name or address")
+    if not _DESTINATION.fullmatch(destination):
+        raise ValueError(f"{destination!r} is not a user@host or ssh alias")
+    argv = ["ssh", "-N", "-L", f"{local_port}:{node}:{port}"]
+    argv += ["-p", str(ssh_port)] if ssh_port != 22 else []
     return Access(
         "ssh",
         LABELS["ssh"],
         instructions="The desktop's node is not reachable from your browser. On your own "
         "computer, run this and leave it running:",
-        commands=(Command("ssh", f"ssh -N -L {local_port}:{node}:{port} {login}@{head}"),),
+        commands=(Command("ssh", shlex.join([*argv, destination])),),
         then=_then_local(local_port),
     )
 

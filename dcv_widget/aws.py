@@ -9,6 +9,7 @@ retries use botocore's "standard" mode (throttling backs off), because a card wa
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,29 +37,36 @@ class Instance:
 
 
 class Aws:
-    """boto3 clients for one profile, created on first use and shared by the threads."""
+    """boto3 clients for one profile, created on first use and shared by the threads (a boto3
+    Session is not thread-safe: it and the clients are made under a lock; clients are)."""
 
     def __init__(self, *, profile: str = "", region: str = "") -> None:
         self.profile = profile
         self.region_setting = region
         self._session: Any = None
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.RLock()
 
     def session(self) -> Any:
-        if self._session is None:
-            try:
-                import boto3
-            except ImportError as exc:
-                raise AwsError(
-                    "this route needs boto3 where JupyterLab runs: pip install 'dcv_widget[aws]'"
-                ) from exc
-            try:
-                self._session = boto3.Session(profile_name=self.profile or None)
-            except Exception as exc:  # botocore's ProfileNotFound
-                raise AwsError(
-                    f"AWS profile {self.profile!r} is not configured here ({exc}); fix "
-                    "c.DesktopSettings.aws_profile or run `aws configure --profile`"
-                ) from exc
-        return self._session
+        with self._lock:
+            if self._session is None:
+                self._session = self._new_session()
+            return self._session
+
+    def _new_session(self) -> Any:
+        try:
+            import boto3
+        except ImportError as exc:
+            raise AwsError(
+                "this needs boto3 where JupyterLab runs: pip install 'dcv_widget[aws]'"
+            ) from exc
+        try:
+            return boto3.Session(profile_name=self.profile or None)
+        except Exception as exc:  # botocore's ProfileNotFound
+            raise AwsError(
+                f"AWS profile {self.profile!r} is not configured here ({exc}); fix the "
+                "aws_profile / profile setting or run `aws configure --profile`"
+            ) from exc
 
     def region(self, hint: str = "") -> str:
         """`hint` (the node's own region), else the setting, the profile/environment, or this
@@ -77,15 +85,22 @@ class Aws:
         return str(found)
 
     def client(self, service: str, region: str) -> Any:
+        """The service's client in `region`, made once."""
         from botocore.config import Config
 
-        session = self.session()
-        if session.get_credentials() is None:
-            raise AwsError(
-                "no AWS credentials where JupyterLab runs, so the instance cannot be looked up; "
-                "attach an instance role, set AWS_PROFILE, or run `aws configure`"
-            )
-        return session.client(service, region_name=region, config=Config(**CLIENT_CONFIG))
+        with self._lock:
+            found = self._clients.get((service, region))
+            if found is not None:
+                return found
+            session = self.session()
+            if session.get_credentials() is None:
+                raise AwsError(
+                    "no AWS credentials where JupyterLab runs; attach an instance role, set "
+                    "AWS_PROFILE, or run `aws configure`"
+                )
+            made = session.client(service, region_name=region, config=Config(**CLIENT_CONFIG))
+            self._clients[(service, region)] = made
+            return made
 
     def instance_by_ip(self, ip: str, region: str, *, public: bool = False) -> Instance:
         """The one live instance with this private (or public) IPv4 address."""

@@ -5,8 +5,7 @@ checks a valid `LaunchRequest`, or one field of the launcher form, and raises `I
 naming the field, the bound and the setting that sets it. `DesktopSettings.request()` applies
 it, so `Desktop()`, `launch()` and `dcv-desktop` all do; the widget applies it to each edit of
 its form and again when launching. How many desktops a user may have at once (`max_desktops`)
-needs the queue: the manager counts them on its own thread, when submitting
-(`desktop_limit_reached`).
+needs the queue: the manager counts them on its own thread, when submitting (manager.py).
 """
 
 from __future__ import annotations

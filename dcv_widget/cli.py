@@ -9,7 +9,9 @@ dcv-desktop end 1234
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import threading
 import time
 from typing import Any
 
@@ -87,7 +89,11 @@ def _run(args: argparse.Namespace) -> int:
         if route.commands:  # on stderr: stdout stays the URL alone, for scripts
             print(f"{route.label}: {route.instructions}", file=sys.stderr)
             print(f"  {route.commands[0].text}", file=sys.stderr)
-        print(url)
+        print(url, flush=True)
+        if route.route == "tunnel":  # the tunnel lives in this process: keep it open
+            print("The tunnel is open while this runs; Ctrl-C closes it.", file=sys.stderr)
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
     elif args.command == "end":
         handle = _find(manager, args.job_id)
         handle.end()

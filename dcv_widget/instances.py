@@ -44,7 +44,7 @@ class InstancesManager:
         backend: Ec2Backend,
         *,
         access: str = "direct",
-        local_port_base: int = 18443,
+        local_port_base: int = 19443,
         fast_poll: float = 5.0,
         slow_poll: float = 60.0,
         port: int = DCV_PORT,
@@ -58,11 +58,12 @@ class InstancesManager:
         self._desktops: dict[str, Ec2Desktop] = {}
         self._dcv_up: set[str] = set()  # running instances whose DCV has answered
         self._busy: dict[str, str] = {}  # instance id -> the action under way, in words
-        self._prices: dict[str, float | None] = {}
+        self._prices: dict[tuple[str, str], float | None] = {}  # (type, platform) -> $/h
         self.problem = ""  # why the last listing failed, for the panel
         self._listeners: Listeners[Callable[[], None]] = Listeners()
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._closed = False
         self._poller: threading.Thread | None = None
         self._actions = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dcv-widget-ec2")
 
@@ -81,10 +82,10 @@ class InstancesManager:
         with self._lock:
             return self._busy.get(instance_id, "")
 
-    def hourly_price(self, instance_type: str) -> float | None:
-        """The On-Demand price per hour once looked up (by the poll loop), else None."""
+    def hourly_price(self, desktop: Ec2Desktop) -> float | None:
+        """The On-Demand price per hour of its type and platform once looked up, else None."""
         with self._lock:
-            return self._prices.get(instance_type)
+            return self._prices.get((desktop.instance_type, desktop.platform))
 
     def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call `listener()` after every change; returns an unsubscribe."""
@@ -99,6 +100,12 @@ class InstancesManager:
                 )
                 self._poller.start()
         self._wake.set()
+
+    def close(self) -> None:
+        """Stop polling and the action threads (the instances themselves go on)."""
+        self._closed = True
+        self._wake.set()
+        self._actions.shutdown(wait=False, cancel_futures=True)
 
     def run_later(self, work: Callable[[], T]) -> Future[T]:
         """`work` on an action thread: for callers (the kernel's thread) that must not wait."""
@@ -172,7 +179,7 @@ class InstancesManager:
         return self.local_port_base + int(desktop.instance_id[-5:], 16) % 1000
 
     def _poll_loop(self) -> None:
-        while True:
+        while not self._closed:
             try:
                 changing = self.poll_once()
             except Exception as exc:  # the loop must live on: the panel says what failed
@@ -186,7 +193,10 @@ class InstancesManager:
 
     def poll_once(self) -> bool:
         """One listing, DCV probes for running instances not answering yet, prices of new
-        instance types; returns whether something is still changing."""
+        instance types; returns whether something is still changing.
+
+        On the ssm route the instances have no inbound access from here, so a running one
+        counts as ready (its DCV page answers through the user's forward once it is up)."""
         listed = {d.instance_id: d for d in self.backend.desktops()}
         self.problem = ""
         answering = set()
@@ -194,13 +204,17 @@ class InstancesManager:
             host = desktop.public_ip or desktop.private_ip
             if desktop.state != "running" or not host:
                 continue
-            if self.dcv_ready(desktop.instance_id) or self.backend.dcv_answers(host, self.port):
+            if (
+                self.route == "ssm"
+                or self.dcv_ready(desktop.instance_id)
+                or self.backend.dcv_answers(host, self.port)
+            ):
                 answering.add(desktop.instance_id)
         with self._lock:
-            new_types = {d.instance_type for d in listed.values()} - set(self._prices)
-            self._prices.update(dict.fromkeys(new_types))  # None until looked up
-        for instance_type in new_types:  # the Pricing API may be slow: not on the poll
-            self._actions.submit(self._look_up_price, instance_type)
+            new_kinds = {(d.instance_type, d.platform) for d in listed.values()} - set(self._prices)
+            self._prices.update(dict.fromkeys(new_kinds))  # None until looked up
+        for kind in new_kinds:  # the Pricing API may be slow: not on the poll
+            self._actions.submit(self._look_up_price, kind)
         with self._lock:
             self._desktops, self._dcv_up = listed, answering
         self._notify()
@@ -209,10 +223,12 @@ class InstancesManager:
             for d in listed.values()
         )
 
-    def _look_up_price(self, instance_type: str) -> None:
-        price = self.backend.hourly_price(instance_type)
+    def _look_up_price(self, kind: tuple[str, str]) -> None:
+        instance_type, platform = kind
+        system = "Windows" if platform == "windows" else "Linux"
+        price = self.backend.hourly_price(instance_type, system)
         with self._lock:
-            self._prices[instance_type] = price
+            self._prices[kind] = price
         if price is not None:
             self._notify()
 

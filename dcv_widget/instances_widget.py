@@ -9,20 +9,17 @@ actions a card offers and ignores any other.
 from __future__ import annotations
 
 import getpass
-import re
 import threading
 from concurrent.futures import Future
 from functools import partial
 from typing import Any
 
+from .backends.ec2 import INSTANCE_TYPE, PLAIN, TEMPLATE_ID, TEMPLATE_NAME
 from .card_widget import COMPACT_AFTER, CardWidget
 from .instance_cards import instance_card
 from .instances import ACTIONS, InstancesManager, manager_from_settings
 from .settings import InstanceSettings, load_instance_settings
 
-_TEMPLATE = re.compile(r"lt-[0-9a-f]{8,17}|[A-Za-z0-9().\-/_]{3,128}")
-_INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+")
-_NAME = re.compile(r"[A-Za-z0-9 _.:/=+@-]{0,64}")
 _FIELDS = (
     ("template", "Launch template", "id lt-… or name"),
     ("instance_type", "Instance type", "empty: the template's"),
@@ -32,14 +29,14 @@ _FIELDS = (
 
 def field_error(name: str, value: str) -> str:
     """Why a launch form value is refused ("" when it is fine); names the field."""
-    if name == "template" and not _TEMPLATE.fullmatch(value):
+    if name == "template" and not (TEMPLATE_ID.fullmatch(value) or TEMPLATE_NAME.fullmatch(value)):
         return (
             "template: give a launch template id (lt-…) or name "
             "(or set c.InstanceSettings.launch_template)"
         )
-    if name == "instance_type" and value and not _INSTANCE_TYPE.fullmatch(value):
+    if name == "instance_type" and value and not INSTANCE_TYPE.fullmatch(value):
         return f"instance_type: {value!r} is not an instance type such as g4dn.xlarge"
-    if name == "name" and not _NAME.fullmatch(value):
+    if name == "name" and value and not (len(value) <= 64 and PLAIN.fullmatch(value)):
         return "name: use at most 64 letters, digits, spaces and _ . : / = + @ -"
     return ""
 
@@ -58,6 +55,7 @@ class Instances(CardWidget):
         **values: str,
     ) -> None:
         self._settings = settings or load_instance_settings()
+        self._owns_manager = manager is None  # closed with this widget
         self.manager = manager or manager_from_settings(
             self._settings, self._settings.owner or getpass.getuser()
         )
@@ -73,6 +71,8 @@ class Instances(CardWidget):
             )
         self._values.update(values)
         self._policy = ""
+        self._idle_action = ""  # the installed idle policy's action, once read
+        self._launching = False  # a launch is under way: another click is the same one
         self._message = ""
         self._card_errors: dict[str, tuple[str, str]] = {}
         self._sync_lock = threading.RLock()
@@ -84,26 +84,34 @@ class Instances(CardWidget):
         self._read_policy()
 
     def launch(self) -> Future[Any]:
-        """Launch an instance with the form's values (checked again here)."""
+        """Launch an instance with the form's values (checked again here), with the idle tag
+        and the idle policy's shutdown behaviour when the site sets an idle tag value."""
         errors = [e for e in (field_error(n, self._values[n]) for n, _, _ in _FIELDS) if e]
         if errors:
             raise ValueError(errors[0])
-        options = {"instance_type": self._values["instance_type"], "name": self._values["name"]}
+        options: dict[str, Any] = {
+            "instance_type": self._values["instance_type"],
+            "name": self._values["name"],
+            "version": self._settings.launch_template_version,
+            "security_group_ids": tuple(self._settings.security_group_ids),
+        }
         if self._settings.subnet_id:
             options["subnet_id"] = self._settings.subnet_id
-        future = self.manager.launch(
-            self._values["template"],
-            version=self._settings.launch_template_version,
-            security_group_ids=tuple(self._settings.security_group_ids),
-            **options,
-        )
+        if self._settings.idle_value:
+            options["extra_tags"] = ((self._settings.idle_tag, self._settings.idle_value),)
+            # EC2 stops or terminates an instance that shuts itself down as this says.
+            options["shutdown_behavior"] = self._idle_action or "stop"
+        self._launching = True
         self._message = "Launching…"
         self._refresh()
+        future = self.manager.launch(self._values["template"], **options)
         future.add_done_callback(self._launched)
         return future
 
     def close(self) -> None:
         self._unsubscribe()
+        if self._owns_manager:
+            self.manager.close()
         super().close()
 
     # -- messages from the view -------------------------------------------------------------
@@ -116,7 +124,7 @@ class Instances(CardWidget):
             if name in self._values:
                 self._values[name] = str(content.get("value", "")).strip()
                 self._refresh()
-        elif action == "launch":
+        elif action == "launch" and not self._launching:
             try:
                 self.launch()
             except ValueError as exc:
@@ -124,12 +132,16 @@ class Instances(CardWidget):
                 self._refresh()
         elif action == "connect":
             request = str(content.get("request", ""))
-            future = self.manager.connect_url(key) if "connect" in self._allowed(key) else None
-            self._send_url(key, request, future)
+            if "connect" in self._allowed(key):
+                future = self.manager.connect_url(key)
+                future.add_done_callback(partial(self._send_url, key, request))
+            else:
+                self._send_url(key, request, None)
         elif action in ACTIONS and action in self._allowed(key):
             self.manager.act(key, action).add_done_callback(partial(self._acted, key, action))
 
     def _launched(self, future: Future[Any]) -> None:
+        self._launching = False
         exc = future.exception()
         self._message = f"Launch failed: {exc}" if exc else ""
         self._refresh()
@@ -157,6 +169,7 @@ class Instances(CardWidget):
             policy = idle_policy(tag, value, aws=backend.aws, region=backend.region)
             if policy is None:
                 return f"No idle policy is installed for {tag}={value}: idle ones keep running."
+            self._idle_action = policy.action
             return policy.describe()
 
         def done(future: Future[str]) -> None:
@@ -187,7 +200,7 @@ class Instances(CardWidget):
                     for n, label, hint in _FIELDS
                 ],
                 "locked": False,
-                "can_launch": not any(errors.values()),
+                "can_launch": not any(errors.values()) and not self._launching,
                 "message": message,
             }
             cards = [self._card(d) for d in self.manager.desktops()]
@@ -201,7 +214,7 @@ class Instances(CardWidget):
             desktop,
             dcv_ready=self.manager.dcv_ready(key),
             access=self.manager.access(key),
-            hourly=self.manager.hourly_price(desktop.instance_type),
+            hourly=self.manager.hourly_price(desktop),
             busy=self.manager.busy(key),
             error=error if state == desktop.state else "",
         )

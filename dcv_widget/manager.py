@@ -117,6 +117,8 @@ class SessionManager:
         self._wake = threading.Event()
         self._poller: threading.Thread | None = None
         self._actions = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dcv-widget-action")
+        # Routes are worked out apart: slow AWS lookups must not hold up End, Launch, Connect.
+        self._routing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dcv-widget-route")
 
     # -- what callers see -------------------------------------------------------------------
 
@@ -153,7 +155,7 @@ class SessionManager:
 
     def route(self, key: str) -> Future[Access | None]:
         """How the browser reaches a ready desktop, worked out if not yet (None: not ready)."""
-        return self._actions.submit(self._prepare_route, key)
+        return self._routing.submit(self._prepare_route, key)
 
     def wait_for(
         self, key: str, predicate: Callable[[DesktopSession], bool], timeout: float
@@ -329,7 +331,7 @@ class SessionManager:
             return None
         route = self.routes.prepare(key, session.request.access, endpoint, session.job_id)
         if self._endpoints.get(key) is not endpoint:  # ended or requeued meanwhile
-            self.routes.close(key)
+            self.routes.close(key, endpoint)  # this route only, not a newer one
             return None
         self._notify(key)
         return route
@@ -544,7 +546,7 @@ class SessionManager:
             log.warning("desktop %s: %s", session.job_id, exc)
             return False
         self._endpoints[session.key] = replace(found.endpoint, host=address)
-        self._actions.submit(self._isolated, session, self._prepare_route, session.key)
+        self._routing.submit(self._isolated, session, self._prepare_route, session.key)
         return True
 
     def _mark_unreachable(self) -> None:

@@ -54,6 +54,12 @@ class _Prepared:
     browser: Endpoint | None = None  # where Connect points; None while there is a problem
     tunnel: HeldTunnel | None = None
 
+    @property
+    def local_port(self) -> int:
+        """The local port this route uses (0: none)."""
+        browser = self.browser
+        return browser.port if browser is not None and browser.host == "localhost" else 0
+
 
 class Routes:
     """The access routes of one manager's desktops, by session key."""
@@ -88,19 +94,43 @@ class Routes:
                 return known.access
             self.close(key)
             try:
-                prepared = self._resolve(route, endpoint, job_id)
+                prepared = self._resolve(route, endpoint, self._local_port(key, job_id))
             except (RouteProblem, AwsError, TunnelError, TransportError, ValueError) as exc:
                 prepared = _Prepared(endpoint, access.problem(route, str(exc)))
+            except Exception as exc:  # never leave the card "finding how to reach…" for good
+                log.exception("working out the %s route failed", route)
+                prepared = _Prepared(
+                    endpoint,
+                    access.problem(
+                        route,
+                        f"unexpected {type(exc).__name__} while working out this route (see the "
+                        "kernel's log); click Connect to try again",
+                    ),
+                )
             with self._lock:
                 self._prepared[key] = prepared
             return prepared.access
 
-    def close(self, key: str) -> None:
-        """Forget the desktop's route and close its tunnel, if any."""
+    def close(self, key: str, endpoint: Endpoint | None = None) -> None:
+        """Forget the desktop's route and close its tunnel, if any; with `endpoint`, only the
+        route prepared for that endpoint (not a newer one)."""
         with self._lock:
-            prepared = self._prepared.pop(key, None)
-        if prepared and prepared.tunnel:
+            prepared = self._prepared.get(key)
+            if prepared is None or (endpoint is not None and prepared.endpoint != endpoint):
+                return
+            del self._prepared[key]
+        if prepared.tunnel:
             prepared.tunnel.close()
+
+    def _local_port(self, key: str, job_id: str) -> int:
+        """`local_port_base + job id % 1000`: stable across kernel restarts (a tunnel the user
+        started still fits); the next one up when another desktop here has it already."""
+        with self._lock:
+            taken = {p.local_port for k, p in self._prepared.items() if k != key}
+        port = self.options.local_port_base + _job_number(job_id) % 1000
+        while port in taken:
+            port += 1
+        return port
 
     def close_all(self) -> None:
         with self._lock:
@@ -110,7 +140,7 @@ class Routes:
 
     # -- the routes ---------------------------------------------------------------------------
 
-    def _resolve(self, route: str, endpoint: Endpoint, job_id: str) -> _Prepared:
+    def _resolve(self, route: str, endpoint: Endpoint, local: int) -> _Prepared:
         port = endpoint.port
         if route == "direct":
             if endpoint.instance_id and not endpoint.public_ip:
@@ -120,14 +150,13 @@ class Routes:
                 )
             host = endpoint.public_ip or endpoint.host
             return _Prepared(endpoint, access.direct(host, port), replace(endpoint, host=host))
-        local = self.options.local_port_base + _job_number(job_id) % 1000
         if route == "tunnel":
             tunnel = self._hold_tunnel(endpoint, local)
             shown = access.held_tunnel(endpoint.host, port, tunnel.local_port)
             at_local = replace(endpoint, host="localhost", port=tunnel.local_port)
             return _Prepared(endpoint, shown, at_local, tunnel)
         if route == "ssh":
-            shown = access.ssh_tunnel(endpoint.host, port, local, *self._ssh_login())
+            shown = access.ssh_tunnel(endpoint.host, port, local, *self._ssh_destination())
         elif route == "ssm":
             node = self._node_instance(endpoint)
             self._check_agent(node, "the node", "use access='ssm-head' (through the head node)")
@@ -158,12 +187,19 @@ class Routes:
         last.start()  # its TunnelError names the port and what to do
         return last
 
-    def _ssh_login(self) -> tuple[str, str]:
-        """The user and head-node address for an `ssh -L` run on the user's computer."""
+    def _ssh_destination(self) -> tuple[str, int]:
+        """Where the user's `ssh -L` goes, and its port: the head_node setting; else, when
+        JupyterLab reaches the cluster over SSH from the user's computer, the same ssh_host
+        (an alias of their ~/.ssh/config keeps its User, Port and ProxyJump); else this host."""
         target = getattr(self.transport, "target", None)
-        if target is not None:
-            return target.user, self.options.head_node or target.hostname
-        return getpass.getuser(), self.options.head_node or this_host()
+        user = target.user if target is not None else getpass.getuser()
+        if self.options.head_node:
+            return f"{user}@{self.options.head_node}", 22
+        if target is None:
+            return f"{user}@{this_host()}", 22
+        if target.alias != target.hostname:
+            return target.alias, 22
+        return f"{user}@{target.hostname}", target.port
 
     def _node_instance(self, endpoint: Endpoint) -> Instance:
         """The node's instance: recorded by the job from its metadata, else looked up."""

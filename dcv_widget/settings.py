@@ -196,7 +196,10 @@ class InstanceSettings(Configurable):
         "direct", help="How browsers reach the instances: direct (public IP) or ssm."
     ).tag(config=True)
     local_port_base = Int(
-        18443, min=1024, max=64535, help="First local port of the ssm route's forwards."
+        19443,
+        min=1024,
+        max=64535,
+        help="First local port of the ssm route's forwards (apart from the Slurm desktops').",
     ).tag(config=True)
     fast_poll = Float(
         5.0, min=1.0, help="Seconds between listings while an instance changes state."

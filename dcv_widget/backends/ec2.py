@@ -31,12 +31,12 @@ __all__ = ["Ec2Backend", "Ec2Desktop", "Ec2InputError", "decrypt_password", "on_
 _UP_STATES = ("pending", "running", "stopping")
 # Tag keys and values AWS accepts everywhere, minus the wildcards of DescribeInstances filters
 # (`*`, `?`): an owner "*" must never match everyone's instances.
-_PLAIN = re.compile(r"[A-Za-z0-9 _.:/=+\-@]+")
+PLAIN = re.compile(r"[A-Za-z0-9 _.:/=+\-@]+")
 _INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
-_TEMPLATE_ID = re.compile(r"lt-[0-9a-f]{17}")
-_TEMPLATE_NAME = re.compile(r"[A-Za-z0-9().\-/_]{3,128}")
+TEMPLATE_ID = re.compile(r"lt-[0-9a-f]{17}")
+TEMPLATE_NAME = re.compile(r"[A-Za-z0-9().\-/_]{3,128}")
 _TEMPLATE_VERSION = re.compile(r"\$Default|\$Latest|[1-9][0-9]{0,8}")
-_INSTANCE_TYPE = re.compile(r"[a-z0-9][a-z0-9-]*\.[a-z0-9-]+")
+INSTANCE_TYPE = re.compile(r"[a-z0-9][a-z0-9-]*\.[a-z0-9-]+")
 _SUBNET = re.compile(r"subnet-[0-9a-f]{8,17}")
 _SECURITY_GROUP = re.compile(r"sg-[0-9a-f]{8,17}")
 # The Pricing API has endpoints in a few regions only; us-east-1 answers for every region.
@@ -147,10 +147,12 @@ class Ec2Backend:
         security_group_ids: tuple[str, ...] = (),
         name: str = "",
         shutdown_behavior: str = "",
+        extra_tags: tuple[tuple[str, str], ...] = (),
     ) -> Ec2Desktop:
         """One instance from a launch template (its id lt-… or its name), tagged as this owner's
-        on the instance and its volumes. Nothing here depends on the AMI's platform: the
-        template carries the Windows or Linux image, key pair and user data."""
+        (plus `extra_tags`, e.g. the idle policy's) on the instance and its volumes. Nothing
+        here depends on the AMI's platform: the template carries the Windows or Linux image,
+        key pair and user data."""
         spec: dict[str, Any] = {
             "MinCount": 1,
             "MaxCount": 1,
@@ -159,7 +161,7 @@ class Ec2Backend:
         }
         if instance_type:
             spec["InstanceType"] = _checked(
-                "instance_type", instance_type, _INSTANCE_TYPE, "an instance type like g4dn.xlarge"
+                "instance_type", instance_type, INSTANCE_TYPE, "an instance type like g4dn.xlarge"
             )
         if subnet_id:
             spec["SubnetId"] = _checked("subnet_id", subnet_id, _SUBNET, "a subnet id (subnet-…)")
@@ -174,7 +176,9 @@ class Ec2Backend:
                     f"shutdown_behavior {shutdown_behavior!r} is not 'stop' or 'terminate'"
                 )
             spec["InstanceInitiatedShutdownBehavior"] = shutdown_behavior
-        tags = [{"Key": key, "Value": value} for key, value in self._marks()]
+        extra = [(_tag_key("tag", k), _tag_value("tag", v)) for k, v in extra_tags]
+        marks = [*self._marks(), *extra]
+        tags = [{"Key": key, "Value": value} for key, value in marks]
         if name:
             tags.append({"Key": "Name", "Value": _tag_value("name", name)})
         spec["TagSpecifications"] = [
@@ -299,7 +303,7 @@ class Ec2Backend:
 
         Products are matched by `regionCode` (the region name) rather than the `location`
         display name, which AWS renames ("EU (Ireland)" → "Europe (Ireland)"); no map to keep."""
-        if not _INSTANCE_TYPE.fullmatch(instance_type):
+        if not INSTANCE_TYPE.fullmatch(instance_type):
             return None
         wanted = {
             "instanceType": instance_type,
@@ -455,7 +459,7 @@ def _tags(raw: dict[str, Any]) -> dict[str, str]:
 
 
 def _tag_value(field: str, value: str) -> str:
-    if not (0 < len(value) <= 256 and _PLAIN.fullmatch(value)) or value != value.strip():
+    if not (0 < len(value) <= 256 and PLAIN.fullmatch(value)) or value != value.strip():
         raise Ec2InputError(
             f"{field} {value!r} cannot be a tag value: use 1-256 letters, digits, spaces "
             "and _ . : / = + - @"
@@ -471,9 +475,9 @@ def _tag_key(field: str, key: str) -> str:
 
 
 def _template_ref(template: str) -> dict[str, str]:
-    if _TEMPLATE_ID.fullmatch(template):
+    if TEMPLATE_ID.fullmatch(template):
         return {"LaunchTemplateId": template}
-    if _TEMPLATE_NAME.fullmatch(template):
+    if TEMPLATE_NAME.fullmatch(template):
         return {"LaunchTemplateName": template}
     raise Ec2InputError(
         f"template {template!r} is neither a launch template id (lt-…) nor a template name"

@@ -54,7 +54,7 @@ export interface Access {
   label: string;
   /** The route is still being worked out (an AWS lookup). */
   pending: boolean;
-  /** A missing prerequisite and what to do about it; Connect is then absent from the actions. */
+  /** A missing prerequisite and what to do about it; no URL is shown, and Connect (if offered) looks again. */
   problem: string;
   instructions: string;
   commands: AccessCommand[];

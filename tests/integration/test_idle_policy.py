@@ -395,13 +395,12 @@ def test_someone_connected_ends_the_check_without_a_shutdown(
 ) -> None:
     node.session()
     node.connect()
-    began = time.monotonic()
     code, out = finish(
         run_check(node, render(linux_script, idleSeconds="30", checkSeconds="1"), shell)
     )
     assert (code, node.shut_down()) == (0, []), out
     assert "1 DCV session(s) in use: not idle" in out
-    assert time.monotonic() - began < 10  # at once, not after the idle time
+    # At once, not after the idle time: asked once, no waiting round.
     assert node.dcv_calls() == ["list-sessions", "list-connections -j console"]
 
 
@@ -411,14 +410,11 @@ def test_nobody_connected_for_the_idle_time_shuts_the_os_down(
 ) -> None:
     node.session()
     node.session("other")
-    began = time.monotonic()
     code, out = finish(
         run_check(node, render(linux_script, idleSeconds="3", checkSeconds="1"), shell)
     )
-    waited = time.monotonic() - began
     assert code == 0, out
     assert node.shut_down() == ["shutdown -h +1 dcv-widget: DCV idle, shutting down"], out
-    assert 2 <= waited < 15, out  # whole seconds of `date +%s`: the idle time to within 1 s
     # Asked again every checkSeconds while waiting, about every session.
     asked = [c for c in node.dcv_calls() if c.startswith("list-connections")]
     assert len(asked) >= 6 and {"list-connections -j console", "list-connections -j other"} == set(
@@ -428,15 +424,16 @@ def test_nobody_connected_for_the_idle_time_shuts_the_os_down(
 
 def test_a_connection_during_the_wait_cancels_the_shutdown(node: Node, linux_script: str) -> None:
     node.session()
-    began = time.monotonic()
-    check = run_check(node, render(linux_script, idleSeconds="8", checkSeconds="1"))
-    time.sleep(2.5)
-    assert check.poll() is None  # still waiting
+    check = run_check(node, render(linux_script, idleSeconds="600", checkSeconds="1"))
+    # Connect once the check is in its waiting rounds (it asked again after the first look).
+    deadline = time.monotonic() + 60
+    while sum(c.startswith("list-connections") for c in node.dcv_calls()) < 2:
+        assert check.poll() is None and time.monotonic() < deadline, "the check never waited"
+        time.sleep(0.2)
     node.connect()
     code, out = finish(check)
     assert (code, node.shut_down()) == (0, []), out
     assert "someone connected to DCV while waiting" in out
-    assert time.monotonic() - began < 8
 
 
 def test_no_session_at_all_is_idle_and_idle_minutes_apply(node: Node, linux_script: str) -> None:

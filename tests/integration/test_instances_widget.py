@@ -5,7 +5,7 @@ loopback address), Connect's route, Stop, Start, Terminate with the card's actio
 from __future__ import annotations
 
 import http.server
-import json
+import os
 import socket
 import ssl
 import subprocess
@@ -95,12 +95,14 @@ def serve_https(host: str, port: int, folder: Path) -> Iterator[None]:
 def test_an_instance_from_launch_to_terminate(
     template: str, certificate: Path, free_port: int
 ) -> None:
+    """The direct route: the card waits for DCV to answer on the instance's address; this one
+    has no public IP, which its card says instead of offering a URL that cannot work."""
     settings = InstanceSettings(
         region=REGION,
         launch_template="dcv-workstation",
         subnet_id=template,
         owner="ada",
-        access="ssm",
+        idle_value="team-a",
         fast_poll=1.0,
     )
     manager = manager_from_settings(settings, "ada")
@@ -108,12 +110,20 @@ def test_an_instance_from_launch_to_terminate(
     widget = RecordingInstances(manager=manager, settings=settings, instance_type="t3.large")
     click(widget, "set", field="name", value="cad")
     click(widget, "launch")
-    eventually(lambda: len(widget.cards) == 1)
+    click(widget, "launch")  # a double click launches once
+    eventually(lambda: len(widget.cards) == 1 and widget.launcher["can_launch"])
     card = widget.cards[0]
     instance_id = card["key"]
     assert card["title"] == f"cad · {instance_id}"
     assert "t3.large" in card["detail"] and card["state"] == "launching"
     assert "connect" not in card["actions"]  # DCV does not answer yet
+    ec2 = ec2_client(os.environ["AWS_ENDPOINT_URL"], REGION)
+    raw = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    assert {"Key": "dcv-widget:idle", "Value": "team-a"} in raw["Tags"]  # the idle policy's tag
+    behaviour = ec2.describe_instance_attribute(
+        InstanceId=instance_id, Attribute="instanceInitiatedShutdownBehavior"
+    )
+    assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "stop"
 
     private_ip = manager.desktops()[0].private_ip
     assert private_ip.startswith("127.0.0.")
@@ -123,30 +133,56 @@ def test_an_instance_from_launch_to_terminate(
         eventually(lambda: widget.cards[0]["state"] == "ready")
         card = widget.cards[0]
         assert card["actions"] == ["connect", "stop", "reboot", "terminate"]
-        assert card["access"]["route"] == "ssm"
-        assert f"--target {instance_id}" in card["access"]["commands"][0]["text"]
+        assert card["access"]["route"] == "direct"
+        assert "has no public IP" in card["access"]["problem"]
         click(widget, "connect", key=instance_id, request="r1")
         eventually(lambda: bool(widget.sent))
-        local = 18443 + int(instance_id[-5:], 16) % 1000
-        assert widget.sent == [
-            {"event": "open", "request": "r1", "url": f"https://localhost:{local}/"}
-        ]
+        assert widget.sent == [{"event": "open-failed", "request": "r1"}]
+        assert "c.InstanceSettings.access = 'ssm'" in widget.cards[0]["error"]
     finally:
         next(server, None)
 
     click(widget, "stop", key=instance_id)
     eventually(lambda: widget.cards[0]["state"] == "stopped")
     assert widget.cards[0]["actions"] == ["start", "terminate"]
-    click(widget, "connect", key=instance_id, request="r2")  # not offered: answered as failed
-    eventually(lambda: len(widget.sent) == 2)
-    assert widget.sent[1] == {"event": "open-failed", "request": "r2"}
-
     click(widget, "start", key=instance_id)
     eventually(lambda: widget.cards[0]["state"] in ("launching", "ready"))
     click(widget, "terminate", key=instance_id)
     eventually(lambda: widget.cards[0]["state"] == "ended")
     assert widget.cards[0]["outcome"] == "Ended: terminated"
-    assert json.dumps(widget.cards).count(instance_id) >= 1
+    assert len(ec2.describe_instances()["Reservations"]) == 1  # one launch for two clicks
+    widget.close()
+
+
+def test_on_the_ssm_route_a_running_instance_is_ready_without_inbound_access(
+    aws_endpoint: str,
+) -> None:
+    """A private subnet (not loopback): nothing is probed from here; Connect opens the local
+    end of the forward the card's command starts."""
+    ec2 = ec2_client(aws_endpoint, REGION)
+    launch_template(ec2, "dcv-workstation")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    settings = InstanceSettings(
+        region=REGION,
+        launch_template="dcv-workstation",
+        subnet_id=subnet,
+        owner="ada",
+        access="ssm",
+        fast_poll=1.0,
+    )
+    widget = RecordingInstances(settings=settings)
+    click(widget, "launch")
+    eventually(lambda: bool(widget.cards) and widget.cards[0]["state"] == "ready")
+    card = widget.cards[0]
+    instance_id = card["key"]
+    assert card["access"]["route"] == "ssm" and card["access"]["problem"] == ""
+    assert f"--target {instance_id}" in card["access"]["commands"][0]["text"]
+    click(widget, "connect", key=instance_id, request="r1")
+    eventually(lambda: bool(widget.sent))
+    local = 19443 + int(instance_id[-5:], 16) % 1000
+    assert widget.sent == [{"event": "open", "request": "r1", "url": f"https://localhost:{local}/"}]
+    widget.close()
 
 
 def test_a_bad_form_value_is_named_and_nothing_is_launched(template: str) -> None:
@@ -159,8 +195,8 @@ def test_a_bad_form_value_is_named_and_nothing_is_launched(template: str) -> Non
     assert widget.launcher["fields"][1]["error"].startswith("instance_type: 'huge; reboot'")
     click(widget, "launch")
     assert "instance_type" in widget.launcher["message"]
-    time.sleep(1)
-    assert widget.cards == []
+    ec2 = ec2_client(os.environ["AWS_ENDPOINT_URL"], REGION)
+    assert ec2.describe_instances()["Reservations"] == []  # nothing reached AWS
 
 
 def test_an_unknown_template_says_so(template: str) -> None:

@@ -155,11 +155,29 @@ def test_values_that_would_reach_a_shell_are_refused(
 
 
 def test_ssh_tunnel_through_the_head_node_then_localhost() -> None:
-    shown = access.ssh_tunnel("10.0.1.17", 8443, 18017, "ada", "head.example.org")
+    shown = access.ssh_tunnel("10.0.1.17", 8443, 18017, "ada@head.example.org")
     assert [c.text for c in shown.commands] == [
         "ssh -N -L 18017:10.0.1.17:8443 ada@head.example.org"
     ]
     assert shown.then.endswith("localhost:18017.")
+    other_port = access.ssh_tunnel("10.0.1.17", 8443, 18017, "ada@head.example.org", 2222)
+    assert other_port.commands[0].text == (
+        "ssh -N -L 18017:10.0.1.17:8443 -p 2222 ada@head.example.org"
+    )
+
+
+@pytest.mark.parametrize(
+    ("node", "destination"),
+    [
+        ("10.0.1.17; id", "ada@head"),
+        ("$(id)", "ada@head"),
+        ("10.0.1.17", "ada@head && id"),
+        ("10.0.1.17", "-oProxyCommand=id"),
+    ],
+)
+def test_ssh_values_that_would_reach_a_shell_are_refused(node: str, destination: str) -> None:
+    with pytest.raises(ValueError, match="not a"):
+        access.ssh_tunnel(node, 8443, 18017, destination)
 
 
 def test_direct_and_held_tunnel_need_nothing_to_run() -> None:

@@ -44,6 +44,10 @@ def test_ssh_tunnel_uses_a_stable_local_port_per_job() -> None:
     assert shown.commands[0].text == (
         f"ssh -N -L 18677:10.0.1.23:8443 {getpass.getuser()}@head.example.org"
     )
+    # Another desktop here whose job id has the same last three digits gets the next port.
+    r = routes(head_node="head.example.org")
+    r.prepare("a", "ssh", NODE, "1234")
+    assert "-L 18678:" in r.prepare("b", "ssh", NODE, "2234").commands[0].text
     # The same job after a kernel restart: the same command (the user's tunnel still fits).
     again = routes(head_node="head.example.org", local_port_base=20000).prepare(
         "k2", "ssh", NODE, "1234"
