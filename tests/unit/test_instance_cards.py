@@ -17,15 +17,16 @@ RUNNING = Ec2Desktop(
     platform="windows",
     public_ip="203.0.113.7",
     private_ip="10.0.1.5",
-    launch_time=time.time() - 2 * 3600,
+    launch_time=0.0,  # set per test: uptime counts from now
     region="eu-west-1",
     owner="ada",
 )
 
 
 def test_a_running_instance_whose_dcv_answers_is_ready_with_its_actions() -> None:
+    two_hours = replace(RUNNING, launch_time=time.time() - 2 * 3600)
     card = instance_card(
-        RUNNING, dcv_ready=True, access=access.direct("203.0.113.7", 8443), hourly=0.526
+        two_hours, dcv_ready=True, access=access.direct("203.0.113.7", 8443), hourly=0.526
     )
     assert card["state"] == "ready" and card["key"] == RUNNING.instance_id
     assert card["actions"] == ["connect", "stop", "reboot", "terminate"]
