@@ -199,6 +199,7 @@ class Instances(CardWidget):
                     }
                     for n, label, hint in _FIELDS
                 ],
+                "heading": "New DCV instance",
                 "locked": False,
                 "can_launch": not any(errors.values()) and not self._launching,
                 "message": message,

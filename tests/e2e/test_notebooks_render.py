@@ -52,8 +52,14 @@ def test_the_notebook_runs_and_its_widgets_render(
         if output["output_type"] == "error"
     ]
     assert not failed, failed
-    widget = page.locator(".dcv-widget").first
-    expect(widget).to_be_visible(timeout=30_000)
-    expect(widget.locator(".dcv-launcher")).to_be_visible()
-    widget.screenshot(path=artifacts / f"notebook-{stem}.png")
+    widgets = page.locator(".dcv-widget")
+    expect(widgets.first).to_be_visible(timeout=30_000)
+    for i in range(widgets.count()):
+        expect(widgets.nth(i).locator(".dcv-launcher")).to_be_visible()
+        widgets.nth(i).screenshot(path=artifacts / f"notebook-{stem}-{i + 1}.png")
+    if name.startswith("04"):  # the class overview: a toolbar, no Launch
+        overview = widgets.filter(has=page.locator('.dcv-field[data-name="filter"]'))
+        expect(overview).to_have_count(1)
+        expect(overview.get_by_role("button", name="Launch")).to_have_count(0)
+        expect(overview).to_contain_text("Class overview · dcv")
     page.close()
