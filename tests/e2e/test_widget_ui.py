@@ -93,6 +93,9 @@ def test_the_widget_end_to_end(
         expect(card).to_have_attribute("data-state", "ready", timeout=LAUNCH_TIMEOUT)
         expect(card.locator('.dcv-step[data-status="done"]')).to_have_count(4)
         expect(card.locator(".dcv-time-left")).to_contain_text("left")
+    # Each route is worked out just after ready (the SSM one looks the node up in AWS).
+    expect(tunnel.locator(".dcv-command-text")).to_contain_text("ssh -N -L", timeout=60_000)
+    expect(ssm.get_by_role("tab")).to_have_count(3, timeout=60_000)
     shoot(queued, artifacts, "card-queued-light")
     shoot(direct, artifacts, "card-ready-light")
     shoot(tunnel, artifacts, "card-tunnel-light")
@@ -104,9 +107,7 @@ def test_the_widget_end_to_end(
     assert page.evaluate("navigator.clipboard.readText()") == command
 
     # The SSM card: the node's instance, found by its private IP, in a command per shell.
-    routes = ssm.locator(".dcv-access")
-    expect(routes).to_contain_text("AWS SSM port forwarding", timeout=60_000)
-    expect(ssm.get_by_role("tab")).to_have_count(3)
+    expect(ssm.locator(".dcv-access")).to_contain_text("AWS SSM port forwarding")
     ssm.get_by_role("tab", name="PowerShell 7.3+").click()
     expect(ssm.get_by_role("tab", name="PowerShell 7.3+")).to_have_attribute(
         "aria-selected", "true"
