@@ -24,7 +24,7 @@ from typing import Any
 
 from .backends.slurm import SlurmBackend, SlurmError, SlurmUnavailable, UserDesktop
 from .card_widget import COMPACT_AFTER, CardWidget
-from .listeners import Listeners
+from .listeners import Listeners, running_thread
 from .manager import FAST_POLL, MAX_BACKOFF, SLOW_POLL, SessionManager, default_manager
 from .overview_cards import (
     DEFAULT_SORT,
@@ -123,11 +123,7 @@ class ClassMonitor:
 
     def _ensure_polling(self) -> None:
         with self._lock:
-            if self._poller is None or not self._poller.is_alive():
-                self._poller = threading.Thread(
-                    target=self._poll_loop, name="dcv-widget-overview-poll", daemon=True
-                )
-                self._poller.start()
+            self._poller = running_thread(self._poller, self._poll_loop, "dcv-widget-overview-poll")
         self._wake.set()
 
     def _poll_loop(self) -> None:

@@ -17,7 +17,7 @@ from . import access as routes
 from .access import Access
 from .aws import Aws, AwsError
 from .backends.ec2 import Ec2Backend, Ec2Desktop
-from .listeners import Listeners
+from .listeners import Listeners, running_thread
 
 if TYPE_CHECKING:
     from .settings import InstanceSettings
@@ -94,11 +94,7 @@ class InstancesManager:
     def start(self) -> None:
         """Start following the instances (idempotent)."""
         with self._lock:
-            if self._poller is None or not self._poller.is_alive():
-                self._poller = threading.Thread(
-                    target=self._poll_loop, name="dcv-widget-ec2-poll", daemon=True
-                )
-                self._poller.start()
+            self._poller = running_thread(self._poller, self._poll_loop, "dcv-widget-ec2-poll")
         self._wake.set()
 
     def close(self) -> None:

@@ -1,4 +1,5 @@
-"""A thread-safe list of callbacks: what the managers tell their widgets through."""
+"""What the managers share with their widgets and poll loops: a thread-safe list of callbacks,
+and starting a poll thread only when none runs."""
 
 from __future__ import annotations
 
@@ -32,3 +33,15 @@ class Listeners(Generic[L]):
     def __iter__(self) -> Iterator[L]:
         with self._lock:
             return iter(list(self._items))
+
+
+def running_thread(
+    thread: threading.Thread | None, target: Callable[[], None], name: str
+) -> threading.Thread:
+    """`thread` while it still runs, else a new daemon thread running `target`, started: the
+    managers' poll loops end by themselves when there is nothing to follow."""
+    if thread is not None and thread.is_alive():
+        return thread
+    started = threading.Thread(target=target, name=name, daemon=True)
+    started.start()
+    return started

@@ -33,7 +33,7 @@ from .backends.slurm import (
 )
 from .bounds import DesktopLimitReached
 from .engines import ENGINES
-from .listeners import Listeners
+from .listeners import Listeners, running_thread
 from .request import ROUTES, InvalidRequest, LaunchRequest
 from .routes import RouteOptions, Routes
 from .session import (
@@ -345,13 +345,10 @@ class SessionManager:
 
     def _ensure_polling(self) -> None:
         with self._lock:
-            if self._poller is not None and self._poller.is_alive():
+            was = self._poller
+            self._poller = running_thread(was, self._poll_loop, "dcv-widget-poll")
+            if self._poller is was:  # already polling: look now (a new one just did)
                 self._wake.set()
-                return
-            self._poller = threading.Thread(
-                target=self._poll_loop, name="dcv-widget-poll", daemon=True
-            )
-            self._poller.start()
 
     def _poll_loop(self) -> None:
         backoff = self.fast_poll

@@ -51,6 +51,13 @@ def eventually(check: Callable[[], bool], timeout: float = 60) -> None:
         time.sleep(0.2)
 
 
+def ada(**settings: Any) -> InstanceSettings:
+    """Ada's instance settings in REGION from the template the tests create, polling fast."""
+    return InstanceSettings(
+        region=REGION, launch_template="dcv-workstation", owner="ada", fast_poll=1.0, **settings
+    )
+
+
 def click(widget: Instances, action: str, **extra: Any) -> None:
     widget._on_message(widget, {"action": action, **extra}, None)
 
@@ -97,14 +104,7 @@ def test_an_instance_from_launch_to_terminate(
 ) -> None:
     """The direct route: the card waits for DCV to answer on the instance's address; this one
     has no public IP, which its card says instead of offering a URL that cannot work."""
-    settings = InstanceSettings(
-        region=REGION,
-        launch_template="dcv-workstation",
-        subnet_id=template,
-        owner="ada",
-        idle_value="team-a",
-        fast_poll=1.0,
-    )
+    settings = ada(subnet_id=template, idle_value="team-a")
     manager = manager_from_settings(settings, "ada")
     manager.port = free_port
     widget = RecordingInstances(manager=manager, settings=settings, instance_type="t3.large")
@@ -163,14 +163,7 @@ def test_on_the_ssm_route_a_running_instance_is_ready_without_inbound_access(
     launch_template(ec2, "dcv-workstation")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    settings = InstanceSettings(
-        region=REGION,
-        launch_template="dcv-workstation",
-        subnet_id=subnet,
-        owner="ada",
-        access="ssm",
-        fast_poll=1.0,
-    )
+    settings = ada(subnet_id=subnet, access="ssm")
     widget = RecordingInstances(settings=settings)
     click(widget, "launch")
     eventually(lambda: bool(widget.cards) and widget.cards[0]["state"] == "ready")
