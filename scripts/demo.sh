@@ -23,10 +23,14 @@ DEMO_USER=${SUDO_USER:-dcvdemo}
 
 home=$(getent passwd "$DEMO_USER" | cut -d: -f6)
 notebooks="$home/dcv-widget-notebooks"
-if [[ ! -d $notebooks ]]; then
-    cp -r "$ROOT/notebooks" "$notebooks"
-    chown -R "$DEMO_USER" "$notebooks"
-fi
+# Tutorials the demo user lacks are copied in; one they already have (maybe edited) is kept.
+install -d -o "$DEMO_USER" "$notebooks"
+for tutorial in "$ROOT"/notebooks/*.ipynb; do
+    target="$notebooks/$(basename "$tutorial")"
+    if [[ ! -e $target ]]; then
+        install -o "$DEMO_USER" -m 0644 "$tutorial" "$target"
+    fi
+done
 
 echo "Starting JupyterLab as $DEMO_USER on $notebooks/01-quickstart.ipynb (Ctrl-C stops it)"
 cd "$notebooks"
