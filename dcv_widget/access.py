@@ -3,11 +3,16 @@
 
 - `direct`: the browser opens the node (its public IP on EC2, else Slurm's NodeAddr).
 - `ssh`: the user runs an SSH tunnel through the head node on their computer; Connect opens
-  localhost.
+  127.0.0.1.
 - `ssm`: the user runs AWS SSM port forwarding to the node's instance (no inbound rule at all).
 - `ssm-head`: SSM port forwarding through the head node's instance to the node's private IP,
   for nodes without the SSM agent.
 - `tunnel`: the widget forwards a local port through its own SSH connection to the head node.
+
+Every local forward binds, and every URL names, 127.0.0.1 (`LOOPBACK`), never `localhost`:
+where `localhost` resolves to ::1 first, another user of the same computer who bound
+[::1]:<port> (free while only the IPv4 address is taken) would get the request, and the secret
+in its URL.
 
 Nothing here carries a secret: the card is synced to the browser and saved in the notebook.
 """
@@ -22,7 +27,21 @@ from dataclasses import dataclass
 
 from .request import ROUTES
 
-__all__ = ["ROUTES", "Access", "Command", "ssm_argv", "ssm_commands"]
+__all__ = [
+    "DEFAULT_SSM_DOCUMENT",
+    "DEFAULT_SSM_REMOTE_DOCUMENT",
+    "LOOPBACK",
+    "ROUTES",
+    "Access",
+    "Command",
+    "check_document_name",
+    "ssm_argv",
+    "ssm_commands",
+]
+
+LOOPBACK = "127.0.0.1"  # what local forwards bind and Connect URLs name: one address family
+DEFAULT_SSM_DOCUMENT = "AWS-StartPortForwardingSession"
+DEFAULT_SSM_REMOTE_DOCUMENT = "AWS-StartPortForwardingSessionToRemoteHost"
 
 LABELS = {
     "direct": "Direct connection",
@@ -35,6 +54,7 @@ _HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|[0-9A-Fa-f:.]{2,45}")
 _DESTINATION = re.compile(r"([A-Za-z0-9._][A-Za-z0-9._-]{0,31}@)?[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
 _INSTANCE_ID = re.compile(r"(mi|i)-[0-9a-f]{8,17}")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+_DOCUMENT = re.compile(r"[a-zA-Z0-9_\-.:/]{3,128}")  # a name, or the ARN of a shared one
 
 
 @dataclass(frozen=True)
@@ -87,7 +107,12 @@ def ssh_tunnel(
         raise ValueError(f"{node!r} is not a host name or address")
     if not _DESTINATION.fullmatch(destination):
         raise ValueError(f"{destination!r} is not a user@host or ssh alias")
-    argv = ["ssh", "-N", "-L", f"{local_port}:{node}:{port}"]
+    target = f"[{node}]" if ":" in node else node  # an IPv6 address, bracketed for -L
+    # The bind address is explicit: ssh's default (loopback in both families, going on when
+    # one is taken) could leave [::1]:<port> to another user of the same computer. And ssh
+    # exits if it cannot bind, rather than run while someone else holds 127.0.0.1:<port>.
+    argv = ["ssh", "-N", "-L", f"{LOOPBACK}:{local_port}:{target}:{port}"]
+    argv += ["-o", "ExitOnForwardFailure=yes"]
     argv += ["-p", str(ssh_port)] if ssh_port != 22 else []
     return Access(
         "ssh",
@@ -100,10 +125,17 @@ def ssh_tunnel(
 
 
 def ssm_forward(
-    instance_id: str, region: str, port: int, local_port: int, *, remote_host: str = ""
+    instance_id: str,
+    region: str,
+    port: int,
+    local_port: int,
+    *,
+    remote_host: str = "",
+    document: str = "",
 ) -> Access:
     """The SSM route to the node's own instance, or through `instance_id` (the head node) to
-    `remote_host` (the node's private IP)."""
+    `remote_host` (the node's private IP). `document`: the site's session document (settings
+    ssm_document / ssm_remote_document); empty: AWS's."""
     route = "ssm-head" if remote_host else "ssm"
     how = "through the head node's SSM agent" if remote_host else "to the node's instance"
     return Access(
@@ -112,7 +144,9 @@ def ssm_forward(
         instructions=f"No inbound port is needed: AWS Session Manager forwards a port {how}. "
         "On your computer (AWS CLI v2 with the Session Manager plugin, credentials allowed to "
         "start sessions), run this and leave it running:",
-        commands=ssm_commands(ssm_argv(instance_id, region, port, local_port, remote_host)),
+        commands=ssm_commands(
+            ssm_argv(instance_id, region, port, local_port, remote_host, document=document)
+        ),
         then=_then_local(local_port),
     )
 
@@ -121,21 +155,30 @@ def held_tunnel(node: str, port: int, local_port: int) -> Access:
     return Access(
         "tunnel",
         LABELS["tunnel"],
-        instructions=f"This notebook forwards localhost:{local_port} to {node}:{port} through "
+        instructions=f"This notebook forwards {LOOPBACK}:{local_port} to {node}:{port} through "
         "its SSH connection while the desktop runs; nothing to run yourself.",
         then=_then_local(local_port),
     )
 
 
 def _then_local(local_port: int) -> str:
-    return f"Then click Connect: it opens localhost:{local_port}."
+    return f"Then click Connect: it opens {LOOPBACK}:{local_port}."
 
 
 def ssm_argv(
-    instance_id: str, region: str, port: int, local_port: int, remote_host: str = ""
+    instance_id: str,
+    region: str,
+    port: int,
+    local_port: int,
+    remote_host: str = "",
+    *,
+    document: str = "",
 ) -> list[str]:
     """`aws ssm start-session` for port forwarding, as an argv list (--parameters last).
-    Every value is checked first: the command is pasted into a shell by the user."""
+    Every value is checked first: the command is pasted into a shell by the user.
+
+    Only the through-the-head-node document takes `host`: AWS's to-the-node document has no
+    such parameter, and the site's own (docs/access-routes.md) fixes it to 127.0.0.1."""
     if not _INSTANCE_ID.fullmatch(instance_id):
         raise ValueError(f"{instance_id!r} is not an EC2 instance id")
     if not _REGION.fullmatch(region):
@@ -147,11 +190,22 @@ def ssm_argv(
         parameters["host"] = [remote_host]
     parameters["portNumber"] = [str(port)]
     parameters["localPortNumber"] = [str(local_port)]
-    document = "AWS-StartPortForwardingSession" + ("ToRemoteHost" if remote_host else "")
+    default = DEFAULT_SSM_REMOTE_DOCUMENT if remote_host else DEFAULT_SSM_DOCUMENT
+    document = check_document_name(document or default)
     return [
         "aws", "ssm", "start-session", "--target", instance_id, "--document-name", document,
         "--region", region, "--parameters", json.dumps(parameters, separators=(",", ":")),
     ]  # fmt: skip
+
+
+def check_document_name(name: str, field: str = "document") -> str:
+    """`name` if it is an SSM document's name or ARN, else a ValueError naming `field`."""
+    if not _DOCUMENT.fullmatch(name):
+        raise ValueError(
+            f"{field}: {name!r} is not an SSM document name; use 3-128 letters, digits and "
+            "_ - . : / (a name such as DcvWidget-PortForwardToNode, or a shared document's ARN)"
+        )
+    return name
 
 
 def ssm_commands(argv: list[str]) -> tuple[Command, ...]:

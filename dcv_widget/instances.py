@@ -167,7 +167,10 @@ class InstancesManager:
         if found.problem:
             raise RuntimeError(found.problem)
         if self.route == "ssm":
-            return f"https://localhost:{self._local_port(self._desktops[instance_id])}/"
+            # 127.0.0.1, the address the session-manager plugin binds, never "localhost",
+            # which may reach another user's [::1] listener first (access.py).
+            port = self._local_port(self._desktops[instance_id])
+            return f"https://{routes.LOOPBACK}:{port}/"
         return self.backend.connect_url(self._desktops[instance_id], self.port)
 
     def _local_port(self, desktop: Ec2Desktop) -> int:

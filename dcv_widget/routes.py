@@ -45,6 +45,8 @@ class RouteOptions:
     aws_region: str = ""
     aws_profile: str = ""
     local_port_base: int = LOCAL_PORT_BASE
+    ssm_document: str = access.DEFAULT_SSM_DOCUMENT
+    ssm_remote_document: str = access.DEFAULT_SSM_REMOTE_DOCUMENT
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class _Prepared:
     def local_port(self) -> int:
         """The local port this route uses (0: none)."""
         browser = self.browser
-        return browser.port if browser is not None and browser.host == "localhost" else 0
+        return browser.port if browser is not None and browser.host == access.LOOPBACK else 0
 
 
 class Routes:
@@ -153,23 +155,31 @@ class Routes:
         if route == "tunnel":
             tunnel = self._hold_tunnel(endpoint, local)
             shown = access.held_tunnel(endpoint.host, port, tunnel.local_port)
-            at_local = replace(endpoint, host="localhost", port=tunnel.local_port)
+            at_local = replace(endpoint, host=access.LOOPBACK, port=tunnel.local_port)
             return _Prepared(endpoint, shown, at_local, tunnel)
         if route == "ssh":
             shown = access.ssh_tunnel(endpoint.host, port, local, *self._ssh_destination())
         elif route == "ssm":
             node = self._node_instance(endpoint)
             self._check_agent(node, "the node", "use access='ssm-head' (through the head node)")
-            shown = access.ssm_forward(node.instance_id, node.region, port, local)
+            shown = access.ssm_forward(
+                node.instance_id, node.region, port, local, document=self.options.ssm_document
+            )
         elif route == "ssm-head":
             head = self._head_instance()
             self._check_agent(head, "the head node", "use access='ssh'")
             shown = access.ssm_forward(
-                head.instance_id, head.region, port, local, remote_host=_private_ip(endpoint)
+                head.instance_id,
+                head.region,
+                port,
+                local,
+                remote_host=_private_ip(endpoint),
+                document=self.options.ssm_remote_document,
             )
         else:
             raise RouteProblem(f"unknown access route {route!r}")
-        return _Prepared(endpoint, shown, replace(endpoint, host="localhost", port=local))
+        # The URL names the address the forward binds (never "localhost": see access.py).
+        return _Prepared(endpoint, shown, replace(endpoint, host=access.LOOPBACK, port=local))
 
     def _hold_tunnel(self, endpoint: Endpoint, first_port: int) -> HeldTunnel:
         if not hasattr(self.transport, "open_forward"):

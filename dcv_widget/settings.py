@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from traitlets import Bool, Float, Int, List, Unicode
+from traitlets import Bool, Float, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
 from traitlets.config.loader import Config
 
+from .access import DEFAULT_SSM_DOCUMENT, DEFAULT_SSM_REMOTE_DOCUMENT, check_document_name
 from .bounds import Bounds
 from .request import InvalidRequest, LaunchRequest
 
@@ -66,6 +67,16 @@ class DesktopSettings(Configurable):
     ).tag(config=True)
     aws_profile = Unicode(
         "", help="AWS profile for instance lookups; empty: boto3's default chain."
+    ).tag(config=True)
+    ssm_document = Unicode(
+        DEFAULT_SSM_DOCUMENT,
+        help="SSM session document of the ssm route's command (a name or ARN); the site's own "
+        "restricts the ports (docs/access-routes.md).",
+    ).tag(config=True)
+    ssm_remote_document = Unicode(
+        DEFAULT_SSM_REMOTE_DOCUMENT,
+        help="SSM session document of the ssm-head route's command (a name or ARN); the site's "
+        "own restricts the hosts and ports (docs/access-routes.md).",
     ).tag(config=True)
     local_port_base = Int(
         18443,
@@ -128,6 +139,15 @@ class DesktopSettings(Configurable):
         default_value=[],
         help="The access routes users may choose (direct, ssh, ssm, ssm-head, tunnel); empty: all.",
     ).tag(config=True)
+
+    @validate("ssm_document", "ssm_remote_document")
+    def _document_name(self, proposal: Any) -> str:
+        """A bad name fails when the settings are read, naming the setting, not on a card."""
+        name = proposal["trait"].name
+        try:
+            return check_document_name(proposal["value"], f"c.DesktopSettings.{name}")
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
 
     def bounds(self) -> Bounds:
         """The site's bounds on launch options (InvalidRequest names a bad one)."""

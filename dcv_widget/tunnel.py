@@ -51,7 +51,10 @@ class HeldTunnel:
 
     def start(self) -> int:
         """Listen on 127.0.0.1 only (the port must not be offered to the network, even though
-        the desktop's URL carries a token) and serve in a daemon thread; returns the port."""
+        the desktop's URL carries a token) and serve in a daemon thread; returns the port.
+
+        [::1] with the same port stays free for anyone on this computer: the URLs that lead
+        here must name 127.0.0.1, never "localhost" (routes.py does)."""
         if self._closed or self._listener is not None:
             raise RuntimeError("a HeldTunnel starts once")
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

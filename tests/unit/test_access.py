@@ -92,7 +92,7 @@ def test_ssm_command_as_the_issue_shows_it() -> None:
     assert shown.commands[2].text.endswith(
         r'--parameters "{\"portNumber\":[\"8443\"],\"localPortNumber\":[\"18442\"]}"'
     )
-    assert shown.then == "Then click Connect: it opens localhost:18442."
+    assert shown.then == "Then click Connect: it opens 127.0.0.1:18442."
     assert shown.route == "ssm" and shown.usable
 
 
@@ -154,16 +154,23 @@ def test_values_that_would_reach_a_shell_are_refused(
         ssm_argv(instance_id, region, 8443, 18443, host)
 
 
-def test_ssh_tunnel_through_the_head_node_then_localhost() -> None:
+def test_ssh_tunnel_binds_and_names_127_0_0_1_never_localhost() -> None:
+    """ssh binds 127.0.0.1 explicitly (and exits if it cannot), Connect names 127.0.0.1: no
+    [::1] listener of another user can take the request."""
     shown = access.ssh_tunnel("10.0.1.17", 8443, 18017, "ada@head.example.org")
     assert [c.text for c in shown.commands] == [
-        "ssh -N -L 18017:10.0.1.17:8443 ada@head.example.org"
+        "ssh -N -L 127.0.0.1:18017:10.0.1.17:8443 -o ExitOnForwardFailure=yes ada@head.example.org"
     ]
-    assert shown.then.endswith("localhost:18017.")
+    assert shown.then.endswith("127.0.0.1:18017.")
     other_port = access.ssh_tunnel("10.0.1.17", 8443, 18017, "ada@head.example.org", 2222)
     assert other_port.commands[0].text == (
-        "ssh -N -L 18017:10.0.1.17:8443 -p 2222 ada@head.example.org"
+        "ssh -N -L 127.0.0.1:18017:10.0.1.17:8443 -o ExitOnForwardFailure=yes -p 2222 "
+        "ada@head.example.org"
     )
+    ipv6 = access.ssh_tunnel("fd00::17", 8443, 18017, "ada@head")
+    assert shlex.split(ipv6.commands[0].text)[3] == "127.0.0.1:18017:[fd00::17]:8443"
+    for route in (shown, other_port, ipv6, access.held_tunnel("10.0.1.17", 8443, 18017)):
+        assert "localhost" not in route.then + route.instructions + str(route.commands)
 
 
 @pytest.mark.parametrize(
@@ -183,10 +190,42 @@ def test_ssh_values_that_would_reach_a_shell_are_refused(node: str, destination:
 def test_direct_and_held_tunnel_need_nothing_to_run() -> None:
     assert access.direct("203.0.113.7", 8443).commands == ()
     held = access.held_tunnel("10.0.1.17", 8443, 18017)
-    assert held.commands == () and "localhost:18017" in held.instructions
+    assert held.commands == () and "forwards 127.0.0.1:18017 " in held.instructions
 
 
 def test_pending_and_problem_are_not_usable() -> None:
     assert not access.pending("ssm").usable
     assert not access.problem("ssm", "no credentials").usable
     assert Access("direct", "Direct connection").usable
+
+
+def test_the_sites_documents_replace_aws_ones_and_the_node_route_never_passes_host() -> None:
+    """c.DesktopSettings.ssm_document / ssm_remote_document: the to-node document fixes host
+    127.0.0.1 itself, so that route's command must not send one (SSM refuses an unknown
+    parameter); the through-the-head-node one takes the node's IP."""
+    node = access.ssm_forward(
+        "i-0123456789abcdef0", "eu-west-1", 8443, 18442, document="DcvWidget-PortForwardToNode"
+    )
+    for command in node.commands:
+        assert "--document-name DcvWidget-PortForwardToNode " in command.text
+        assert shown_parameters(command) == {"portNumber": ["8443"], "localPortNumber": ["18442"]}
+    head = access.ssm_forward(
+        "i-0123456789abcdef0",
+        "eu-west-1",
+        8443,
+        18442,
+        remote_host="10.0.1.5",
+        document="arn:aws:ssm:eu-west-1:111122223333:document/DcvWidget-PortForwardThroughHead",
+    )
+    assert "--document-name arn:aws:ssm:eu-west-1:111122223333:document/DcvWidget-" in (
+        head.commands[0].text
+    )
+    assert shown_parameters(head.commands[0])["host"] == ["10.0.1.5"]
+
+
+@pytest.mark.parametrize(
+    "name", ["x", "AWS StartPortForwardingSession", "doc;id", "$(id)", "a" * 129]
+)
+def test_a_document_name_that_is_not_one_is_refused_naming_the_field(name: str) -> None:
+    with pytest.raises(ValueError, match=r"^document: .* is not an SSM document name"):
+        ssm_argv("i-0123456789abcdef0", "us-east-1", 8443, 18443, document=name)

@@ -42,17 +42,23 @@ def test_direct_to_an_ec2_node_without_public_ip_is_refused_with_the_way_out() -
 def test_ssh_tunnel_uses_a_stable_local_port_per_job() -> None:
     shown = routes(head_node="head.example.org").prepare("k", "ssh", NODE, "1234")
     assert shown.commands[0].text == (
-        f"ssh -N -L 18677:10.0.1.23:8443 {getpass.getuser()}@head.example.org"
+        "ssh -N -L 127.0.0.1:18677:10.0.1.23:8443 -o ExitOnForwardFailure=yes "
+        f"{getpass.getuser()}@head.example.org"
     )
+    # Connect names the address ssh binds, not "localhost" (which may be [::1], anyone's).
+    r = routes(head_node="head.example.org")
+    r.prepare("k", "ssh", NODE, "1234")
+    browser = r.browser_endpoint("k")
+    assert browser is not None and (browser.host, browser.port) == ("127.0.0.1", 18677)
     # Another desktop here whose job id has the same last three digits gets the next port.
     r = routes(head_node="head.example.org")
     r.prepare("a", "ssh", NODE, "1234")
-    assert "-L 18678:" in r.prepare("b", "ssh", NODE, "2234").commands[0].text
+    assert "-L 127.0.0.1:18678:" in r.prepare("b", "ssh", NODE, "2234").commands[0].text
     # The same job after a kernel restart: the same command (the user's tunnel still fits).
     again = routes(head_node="head.example.org", local_port_base=20000).prepare(
         "k2", "ssh", NODE, "1234"
     )
-    assert "-L 20234:" in again.commands[0].text
+    assert "-L 127.0.0.1:20234:" in again.commands[0].text
 
 
 def test_ssh_tunnel_defaults_to_this_host_as_the_head_node() -> None:
@@ -83,3 +89,14 @@ def test_an_offline_or_unregistered_ssm_agent_is_a_problem_with_the_way_out() ->
     unregistered = agent_problem(ping_status({"InstanceInformationList": []}, "i-1"), "x", "y")
     assert "is not registered with Systems Manager" in unregistered
     assert agent_problem("Online", "x", "y") == ""
+
+
+def test_the_site_documents_reach_the_ssm_commands() -> None:
+    """RouteOptions.ssm_document / ssm_remote_document (the DesktopSettings of those names)
+    name the document of each SSM route's command."""
+    r = routes(ssm_document="DcvWidget-PortForwardToNode", aws_region="us-east-2")
+    shown = r.prepare("k", "ssm", EC2_NODE, "57")
+    assert "--document-name DcvWidget-PortForwardToNode " in shown.commands[0].text
+    assert '"host"' not in shown.commands[0].text
+    browser = r.browser_endpoint("k")
+    assert browser is not None and (browser.host, browser.port) == ("127.0.0.1", 18500)

@@ -109,3 +109,13 @@ def test_the_desktop_limit_reaches_the_manager() -> None:
 
     assert manager_from_settings(DesktopSettings(max_desktops=2)).max_desktops == 2
     assert manager_from_settings(DesktopSettings()).max_desktops == 0
+
+
+def test_ssm_documents_default_to_aws_ones_and_a_bad_name_names_the_setting() -> None:
+    defaults = DesktopSettings()
+    assert defaults.ssm_document == "AWS-StartPortForwardingSession"
+    assert defaults.ssm_remote_document == "AWS-StartPortForwardingSessionToRemoteHost"
+    site = DesktopSettings(ssm_document="DcvWidget-PortForwardToNode")
+    assert site.ssm_document == "DcvWidget-PortForwardToNode"
+    with pytest.raises(TraitError, match=r"^c.DesktopSettings.ssm_remote_document: 'x; id' is not"):
+        DesktopSettings(ssm_remote_document="x; id")
