@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import logging
 import os
 import threading
@@ -537,7 +538,7 @@ class SessionManager:
             if found.launch_id != session.key:
                 log.warning("desktop %s: ignoring a session file of another launch", session.job_id)
                 return False
-            address = self.slurm.node_address(job.nodes)
+            address = _listening_address(found.endpoint) or self.slurm.node_address(job.nodes)
         except (SessionFileError, SlurmError, OSError, TransportError) as exc:
             # One desktop's trouble must not stall the others: try again next poll.
             log.warning("desktop %s: %s", session.job_id, exc)
@@ -622,3 +623,16 @@ def default_manager() -> SessionManager:
 
             _default = manager_from_settings(load_settings(), origin=notebook_origin())
         return _default
+
+
+def _listening_address(endpoint: Endpoint) -> str:
+    """The IP address the job says its desktop listens on, "" when it names a host instead.
+
+    A job that binds one address records it (novnc), and URLs then name exactly it: a name
+    could resolve to the other address family, where another user of the node may listen on
+    the same port. Otherwise Slurm's NodeAddr is the address the browser can reach.
+    """
+    try:
+        return str(ipaddress.ip_address(endpoint.host))
+    except ValueError:
+        return ""

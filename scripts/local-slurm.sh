@@ -137,9 +137,20 @@ wait_ready() {
     die "Slurm did not come up; see $LOGS/slurmctld.log and $LOGS/slurmd.log"
 }
 
+# The shared folder of X display sockets, as a node must have it before any desktop starts:
+# root's, mode 1777 (sticky). Created by a user's Xvnc instead, that user could delete or replace
+# every other user's display socket; desktop jobs refuse to start on a node where it is not so.
+provision_x11_sockets() {
+    local dir=/tmp/.X11-unix
+    [[ -L $dir ]] && rm -f "$dir"
+    install -d -m 1777 -o root -g root "$dir"
+    chown root:root "$dir" && chmod 1777 "$dir"
+}
+
 start() {
     [[ $EUID -eq 0 ]] || die "start needs root (it starts munged, slurmctld and slurmd)"
     RESTART=0
+    provision_x11_sockets
     write_config
     start_munge
     if [[ $RESTART == 1 ]]; then stop_slurm; fi

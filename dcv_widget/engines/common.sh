@@ -59,6 +59,15 @@ require() {
     done
 }
 
+# require_root_sticky DIR WHAT: fail unless DIR is a folder of root's with mode 1777. A shared
+# folder owned by a user lets that user delete or replace everyone else's files in it (sticky
+# bits do not hold against the folder's owner).
+require_root_sticky() {
+    [[ ! -L $1 && $(stat -c '%u %a' "$1" 2>/dev/null) == "0 1777" ]] || fail "$1 (the $2 of \
+every user) on $(hostname) must be a folder owned by root with mode 1777, or other users could \
+take over this desktop; ask your admin to run: install -d -m 1777 -o root -g root $1"
+}
+
 mkdir -p "$state_dir" "$sessions" "$state_dir/run" "$work" || fail "cannot create $work"
 chmod 700 "$state_dir" "$sessions" "$state_dir/run" "$work"
 # Files left by an earlier job with this id (killed with SIGKILL, cluster rebuilt) are not ours.

@@ -10,7 +10,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import websocket
@@ -34,6 +34,12 @@ def is_ended(session: DesktopSession) -> bool:
 def secret_of(url: str) -> str:
     fragment = dict(item.split("=", 1) for item in urlsplit(url).fragment.split("&"))
     return fragment["password"]
+
+
+def websocket_path_of(url: str) -> str:
+    """The WebSocket path noVNC opens, with the desktop's token (from the URL's fragment)."""
+    fragment = dict(item.split("=", 1) for item in urlsplit(url).fragment.split("&"))
+    return unquote(fragment["path"])
 
 
 def test_desktop_lifecycle_end_to_end(
@@ -65,8 +71,11 @@ def test_desktop_lifecycle_end_to_end(
     # The noVNC page is served and websockify bridges to a live VNC server.
     page = urllib.request.urlopen(f"http://{parts.netloc}/vnc.html", timeout=10)
     assert page.status == 200 and b"noVNC" in page.read()
+    path = websocket_path_of(url)
+    token = path.partition("token=")[2]
+    assert len(token) >= 32
     ws = websocket.create_connection(
-        f"ws://{parts.netloc}/websockify", subprotocols=["binary"], timeout=10
+        f"ws://{parts.netloc}/{path}", subprotocols=["binary"], timeout=10
     )
     try:
         greeting = ws.recv()
@@ -83,10 +92,11 @@ def test_desktop_lifecycle_end_to_end(
     argv_of_all = subprocess.run(
         ["ps", "-eo", "args"], capture_output=True, text=True, check=True
     ).stdout
-    assert secret not in argv_of_all
+    assert secret not in argv_of_all and token not in argv_of_all
     log_file = paths.log_file(session.job_id)
     assert stat.S_IMODE(os.stat(log_file).st_mode) == 0o600
     assert secret not in Path(log_file).read_text()
+    assert token not in Path(log_file).read_text()
 
     manager.end(session.key).result(timeout=30)
     session = manager.wait_for(session.key, is_ended, timeout=60)
@@ -103,7 +113,7 @@ def test_desktop_lifecycle_end_to_end(
         time.sleep(0.3)
     assert "desktop closed" in Path(log_file).read_text()
     # Nothing dcv_widget (or anything else in this process) logged carries the secret.
-    assert caplog.records and secret not in caplog.text
+    assert caplog.records and secret not in caplog.text and token not in caplog.text
 
 
 def test_unknown_partition_fails_with_slurms_reason(manager: SessionManager) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from urllib.parse import urlsplit
+import sys
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from dcv_widget.engines.novnc import NoVNCEngine
+from dcv_widget.engines.novnc import NoVNCEngine, vnc_password
 from dcv_widget.request import LaunchRequest
 from dcv_widget.session_file import Endpoint
 
@@ -40,17 +41,41 @@ def test_script_is_valid_bash() -> None:
     subprocess.run(["bash", "-n"], input=script, text=True, check=True)
 
 
-def test_script_keeps_the_password_out_of_argv_and_output() -> None:
+def test_script_keeps_the_secrets_out_of_argv_and_output() -> None:
     script = NoVNCEngine().job_script(LaunchRequest(), launch_id="ab12")
     assert "umask 077" in script
-    # The password reaches vncpasswd through a pipe from printf, a bash builtin.
-    assert "printf '%s\\n' \"$password\" | vncpasswd -f" in script
+    # The token reaches python3 (the password's hash) and files through bash builtins only.
+    assert "printf '%s' \"$token\" | python3 -c" in script
     for line in script.replace("\\\n", " ").splitlines():
-        if "$password" in line:
-            # Only bash builtins (printf, assignment) ever see it: no process gets it in argv.
-            assert line.lstrip().startswith(("printf", "password=", 'publish_session "$(printf')), (
-                line
-            )
+        if "$token" in line or "${#token}" in line:
+            # Only bash builtins (printf, assignment, tests) ever see it: no argv carries it.
+            assert line.lstrip().startswith(
+                ("printf", "token=", "[[ ${#token}", 'publish_session "$(printf')
+            ), line
+    # The X cookie never leaves python3: it writes the authority file itself.
+    assert "secrets.token_bytes(16)" in script and "xauth" not in script
+
+
+def test_websockify_listens_on_one_address_by_route() -> None:
+    node = NoVNCEngine().job_script(LaunchRequest(access="ssh"), launch_id="ab12")
+    assert "listen_on=node " in node
+    ssm = NoVNCEngine().job_script(LaunchRequest(access="ssm"), launch_id="ab12")
+    assert "listen_on=loopback " in ssm
+    assert '"$bind_address:$port"' in ssm
+
+
+def test_the_password_is_derived_as_the_job_derives_it() -> None:
+    """The job's python3 one-liner and vnc_password agree (the job's text, run here)."""
+    script = NoVNCEngine().job_script(LaunchRequest(), launch_id="ab12")
+    start = script.index("printf '%s' \"$token\" | python3 -c '") + len(
+        "printf '%s' \"$token\" | python3 -c '"
+    )
+    code = script[start : script.index("' | vncpasswd", start)]
+    derived = subprocess.run(
+        [sys.executable, "-c", code], input="tok-en_1", capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert derived == vnc_password("tok-en_1")
+    assert len(derived) == 8
 
 
 def test_connect_url_carries_the_secret_only_in_the_fragment() -> None:
@@ -63,5 +88,7 @@ def test_connect_url_carries_the_secret_only_in_the_fragment() -> None:
         "/vnc.html",
     )
     assert parts.query == ""
-    assert "password=s3cr%2Ft%2B" in parts.fragment
+    fragment = parse_qs(parts.fragment)
+    assert fragment["path"] == ["websockify?token=s3cr/t+"]
+    assert fragment["password"] == [vnc_password("s3cr/t+")]
     assert "autoconnect=1" in parts.fragment
