@@ -5,11 +5,13 @@ DCV POSTs the form fields `sessionId`, `authenticationToken` and `clientAddress`
 client in as USER only on `<auth result="yes"><username>USER</username></auth>`.
 
 How a token is looked up. A desktop job (engines/dcv_job.sh) names its DCV session
-`dcvw-<job id>` and writes the token nowhere but `~/.dcv-widget/sessions/<job id>.json`. For
-`dcvw-<job>` the verifier
+`dcvw-<job id>-<random suffix>` (the suffix makes the name unguessable, so nobody can create it
+first) and writes it and the token nowhere but `~/.dcv-widget/sessions/<job id>.json`. For such a
+session the verifier
 
-1. asks DCV who owns the session (`dcv describe-session dcvw-<job> --json`): DCV's own record,
-   which no user can forge;
+1. asks DCV who owns the session (`dcv describe-session <session> --json`): DCV's own record,
+   which no user can forge; the answer is cached for a minute (`OwnerCache`), so a flood of
+   requests does not run `dcv` as root for each;
 2. opens that owner's session file from their home directory one component at a time, never
    following a symlink (openat with O_NOFOLLOW), and trusts it only if it is a regular file
    owned by the owner with no group or other permission bits;
@@ -21,34 +23,54 @@ file on exit, and a new desktop gets a new file and token. Another user cannot p
 the owner's folders, and a symlink or a group-readable file is refused. Tokens are never logged
 or echoed; the log says only which session was asked about and the answer.
 
+Who may answer DCV. DCV trusts whatever listens on the verifier's address, so it must be one no
+user can take: a privileged port (DEFAULT_PORT, below 1024), held by systemd's socket unit
+(dcv-widget-verifier.socket) even while this service restarts; the socket arrives as fd 3
+(sd_listen_fds protocol). At most `workers` requests are served at once; further connections
+wait in the kernel's listen backlog.
+
 Stdlib only, importing nothing else from dcv_widget and written for Python 3.7 (Amazon Linux 2),
-so the node bootstrap (dcv_widget/node/) installs this one file:
-`python3 verifier.py --port 8444` serves on 127.0.0.1, where only DCV on the same node asks.
+so the node bootstrap (dcv_widget/node/) installs this one file: `python3 verifier.py` serves on
+127.0.0.1:844, where only DCV on the same node asks (`--port 0` picks a free port, for tests).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import hmac
 import json
 import logging
 import os
 import pwd
+import queue
 import re
+import socket
 import stat
 import subprocess
+import sys
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from functools import partial
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 log = logging.getLogger("dcv_widget.verifier")
 
-DEFAULT_PORT = 8444
-SESSION_ID = re.compile(r"dcvw-([0-9]{1,12})")
+DEFAULT_PORT = 844  # privileged: no user can bind it, whether or not the verifier runs
+# dcvw-<job id>-<suffix>: the suffix is 16 characters of [a-z0-9] from python's secrets (82 bits).
+SESSION_ID = re.compile(r"dcvw-([0-9]{1,12})-[a-z0-9]{16,64}")
 MAX_BODY = 16 * 1024
 MAX_FILE = 64 * 1024
+WORKERS = 16  # requests served at once
+BACKLOG = 64  # connections the kernel queues beyond those
+OWNER_TTL = 60.0  # seconds a session's owner is remembered
+OWNER_ENTRIES = 1024
+SD_LISTEN_FDS_START = 3
 
 
 def job_id_of(session_id: str) -> str | None:
@@ -109,6 +131,55 @@ def dcv_session_owner(session_id: str) -> str | None:
     return owner if isinstance(owner, str) and owner else None
 
 
+class OwnerCache:
+    """`owner_of` with memory: a session's owner, once DCV named it, for `ttl` seconds.
+
+    Safe because a session id is unguessable and unique to its job, so its owner cannot change
+    while it lives; the token and the owner's file are still checked on every request. Only a
+    found owner is kept: an unknown session is asked about again (it may be created a moment
+    later), so a refusal is never remembered as anything. At most `max_entries` are kept, the
+    oldest dropped first.
+    """
+
+    def __init__(
+        self,
+        owner_of: Callable[[str], str | None] = dcv_session_owner,
+        *,
+        ttl: float = OWNER_TTL,
+        max_entries: int = OWNER_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if ttl <= 0 or max_entries < 1:
+            raise ValueError("ttl must be > 0 and max_entries >= 1")
+        self._owner_of = owner_of
+        self._ttl = ttl
+        self._max = max_entries
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._owners: OrderedDict[str, tuple[float, str]] = OrderedDict()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._owners)
+
+    def __call__(self, session_id: str) -> str | None:
+        now = self._clock()
+        with self._lock:
+            found = self._owners.get(session_id)
+            if found is not None and found[0] > now:
+                return found[1]
+            self._owners.pop(session_id, None)
+        owner = self._owner_of(session_id)  # outside the lock: dcv may take seconds
+        if owner is None:
+            return None
+        with self._lock:
+            self._owners[session_id] = (self._clock() + self._ttl, owner)
+            self._owners.move_to_end(session_id)
+            while len(self._owners) > self._max:
+                self._owners.popitem(last=False)
+        return owner
+
+
 def system_account(user: str) -> tuple[str, int] | None:
     """(home directory, uid) of the user, from the system's user database."""
     try:
@@ -147,18 +218,119 @@ def answer(user: str | None) -> bytes:
     return f'<auth result="yes"><username>{escape(user)}</username></auth>'.encode()
 
 
-class VerifierServer(ThreadingHTTPServer):
-    daemon_threads = True
+def inherited_socket(environ: Mapping[str, str] | None = None) -> socket.socket | None:
+    """The listening socket systemd passed (sd_listen_fds: fd 3 when LISTEN_PID is this process
+    and LISTEN_FDS >= 1), None when started otherwise. The variables are then removed, so that
+    no child (dcv) takes the socket for its own."""
+    env = os.environ if environ is None else environ
+    try:
+        mine = int(env.get("LISTEN_PID", "")) == os.getpid()
+        count = int(env.get("LISTEN_FDS", ""))
+    except ValueError:
+        return None
+    if environ is None:
+        for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+            os.environ.pop(name, None)
+    if not mine or count < 1:
+        return None
+    os.set_inheritable(SD_LISTEN_FDS_START, False)
+    sock = socket.socket(fileno=SD_LISTEN_FDS_START)
+    listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+    if sock.type != socket.SOCK_STREAM or not listening:
+        sock.detach()
+        raise SystemExit(
+            "the socket systemd passed (fd 3) is not a listening TCP socket; check "
+            "ListenStream= in dcv-widget-verifier.socket"
+        )
+    return sock
 
-    def __init__(self, address: tuple[str, int], decide: Callable[[str, str], str | None]):
-        super().__init__(address, _Handler)
+
+class VerifierServer(HTTPServer):
+    """The HTTP server DCV asks, on a fixed pool of `workers` threads.
+
+    A free worker is taken before each accept, so at most `workers` requests are decided at
+    once and the rest wait in the kernel's listen backlog (BACKLOG): a flood of local
+    connections costs neither threads nor `dcv` processes beyond that.
+    """
+
+    request_queue_size = BACKLOG
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        decide: Callable[[str, str], str | None],
+        *,
+        workers: int = WORKERS,
+        sock: socket.socket | None = None,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
         self.decide = decide
+        self._free = threading.Semaphore(workers)
+        self._closing = threading.Event()
+        self._requests: queue.Queue[tuple[socket.socket, Any] | None] = queue.Queue()
+        self.workers: list[threading.Thread] = []
+        super().__init__(address, _Handler, bind_and_activate=sock is None)
+        if sock is not None:
+            self.socket.close()
+            self.socket = sock
+            self.server_address = sock.getsockname()
+        # Non-blocking accept: a client that gave up while every worker was busy must not
+        # leave the accept loop stuck (and shutdown waiting) until the next connection.
+        self.socket.setblocking(False)
+        self.workers = [
+            threading.Thread(target=self._work, name=f"verifier-{n}", daemon=True)
+            for n in range(workers)
+        ]
+        for worker in self.workers:
+            worker.start()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """Accept only once a worker is free (checking for shutdown now and then)."""
+        while not self._free.acquire(timeout=0.5):
+            if self._closing.is_set():
+                raise OSError("shutting down")
+        try:
+            return self.socket.accept()
+        except BaseException:
+            self._free.release()
+            raise
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._requests.put((request, client_address))
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.exception("request from %s failed", client_address)
+
+    def _work(self) -> None:
+        while True:
+            item = self._requests.get()
+            if item is None:
+                return
+            request, client_address = item
+            try:
+                self.finish_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
+                self._free.release()
+
+    def shutdown(self) -> None:
+        self._closing.set()
+        super().shutdown()
+
+    def server_close(self) -> None:
+        self._closing.set()
+        super().server_close()
+        for _ in self.workers:
+            self._requests.put(None)
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: VerifierServer
     server_version = "dcv-widget-verifier"
-    # A client that sends less than it announced must not hold a thread forever: every other
+    # A client that sends less than it announced must not hold a worker for long: every other
     # user's login waits on this server.
     timeout = 5
 
@@ -190,15 +362,51 @@ class _Handler(BaseHTTPRequestHandler):
         """Silenced: do_POST logs each decision, and nothing here may ever show a token."""
 
 
+def unprivileged_port_start() -> int:
+    """The lowest port any user may bind on this node (Linux's sysctl; 1024 if unreadable)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as sysctl:
+            return int(sysctl.read())
+    except (OSError, ValueError):
+        return 1024
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="DCV auth-token verifier for dcv_widget desktops")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="port to listen on when systemd passes no socket; 0 picks a free one (tests)",
+    )
     parser.add_argument("--bind", default="127.0.0.1", help="address to listen on")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    server = VerifierServer((args.bind, args.port), verify)
+    decide = partial(verify, owner_of=OwnerCache(dcv_session_owner))
+    sock = inherited_socket()
+    try:
+        server = VerifierServer((args.bind, args.port), decide, sock=sock)
+    except OSError as error:
+        hint = (
+            f"ports below {unprivileged_port_start()} need root (the node's service runs as root)"
+            if error.errno == errno.EACCES
+            else "is another verifier running? (systemctl status dcv-widget-verifier)"
+        )
+        sys.exit(
+            f"cannot listen on {args.bind}:{args.port}: {error.strerror}; {hint}; "
+            "--port 0 picks a free port for a test"
+        )
     host, port = server.server_address[:2]
-    log.info("listening on %s:%s", host, port)
+    how = "the socket systemd passed" if sock is not None else "a socket of its own"
+    log.info("listening on %s:%s (%s)", host, port, how)
+    if port >= unprivileged_port_start():
+        log.warning(
+            "port %s is not privileged on this node: any user could answer DCV on it while this "
+            "verifier is not listening; use a port below %s (the bootstrap uses %s)",
+            port,
+            unprivileged_port_start(),
+            DEFAULT_PORT,
+        )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
