@@ -1,7 +1,8 @@
 """The `dcv` engine: a NICE DCV virtual session, opened with a one-desktop token.
 
-The job (dcv_job.sh) creates the session `dcvw-<job id>` and a random token that the node's
-verifier (dcv_widget/verifier.py) accepts for that session's owner only. DCV takes the token in
+The job (dcv_job.sh) creates the session `dcvw-<job id>-<random suffix>` (unguessable, so no one
+can take the name first) and a random token that the node's verifier (dcv_widget/verifier.py)
+accepts for that session's owner only; both are recorded in the session file. DCV takes the token in
 the URL's query (`?authToken=`) and the session in its fragment: DCV's own convention, which its
 web client reads. The token is as private as the session file it comes from: shown only on
 Connect, useless for any other desktop, and void once the job ends.
@@ -40,7 +41,8 @@ class DCVEngine:
         )
 
     def connect_url(self, endpoint: Endpoint, secret: str) -> str:
-        """DCV's web client on the node, authenticating with the token, opening the session."""
+        """DCV's web client on the node, authenticating with the token, opening the session the
+        job recorded (its name is random, so it comes from the session file, never the job id)."""
         token = quote(secret, safe="")
         session = quote(endpoint.session_id, safe="")
         return f"https://{endpoint.host}:{endpoint.port}/?authToken={token}#{session}"

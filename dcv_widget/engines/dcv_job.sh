@@ -7,7 +7,6 @@
 idle_timeout=@IDLE_TIMEOUT@  # minutes without a connection before the job ends itself (0: never)
 idle_grace=@IDLE_GRACE@      # seconds after the desktop is ready before the idle clock starts
 poll_every=@POLL_SECONDS@    # seconds between looks at the session's connections
-session_id="dcvw-$SLURM_JOB_ID"  # one per job: several desktops on a node never collide
 dcv_conf=${DCV_WIDGET_DCV_CONF:-/etc/dcv/dcv.conf}  # the site may keep it elsewhere
 # Where instance metadata is asked: the variable AWS's SDKs honour, for IMDS proxies and tests.
 imds=${AWS_EC2_METADATA_SERVICE_ENDPOINT:-http://169.254.169.254}
@@ -15,6 +14,15 @@ imds=${imds%/}
 
 require "ask your admin to install NICE DCV and python3 on the desktop nodes \
 (dcv_widget/node/ sets a ParallelCluster node up)" dcv python3 curl
+
+# The session's name: the job id (one per job, so desktops on a node never collide) and a random
+# suffix (82 bits from python's secrets, lowercase letters and digits as DCV accepts), so nobody
+# can guess it and create it first to block this desktop. The verifier knows this form; the
+# session file records the name for Connect.
+session_id=dcvw-$SLURM_JOB_ID-$(python3 -c 'import secrets, string
+print("".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(16)))')
+[[ $session_id =~ ^dcvw-[0-9]+-[a-z0-9]{16}$ ]] || fail "could not make a session name \
+(python3 failed: '$session_id')"
 
 session_created=""
 stop_desktop() {

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
 from importlib.resources import files
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -14,7 +19,9 @@ from dcv_widget.engines import ENGINES
 from dcv_widget.engines.dcv import DCVEngine
 from dcv_widget.request import LaunchRequest
 from dcv_widget.session_file import Endpoint
+from dcv_widget.verifier import job_id_of
 
+SESSION = "dcvw-42-k3x9q2m4p7z1a8b5"
 needs_bash = pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
 
 
@@ -54,7 +61,7 @@ def test_script_is_valid_bash() -> None:
 
 def test_session_is_created_for_the_user_with_an_id_from_the_job() -> None:
     text = script()
-    assert 'session_id="dcvw-$SLURM_JOB_ID"' in text
+    assert "session_id=dcvw-$SLURM_JOB_ID-$(python3 -c 'import secrets" in text
     assert 'dcv create-session --type virtual --owner "$USER" "$session_id"' in text
     assert 'dcv close-session "$session_id"' in text
     assert "sudo -n systemctl start dcvserver" in text  # never a password prompt
@@ -75,7 +82,7 @@ def test_secrets_are_only_handled_by_bash_builtins() -> None:
 
 
 def test_connect_url_follows_dcvs_convention() -> None:
-    endpoint = Endpoint("dcv", "10.0.0.5", 8443, session_id="dcvw-42")
+    endpoint = Endpoint("dcv", "10.0.0.5", 8443, session_id=SESSION)
     url = DCVEngine().connect_url(endpoint, "tok/+en=")
     parts = urlsplit(url)
     assert (parts.scheme, parts.hostname, parts.port, parts.path) == (
@@ -86,7 +93,7 @@ def test_connect_url_follows_dcvs_convention() -> None:
     )
     assert parts.query == "authToken=tok%2F%2Ben%3D"
     assert parse_qs(parts.query) == {"authToken": ["tok/+en="]}
-    assert parts.fragment == "dcvw-42"
+    assert parts.fragment == SESSION
 
 
 @needs_bash
@@ -94,3 +101,127 @@ def test_node_bootstrap_is_valid_bash() -> None:
     bootstrap = files("dcv_widget").joinpath("node").joinpath("on_node_configured.sh").read_text()
     assert bootstrap.startswith("#!/bin/bash\n")
     subprocess.run(["bash", "-n"], input=bootstrap, text=True, check=True)
+
+
+@needs_bash
+def test_session_names_are_random_and_what_the_verifier_accepts(tmp_path: Path) -> None:
+    """The job's own lines that name the session, run as bash: a new name each time, in the
+    form the verifier accepts for this job (and only for it)."""
+    text = script()
+    start = text.index("session_id=dcvw-")
+    end = text.index("\n\n", start)
+    naming = (
+        'fail() { echo "FAIL: $*"; exit 1; }\n' + text[start:end] + '\nprintf "%s" "$session_id"'
+    )
+    names = set()
+    for _ in range(5):
+        made = subprocess.run(
+            ["bash", "-c", naming],
+            env={"SLURM_JOB_ID": "4242", "PATH": os.environ["PATH"]},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert re.fullmatch(r"dcvw-4242-[a-z0-9]{16}", made), made
+        assert job_id_of(made) == "4242"
+        names.add(made)
+    assert len(names) == 5
+
+
+def bootstrap_text() -> str:
+    return files("dcv_widget").joinpath("node").joinpath("on_node_configured.sh").read_text()
+
+
+def source_check(source: Path, dest: Path, trusted: str) -> subprocess.CompletedProcess[str]:
+    """The bootstrap's check of a verifier source (its embedded python), run as is. `trusted`
+    is the owners it allows: the bootstrap always says "0" (root) or "any" (with a pinned hash);
+    here root and the test user, so that a test can make every case."""
+    text = bootstrap_text()
+    start = text.index("<<'CHECK_SOURCE'")
+    body = text[text.index("\n", start) + 1 : text.index("\nCHECK_SOURCE\n")]
+    return subprocess.run(
+        [sys.executable, "-", str(source), str(dest), trusted],
+        input=body,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_bootstrap_requires_root_or_a_pinned_hash() -> None:
+    text = bootstrap_text()
+    assert "local trusted_uid=0\n            [[ -n $pinned ]] && trusted_uid=any" in text
+    assert '"$verifier_source" "$dest" "$trusted_uid"' in text
+    # The checks come before the root check; the install after it, from the checked copy.
+    assert text.index('fetch_checked "$staging/verifier.py"') < text.index("[[ $EUID -eq 0 ]]")
+    assert text.index("[[ $EUID -eq 0 ]]") < text.index('"$staging/verifier.py" "$install_dir')
+
+
+@pytest.fixture
+def private_tree() -> Iterator[Path]:
+    """A folder in the test user's home: every folder above it is root's or the user's and
+    writable by nobody else (unlike /tmp, sticky and world-writable)."""
+    home = Path.home()
+    if any(p.stat().st_uid not in (0, os.getuid()) or p.stat().st_mode & 0o022
+           for p in (home, *home.parents)):  # fmt: skip
+        pytest.fail(f"{home} or a folder above it is writable by others: the test cannot run")
+    folder = Path(tempfile.mkdtemp(prefix="dcvw-bootstrap-", dir=home))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_bootstrap_source_check_refuses_what_others_could_write(
+    private_tree: Path, tmp_path: Path
+) -> None:
+    trusted = f"0,{os.getuid()}"
+    folder = private_tree / "share"
+    folder.mkdir()
+    folder.chmod(0o755)
+    source = folder / "verifier.py"
+    source.write_text("print('the verifier')\n")
+    source.chmod(0o644)
+    dest = tmp_path / "copy.py"
+    checked = source_check(source, dest, trusted)
+    assert checked.returncode == 0, checked.stderr
+    assert dest.read_text() == source.read_text()
+    dest.unlink()
+
+    folder.chmod(0o775)
+    refused = source_check(source, dest, trusted)
+    assert refused.returncode != 0 and not dest.exists()
+    assert f"{folder} is writable by its group or others (mode 775)" in refused.stderr
+    folder.chmod(0o755)
+
+    source.chmod(0o666)
+    refused = source_check(source, dest, trusted)
+    assert f"{source} is writable by its group or others (mode 666)" in refused.stderr
+    source.chmod(0o644)
+
+    refused = source_check(source, dest, "0")  # the bootstrap's own requirement
+    assert f"{source} is owned by " in refused.stderr and ", not root" in refused.stderr
+    assert refused.stderr.startswith("dcv-widget node setup: ERROR: refusing the verifier")
+
+    # In a folder like /tmp (sticky, world-writable), however deep: refused, the folder named.
+    shared = private_tree / "tmp"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (shared / "deeper").mkdir(mode=0o755)
+    (shared / "deeper" / "verifier.py").write_text("x")
+    refused = source_check(shared / "deeper" / "verifier.py", dest, trusted)
+    assert f"{shared} is writable by its group or others (mode 1777)" in refused.stderr
+
+    # A symlink is followed once, to the real file, whose own folders are then checked.
+    link = tmp_path / "link.py"
+    link.symlink_to(source)
+    refused = source_check(link, dest, "0")
+    assert f"{source} is owned by" in refused.stderr
+    assert source_check(link, dest, "any").returncode == 0  # with a pinned hash
+
+    # Not a regular file: refused even with a pinned hash, and never read (a FIFO would hang).
+    fifo = folder / "fifo"
+    os.mkfifo(fifo)
+    refused = source_check(fifo, dest, "any")
+    assert f"{fifo} is not a regular file" in refused.stderr
+    assert "pin its hash (third argument: sha256sum verifier.py)" in refused.stderr
