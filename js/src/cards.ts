@@ -5,7 +5,9 @@
 
 import { append, button, h, uniqueId } from './dom';
 import { elapsedText, leftText, WARN_SECONDS } from './time';
-import { Access, AccessCommand, Card, CardAction, Step, StepStatus, ViewMessage } from './types';
+import { pendingText, problem, RoutePanel } from './route-panel';
+import { miniStepper, stepper } from './stepper';
+import { Card, CardAction, ViewMessage } from './types';
 
 export interface CardCallbacks {
   send(msg: ViewMessage): void;
@@ -26,14 +28,6 @@ const STATE_WORDS: Record<string, string> = {
   stopping: 'Stopping',
   stopped: 'Stopped',
   'shutting-down': 'Shutting down',
-};
-
-/** Each step status has its own icon and words: never told by colour alone. */
-const STEP_MARKS: Record<StepStatus, { icon: string; words: string }> = {
-  done: { icon: '✓', words: 'done' },
-  current: { icon: '●', words: 'in progress' },
-  pending: { icon: '', words: 'not yet' },
-  failed: { icon: '✕', words: 'failed' },
 };
 
 const UNREACHABLE = 'scheduler not answering, retrying';
@@ -166,8 +160,8 @@ export class CardList {
    */
   private confirming = new Map<string, CardAction>();
   private opened = new Set<string>();
-  /** The shell whose command a card shows, by card key; kept across rebuilds like `opened`. */
-  private shells = new Map<string, string>();
+  /** Each card's route panel, which remembers the chosen shell tab across rebuilds. */
+  private readonly routes = new RoutePanel();
   private lastStates: Map<string, string> | null = null;
   private builds = 0;
 
@@ -219,7 +213,7 @@ export class CardList {
         this.confirming.delete(key);
         this.opened.delete(`${key}/log`);
         this.opened.delete(`${key}/more`);
-        this.shells.delete(key);
+        this.routes.forget(key);
       }
     }
     // Move only what is out of place: unchanged cards keep their node, focus and scroll.
@@ -352,7 +346,7 @@ export class CardList {
         append(el, problem(card.access)); // outside the collapsed details: Connect waits on it
       }
       const more = [
-        card.access ? this.access(card.key, card.access, titleId) : null,
+        card.access ? this.routes.render(card.key, card.access, titleId, this.compact) : null,
         card.advice ? h('p', { class: 'dcv-card-advice' }, card.advice) : null,
         card.log_tail ? h('pre', { class: 'dcv-log-text' }, card.log_tail) : null,
       ].filter((x): x is HTMLElement => x !== null);
@@ -380,7 +374,7 @@ export class CardList {
       card.log_tail
         ? this.details(card.key, 'log', 'dcv-log', 'Job log (last lines)', [h('pre', { class: 'dcv-log-text' }, card.log_tail)])
         : null,
-      card.access ? this.access(card.key, card.access, titleId) : null,
+      card.access ? this.routes.render(card.key, card.access, titleId, this.compact) : null,
       card.error ? h('p', { class: 'dcv-card-error', role: 'alert' }, card.error) : null,
       actions,
     );
@@ -488,200 +482,4 @@ export class CardList {
     }
   }
 
-  private access(key: string, access: Access, idPrefix: string): HTMLElement {
-    return h(
-      'div',
-      {
-        class: 'dcv-access',
-        role: 'group',
-        'aria-label': access.label || 'How to connect',
-        'aria-busy': access.pending ? 'true' : undefined,
-        'data-route': access.route,
-      },
-      access.pending
-        ? h('p', { class: 'dcv-access-pending' }, pendingText(access))
-        : access.label
-          ? h('div', { class: 'dcv-access-label' }, access.label)
-          : null,
-      this.compact ? null : problem(access), // the compact card shows it above its details
-      access.instructions ? h('p', { class: 'dcv-access-instructions' }, access.instructions) : null,
-      this.commands(key, access.commands, idPrefix),
-      access.then ? h('p', { class: 'dcv-access-then' }, access.then) : null,
-    );
-  }
-
-  /** The command to run, with Copy; with several shells, a tab per shell picks the one shown. */
-  private commands(key: string, commands: AccessCommand[], idPrefix: string): HTMLElement | null {
-    if (commands.length === 0) {
-      return null;
-    }
-    let shown = commands.find((c) => c.shell === this.shells.get(key)) ?? commands[0];
-    const code = h('code', { class: 'dcv-command-text' }, shown.text);
-    const feedback = h('span', { class: 'dcv-copy-feedback', 'aria-live': 'polite' });
-    const panel = h(
-      'div',
-      { class: 'dcv-command' },
-      h('pre', { class: 'dcv-command-pre' }, code),
-      h(
-        'div',
-        { class: 'dcv-command-tools' },
-        button('Copy', 'dcv-copy', () => void copy(code, feedback, shown.text), {
-          'data-action': 'copy',
-          'data-focus': 'copy',
-          'aria-label': 'Copy',
-          title: 'Copy the command',
-        }),
-        feedback,
-      ),
-    );
-    if (commands.length === 1) {
-      return h('div', { class: 'dcv-commands' }, panel);
-    }
-
-    panel.id = `${idPrefix}-command`;
-    panel.setAttribute('role', 'tabpanel');
-    const tabs = commands.map((cmd, i) => {
-      const tab = h(
-        'button',
-        {
-          type: 'button',
-          role: 'tab',
-          class: 'dcv-command-tab',
-          id: `${idPrefix}-shell${i}`,
-          'aria-controls': panel.id,
-          'data-shell': cmd.shell,
-          'data-focus': `shell-${i}`,
-        },
-        cmd.shell || `Command ${i + 1}`,
-      );
-      tab.addEventListener('click', () => choose(i));
-      return tab;
-    });
-    const select = (index: number): void => {
-      shown = commands[index];
-      code.textContent = shown.text;
-      feedback.textContent = '';
-      delete feedback.dataset.copied;
-      tabs.forEach((tab, i) => {
-        tab.setAttribute('aria-selected', String(i === index));
-        tab.tabIndex = i === index ? 0 : -1;
-      });
-      panel.setAttribute('aria-labelledby', tabs[index].id);
-    };
-    const choose = (index: number): void => {
-      this.shells.set(key, commands[index].shell);
-      select(index);
-    };
-    select(commands.indexOf(shown));
-
-    const tablist = h('div', { class: 'dcv-command-tabs', role: 'tablist', 'aria-label': 'Shell' }, ...tabs);
-    tablist.addEventListener('keydown', (event) => {
-      const at = tabs.findIndex((tab) => tab === event.target);
-      const moves: Record<string, number | undefined> = { ArrowLeft: at - 1, ArrowRight: at + 1, Home: 0, End: tabs.length - 1 };
-      const next = moves[event.key];
-      if (at < 0 || next === undefined) {
-        return;
-      }
-      event.preventDefault();
-      const index = (next + tabs.length) % tabs.length;
-      choose(index);
-      tabs[index].focus();
-    });
-    return h('div', { class: 'dcv-commands' }, tablist, panel);
-  }
-}
-
-/** While the route is still being worked out (an AWS lookup). */
-function pendingText(access: Access): string {
-  return access.label ? `${access.label}: finding how to reach the desktop…` : 'Finding how to reach the desktop…';
-}
-
-/** A missing prerequisite of the access route, and what to do about it. */
-function problem(access: Access): HTMLElement | null {
-  return access.problem
-    ? h('p', { class: 'dcv-access-problem', role: 'alert' }, h('span', { 'aria-hidden': 'true' }, '✕ '), access.problem)
-    : null;
-}
-
-function stepper(steps: Step[]): HTMLElement | null {
-  if (steps.length === 0) {
-    return null;
-  }
-  return h(
-    'ol',
-    { class: 'dcv-stepper', 'aria-label': 'Progress' },
-    ...steps.map((step) =>
-      h(
-        'li',
-        {
-          class: 'dcv-step',
-          'data-id': step.id,
-          'data-status': step.status,
-          'aria-current': step.status === 'current' ? 'step' : undefined,
-        },
-        h('span', { class: 'dcv-step-icon', 'aria-hidden': 'true' }, STEP_MARKS[step.status].icon),
-        h('span', { class: 'dcv-step-label' }, step.label),
-        h('span', { class: 'dcv-sr-only' }, ` (${STEP_MARKS[step.status].words})`),
-      ),
-    ),
-  );
-}
-
-/** The compact row's stepper: "3/5" and one dot per step. */
-function miniStepper(steps: Step[]): HTMLElement | null {
-  if (steps.length === 0) {
-    return null;
-  }
-  let index = steps.findIndex((s) => s.status === 'current' || s.status === 'failed');
-  if (index < 0) {
-    index = steps.filter((s) => s.status === 'done').length - 1;
-  }
-  const at = steps[Math.max(index, 0)];
-  const position = index + 1;
-  return h(
-    'span',
-    {
-      class: 'dcv-stepper-mini',
-      role: 'img',
-      'aria-label': `Step ${position} of ${steps.length}: ${at.label} (${STEP_MARKS[at.status].words})`,
-    },
-    h('span', { class: 'dcv-step-count', 'aria-hidden': 'true' }, `${position}/${steps.length}`),
-    ...steps.map((s) =>
-      h('span', { class: 'dcv-step-dot', 'data-status': s.status, 'data-id': s.id, title: s.label, 'aria-hidden': 'true' }),
-    ),
-  );
-}
-
-/** Clipboard API where the page may use it, else select the command and execCommand('copy'). */
-async function copy(code: HTMLElement, feedback: HTMLElement, text: string): Promise<void> {
-  let copied = false;
-  if (navigator.clipboard && typeof navigator.clipboard.writeText === 'function') {
-    try {
-      await navigator.clipboard.writeText(text);
-      copied = true;
-    } catch {
-      copied = false;
-    }
-  }
-  if (!copied) {
-    const selection = window.getSelection();
-    if (selection) {
-      const range = document.createRange();
-      range.selectNodeContents(code);
-      selection.removeAllRanges();
-      selection.addRange(range);
-      try {
-        copied = document.execCommand('copy');
-      } catch {
-        copied = false;
-      }
-    }
-  }
-  const mac = /Mac|iPhone|iPad/.test(navigator.platform);
-  feedback.textContent = copied ? 'Copied' : `Selected: press ${mac ? '⌘C' : 'Ctrl+C'} to copy`;
-  feedback.dataset.copied = String(copied);
-  window.setTimeout(() => {
-    feedback.textContent = '';
-    delete feedback.dataset.copied;
-  }, 2500);
 }
