@@ -74,7 +74,7 @@ def test_ssm_finds_the_node_by_its_private_ip(account: Account) -> None:
     # moto does not implement DescribeInstanceInformation: an agent status that cannot be
     # asked lets the command through rather than blocking a route that may well work.
     browser = routes.browser_endpoint("k")
-    assert browser is not None and (browser.host, browser.port) == ("localhost", 18500)
+    assert browser is not None and (browser.host, browser.port) == ("127.0.0.1", 18500)
 
 
 def test_the_region_comes_from_the_environment_when_not_set(
@@ -170,6 +170,6 @@ def test_an_ssm_desktop_shows_the_instance_its_node_recorded(
         assert "--region us-east-2" in shown.commands[0].text
         assert f'"localPortNumber":["{local}"]' in shown.commands[0].text
         url = urlsplit(manager.connect_url(session.key).result(timeout=30))
-        assert (url.hostname, url.port) == ("localhost", local)
+        assert (url.hostname, url.port) == ("127.0.0.1", local)
         assert url.fragment == f"dcvw-{ready.job_id}"
         manager.end(session.key).result(timeout=30)

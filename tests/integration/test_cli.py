@@ -51,8 +51,8 @@ def test_connect_in_a_new_process_keeps_the_route_and_says_what_to_run() -> None
     try:
         connect = dcv_desktop("connect", job_id)
         local = 18443 + int(job_id) % 1000
-        assert urlsplit(connect.stdout.strip()).netloc == f"localhost:{local}"
-        assert f"ssh -N -L {local}:127.0.0.1:" in connect.stderr
+        assert urlsplit(connect.stdout.strip()).netloc == f"127.0.0.1:{local}"
+        assert f"ssh -N -L 127.0.0.1:{local}:127.0.0.1:" in connect.stderr
     finally:
         dcv_desktop("end", job_id)
 

@@ -6,9 +6,13 @@ import contextlib
 import http.server
 import logging
 import os
+import select
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +20,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from dcv_widget.engines import ENGINES
+from dcv_widget.routes import Routes
+from dcv_widget.session_file import Endpoint
 from dcv_widget.transport import SSHTransport, TransportError
 from dcv_widget.tunnel import HeldTunnel, TunnelError
 
@@ -364,3 +371,107 @@ def test_a_slow_forward_holds_up_no_command(sshd: SSHServer) -> None:
         full.accept()[0].close()  # room again: sshd's connect (retried) now gets through
         forward.join(2 * WAIT)
     assert len(opened) == 1
+
+
+# Another user of this computer: binds [::1]:<port> (IPV6_V6ONLY, so 127.0.0.1:<port> being
+# taken does not stop it), says so, answers every request "squatted" and prints its request
+# line, until its stdin closes.
+SQUATTER = r"""
+import select, socket, sys
+port = int(sys.argv[1])
+listener = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past an earlier run's TIME_WAIT
+listener.bind(("::1", port))
+listener.listen()
+print("listening", flush=True)
+while True:
+    ready, _, _ = select.select([listener, sys.stdin], [], [], 60)
+    if not ready or sys.stdin in ready:
+        break
+    conn, _ = listener.accept()
+    with conn:
+        request = conn.recv(65536).decode(errors="replace").splitlines()
+        print("got", request[0] if request else "", flush=True)
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 8\r\n\r\nsquatted")
+"""
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def as_another_user() -> list[str]:
+    """How this test runs a command as another unix user (the students of scripts/test.sh),
+    or [] where it may not (the squatter then runs as this user: same sockets, same test)."""
+    sudo = ["sudo", "-n", "-u", "dcvstudent2"]
+    try:
+        ok = subprocess.run([*sudo, "true"], capture_output=True, timeout=WAIT).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    return sudo if ok else []
+
+
+def browser_get(url: str) -> bytes:
+    """GET `url` as a browser does: "localhost" is tried at ::1 first, then 127.0.0.1 (Chrome
+    and Firefox resolve it themselves), any other host at the addresses it resolves to."""
+    parts = urllib.parse.urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    if parts.hostname == "localhost":
+        addresses = ["::1", "127.0.0.1"]
+    else:
+        addresses = [str(info[4][0]) for info in socket.getaddrinfo(parts.hostname, parts.port)]
+    for address in addresses:
+        try:
+            sock = socket.create_connection((address, parts.port), timeout=WAIT)
+        except ConnectionRefusedError:
+            continue
+        with sock:
+            sock.sendall(f"GET {parts.path} HTTP/1.0\r\nHost: {parts.netloc}\r\n\r\n".encode())
+            return read_all(sock).partition(b"\r\n\r\n")[2]
+    raise AssertionError(f"nothing answers {url}")
+
+
+def test_a_squatter_on_ipv6_loopback_gets_nothing_the_route_gives(
+    ssh: SSHTransport, web: int
+) -> None:
+    """The held tunnel listens on 127.0.0.1:<port>; another user binds [::1]:<port>. The URL the
+    tunnel route gives (its secret in the fragment) must reach the tunnel, never the squatter."""
+    if not socket.has_ipv6 or not ipv6_loopback():
+        pytest.skip("IPv6 is not available on loopback here: no [::1] to squat")
+    routes = Routes(ssh)
+    desktop = Endpoint("novnc", "127.0.0.1", web, session_id="1")
+    try:
+        shown = routes.prepare("k", "tunnel", desktop, "4242")
+        browser = routes.browser_endpoint("k")
+        assert shown.usable and browser is not None, shown.problem
+        squatter = subprocess.Popen(
+            [*as_another_user(), sys.executable, "-c", SQUATTER, str(browser.port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert squatter.stdout is not None and squatter.stdin is not None
+            ready, _, _ = select.select([squatter.stdout], [], [], WAIT)
+            assert ready and squatter.stdout.readline() == "listening\n", "no squatter"
+            # The squat is real: a client that tries ::1 first (as browsers do for
+            # "localhost") would have reached it.
+            assert browser_get(f"http://localhost:{browser.port}/probe") == b"squatted"
+
+            url = ENGINES["novnc"].connect_url(browser, "the-desktops-secret")
+            assert urllib.parse.urlsplit(url).hostname == "127.0.0.1"
+            assert browser_get(url) == BODY + b"/vnc.html"  # the desktop's own answer
+        finally:
+            if squatter.stdin:
+                squatter.stdin.close()  # it exits
+            heard = squatter.stdout.read() if squatter.stdout else ""
+            squatter.wait(WAIT)
+        assert heard == "got GET /probe HTTP/1.0\n"  # the squatter saw the probe only
+    finally:
+        routes.close_all()

@@ -174,7 +174,7 @@ def test_on_the_ssm_route_a_running_instance_is_ready_without_inbound_access(
     click(widget, "connect", key=instance_id, request="r1")
     eventually(lambda: bool(widget.sent))
     local = 19443 + int(instance_id[-5:], 16) % 1000
-    assert widget.sent == [{"event": "open", "request": "r1", "url": f"https://localhost:{local}/"}]
+    assert widget.sent == [{"event": "open", "request": "r1", "url": f"https://127.0.0.1:{local}/"}]
     widget.close()
 
 

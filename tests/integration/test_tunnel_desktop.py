@@ -57,8 +57,9 @@ def test_connect_through_the_held_tunnel_which_outlives_a_drop_and_closes_with_t
 
             url = manager.connect_url(key).result(timeout=30)
             parts = urlsplit(url)
-            assert parts.hostname == "localhost" and parts.port != node.web_port
-            assert parts.port is not None and f"localhost:{parts.port}" in shown.instructions
+            # The address the tunnel binds, never "localhost" (which may be anyone's [::1]).
+            assert parts.hostname == "127.0.0.1" and parts.port != node.web_port
+            assert parts.port is not None and f"127.0.0.1:{parts.port}" in shown.instructions
             session_id = f"dcvw-{ready.job_id}"
             # Through the forwarded port to the stand-in DCV server (its certificate checked),
             # which asks the real verifier: the token authenticates.
