@@ -23,6 +23,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from importlib.resources import files
 from typing import Any
 
 from .aws import Aws, AwsError, explain
@@ -59,127 +60,9 @@ LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 _DENIED = ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException")
 _GONE = ("DoesNotExistException", "InvalidDocument", "InvalidResourceId")
 
-LINUX_SCRIPT = r"""#!/bin/sh
-# dcv-widget idle check (docs/ec2-idle-policy.md). Exits at once when someone is connected to a
-# NICE DCV session on this instance; otherwise asks DCV again every checkSeconds, and when nobody
-# connected during the whole idle time, shuts the OS down: the instance's EC2 attribute
-# InstanceInitiatedShutdownBehavior (set by dcv_widget) then stops or terminates it.
-# Anything uncertain (no dcv command, dcv failing) ends the check without a shutdown.
-idle_minutes='{{ idleMinutes }}'
-idle_seconds='{{ idleSeconds }}'
-check_seconds='{{ checkSeconds }}'
-if [ -z "$idle_seconds" ]; then idle_seconds=$((idle_minutes * 60)); fi
-PATH="$PATH:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
-export PATH
-
-if ! command -v dcv >/dev/null 2>&1; then
-    echo "no dcv command here: not a DCV server, nothing to do"
-    exit 1
-fi
-
-# One check at a time on this instance: the window may start a check while another one waits.
-lock="${DCV_WIDGET_IDLE_LOCK:-/run/dcv-widget-idle.lock}"
-if command -v flock >/dev/null 2>&1; then
-    exec 9>>"$lock" || exit 1
-    if ! flock -n 9; then
-        echo "another idle check is already waiting on this instance"
-        exit 0
-    fi
-fi
-
-ask() {
-    if command -v timeout >/dev/null 2>&1; then timeout 60 dcv "$@"; else dcv "$@"; fi
-}
-
-# Prints how many DCV sessions have someone connected; fails when DCV cannot be asked.
-busy_sessions() {
-    sessions=$(ask list-sessions) || return 1
-    busy=0
-    for id in $(printf '%s\n' "$sessions" | sed -n "s/^Session: '*\([^' ]*\)'* .*/\1/p"); do
-        listed=$(ask list-connections -j "$id") || return 1
-        case "$listed" in *"{"*) busy=$((busy + 1)) ;; esac
-    done
-    echo "$busy"
-}
-
-busy=$(busy_sessions) || { echo "could not ask DCV for its connections: no shutdown"; exit 1; }
-if [ "$busy" -gt 0 ]; then
-    echo "$busy DCV session(s) in use: not idle"
-    exit 0
-fi
-start=$(date +%s)
-while :; do
-    elapsed=$(($(date +%s) - start))
-    if [ "$elapsed" -ge "$idle_seconds" ]; then break; fi
-    pause=$((idle_seconds - elapsed))
-    if [ "$pause" -gt "$check_seconds" ]; then pause=$check_seconds; fi
-    sleep "$pause"
-    busy=$(busy_sessions) || { echo "could not ask DCV for its connections: no shutdown"; exit 1; }
-    if [ "$busy" -gt 0 ]; then
-        echo "someone connected to DCV while waiting: not idle"
-        exit 0
-    fi
-done
-echo "nobody connected to DCV for $idle_seconds seconds: shutting down in a minute"
-if command -v shutdown >/dev/null 2>&1; then
-    shutdown -h +1 "dcv-widget: DCV idle, shutting down" || systemctl poweroff
-else
-    systemctl poweroff
-fi
-"""
-
-WINDOWS_SCRIPT = r"""# dcv-widget idle check (docs/ec2-idle-policy.md).
-# Exits at once when someone is connected to a NICE DCV session on this instance; otherwise asks
-# DCV again every checkSeconds, and when nobody connected during the whole idle time, shuts
-# Windows down: the instance's EC2 attribute InstanceInitiatedShutdownBehavior (set by
-# dcv_widget) then stops or terminates it.
-# Anything uncertain (no dcv.exe, dcv failing) ends the check without a shutdown.
-$ErrorActionPreference = 'Stop'
-$idleMinutes = [int]'{{ idleMinutes }}'
-$idleSeconds = '{{ idleSeconds }}'
-$checkSeconds = [int]'{{ checkSeconds }}'
-if ($idleSeconds) { $idleSeconds = [int]$idleSeconds } else { $idleSeconds = $idleMinutes * 60 }
-
-$dcv = Join-Path $env:ProgramFiles 'NICE\DCV\Server\bin\dcv.exe'
-if (-not (Test-Path $dcv)) {
-    $found = Get-Command dcv -ErrorAction SilentlyContinue
-    if (-not $found) { Write-Output 'no dcv command here: not a DCV server, nothing to do'; exit 1 }
-    $dcv = $found.Source
-}
-
-# One check at a time on this instance: the window may start a check while another one waits.
-$lock = New-Object System.Threading.Mutex($false, 'Global\dcv-widget-idle')
-try { $mine = $lock.WaitOne(0) } catch [System.Threading.AbandonedMutexException] { $mine = $true }
-if (-not $mine) { Write-Output 'another idle check is already waiting on this instance'; exit 0 }
-
-# How many DCV sessions have someone connected; -1 when DCV cannot be asked.
-function Get-BusySessions {
-    $sessions = (& $dcv list-sessions -j) | Out-String
-    if ($LASTEXITCODE -ne 0) { return -1 }
-    $busy = 0
-    foreach ($session in (ConvertFrom-Json $sessions)) {
-        $listed = (& $dcv list-connections -j $session.id) | Out-String
-        if ($LASTEXITCODE -ne 0) { return -1 }
-        if ($listed.Contains('{')) { $busy += 1 }
-    }
-    return $busy
-}
-
-$busy = Get-BusySessions
-if ($busy -lt 0) { Write-Output 'could not ask DCV for its connections: no shutdown'; exit 1 }
-if ($busy -gt 0) { Write-Output "$busy DCV session(s) in use: not idle"; exit 0 }
-$clock = [System.Diagnostics.Stopwatch]::StartNew()
-while ($clock.Elapsed.TotalSeconds -lt $idleSeconds) {
-    $left = [Math]::Ceiling($idleSeconds - $clock.Elapsed.TotalSeconds)
-    Start-Sleep -Seconds ([Math]::Max(1, [Math]::Min($checkSeconds, $left)))
-    $busy = Get-BusySessions
-    if ($busy -lt 0) { Write-Output 'could not ask DCV for its connections: no shutdown'; exit 1 }
-    if ($busy -gt 0) { Write-Output 'someone connected to DCV while waiting: not idle'; exit 0 }
-}
-Write-Output "nobody connected to DCV for $idleSeconds seconds: shutting down in a minute"
-& shutdown.exe /s /t 60 /d p:0:0 /c 'dcv-widget: DCV idle, shutting down'
-if ($LASTEXITCODE -ne 0) { Stop-Computer -Force }
-"""
+# The idle checks themselves, one per platform, are the data files idle_check.sh and
+# idle_check.ps1 beside this module.
+IDLE_CHECKS = {"linux": "idle_check.sh", "windows": "idle_check.ps1"}
 
 
 @dataclass(frozen=True)
@@ -221,7 +104,7 @@ def policy_name(tag: str, value: str) -> str:
 def idle_document(platform: str, idle_minutes: int) -> dict[str, Any]:
     """The SSM Command document (schema 2.2) of the idle check for "linux" or "windows"."""
     linux = platform == "linux"
-    script = LINUX_SCRIPT if linux else WINDOWS_SCRIPT
+    script = files(__package__).joinpath(IDLE_CHECKS[platform]).read_text()
     return {
         "schemaVersion": "2.2",
         "description": (
