@@ -610,6 +610,8 @@ def manager_from_settings(settings: DesktopSettings, *, origin: str = "") -> Ses
             aws_region=settings.aws_region,
             aws_profile=settings.aws_profile,
             local_port_base=settings.local_port_base,
+            ssm_document=settings.ssm_document,
+            ssm_remote_document=settings.ssm_remote_document,
         ),
     )
 

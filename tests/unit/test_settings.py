@@ -111,6 +111,14 @@ def test_the_desktop_limit_reaches_the_manager() -> None:
     assert manager_from_settings(DesktopSettings()).max_desktops == 0
 
 
+def test_the_site_ssm_documents_reach_the_routes() -> None:
+    from dcv_widget.manager import manager_from_settings
+
+    settings = DesktopSettings(ssm_document="Site-ToNode", ssm_remote_document="Site-ViaHead")
+    options = manager_from_settings(settings).routes.options
+    assert (options.ssm_document, options.ssm_remote_document) == ("Site-ToNode", "Site-ViaHead")
+
+
 def test_ssm_documents_default_to_aws_ones_and_a_bad_name_names_the_setting() -> None:
     defaults = DesktopSettings()
     assert defaults.ssm_document == "AWS-StartPortForwardingSession"
