@@ -137,24 +137,10 @@ def document_problems(document: dict[str, Any]) -> list[str]:
 
 
 PAGES = sorted(DOCS.glob("*.md"))
-# A page whose policy is known to be wider than it should: strict, so the marker must go
-# once the page is fixed.
-WIDER = {
-    "ec2-idle-policy.md": "CancelWaitingChecks allows ssm:CancelCommand on any resource without "
-    "a condition; scope it to the tagged instances (docs/ec2-idle-policy.md is not this change's)"
-}
 
 
 @pytest.mark.parametrize(
-    "page",
-    [
-        pytest.param(page, marks=pytest.mark.xfail(strict=True, reason=WIDER[page.name]))
-        if page.name in WIDER
-        else page
-        for page in PAGES
-        if blocks(page)
-    ],
-    ids=lambda page: page.name,
+    "page", [page for page in PAGES if blocks(page)], ids=lambda page: page.name
 )
 def test_every_policy_and_document_in_the_docs_is_least_privilege(page: Path) -> None:
     problems = []
