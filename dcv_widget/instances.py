@@ -48,11 +48,13 @@ class InstancesManager:
         fast_poll: float = 5.0,
         slow_poll: float = 60.0,
         port: int = DCV_PORT,
+        ssm_document: str = "",
     ) -> None:
         if access not in ("direct", "ssm"):
             raise ValueError(f"access: {access!r} is not valid; choose direct or ssm")
         self.backend = backend
         self.route = access
+        self.ssm_document = ssm_document
         self.local_port_base = local_port_base
         self.fast_poll, self.slow_poll, self.port = fast_poll, slow_poll, port
         self._desktops: dict[str, Ec2Desktop] = {}
@@ -127,7 +129,9 @@ class InstancesManager:
         if desktop is None or instance_id not in self._dcv_up:
             return None
         if self.route == "ssm":
-            return self.backend.ssm_access(desktop, self._local_port(desktop), self.port)
+            return self.backend.ssm_access(
+                desktop, self._local_port(desktop), self.port, self.ssm_document
+            )
         if not desktop.public_ip:
             return routes.problem(
                 "direct",
@@ -249,6 +253,7 @@ def manager_from_settings(settings: InstanceSettings, owner: str) -> InstancesMa
     return InstancesManager(
         backend,
         access=settings.access,
+        ssm_document=settings.ssm_document,
         local_port_base=settings.local_port_base,
         fast_poll=settings.fast_poll,
         slow_poll=settings.slow_poll,

@@ -143,11 +143,7 @@ class DesktopSettings(Configurable):
     @validate("ssm_document", "ssm_remote_document")
     def _document_name(self, proposal: Any) -> str:
         """A bad name fails when the settings are read, naming the setting, not on a card."""
-        name = proposal["trait"].name
-        try:
-            return check_document_name(proposal["value"], f"c.DesktopSettings.{name}")
-        except ValueError as exc:
-            raise TraitError(str(exc)) from None
+        return _checked_document_name(proposal, "DesktopSettings")
 
     def bounds(self) -> Bounds:
         """The site's bounds on launch options (InvalidRequest names a bad one)."""
@@ -215,6 +211,11 @@ class InstanceSettings(Configurable):
     access = Unicode(
         "direct", help="How browsers reach the instances: direct (public IP) or ssm."
     ).tag(config=True)
+    ssm_document = Unicode(
+        DEFAULT_SSM_DOCUMENT,
+        help="SSM session document of the ssm route's command (a name or ARN); the site's own "
+        "restricts the ports (docs/ec2-instances.md).",
+    ).tag(config=True)
     local_port_base = Int(
         19443,
         min=1024,
@@ -225,6 +226,19 @@ class InstanceSettings(Configurable):
         5.0, min=1.0, help="Seconds between listings while an instance changes state."
     ).tag(config=True)
     slow_poll = Float(60.0, min=5.0, help="Seconds between listings otherwise.").tag(config=True)
+
+    @validate("ssm_document")
+    def _document_name(self, proposal: Any) -> str:
+        """A bad name fails when the settings are read, naming the setting, not on a card."""
+        return _checked_document_name(proposal, "InstanceSettings")
+
+
+def _checked_document_name(proposal: Any, settings: str) -> str:
+    """An SSM document setting's value, or a TraitError naming `c.<settings>.<name>`."""
+    try:
+        return check_document_name(proposal["value"], f"c.{settings}.{proposal['trait'].name}")
+    except ValueError as exc:
+        raise TraitError(str(exc)) from None
 
 
 def _config() -> Config:

@@ -274,9 +274,12 @@ class Ec2Backend:
             )
         return f"https://{desktop.public_ip}:{port}/"
 
-    def ssm_access(self, desktop: Ec2Desktop, local_port: int, port: int = 8443) -> Access:
-        """The SSM port-forwarding card: no inbound rule, no public IP needed."""
-        return ssm_forward(desktop.instance_id, desktop.region, port, local_port)
+    def ssm_access(
+        self, desktop: Ec2Desktop, local_port: int, port: int = 8443, document: str = ""
+    ) -> Access:
+        """The SSM port-forwarding card: no inbound rule, no public IP needed. `document`: the
+        site's session document (c.InstanceSettings.ssm_document); empty: AWS's."""
+        return ssm_forward(desktop.instance_id, desktop.region, port, local_port, document=document)
 
     def windows_password(self, instance_id: str, private_key_pem: str) -> str:
         """The Administrator password EC2 made at first boot, decrypted with the key pair's

@@ -127,3 +127,20 @@ def test_ssm_documents_default_to_aws_ones_and_a_bad_name_names_the_setting() ->
     assert site.ssm_document == "DcvWidget-PortForwardToNode"
     with pytest.raises(TraitError, match=r"^c.DesktopSettings.ssm_remote_document: 'x; id' is not"):
         DesktopSettings(ssm_remote_document="x; id")
+
+
+def test_the_instances_ssm_document_reaches_their_cards() -> None:
+    from dcv_widget.backends.ec2 import Ec2Backend, Ec2Desktop
+    from dcv_widget.instances import manager_from_settings
+
+    with pytest.raises(TraitError, match=r"^c.InstanceSettings.ssm_document: 'x y' is not"):
+        InstanceSettings(ssm_document="x y")
+    settings = InstanceSettings(region="eu-west-3", access="ssm", ssm_document="Site-ToNode")
+    manager = manager_from_settings(settings, "ada")
+    assert manager.ssm_document == "Site-ToNode"
+    desktop = Ec2Desktop(
+        "i-0123456789abcdef0", "", "running", "t3.micro", "linux", "", "10.0.0.5", 0.0,
+        "eu-west-3", "ada",
+    )  # fmt: skip
+    card = Ec2Backend.ssm_access(manager.backend, desktop, 19443, 8443, manager.ssm_document)
+    assert "--document-name Site-ToNode" in card.commands[0].text
