@@ -19,6 +19,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 from xml.etree import ElementTree
 
+from dcv_widget.manager import SessionManager
+
 FAKES = Path(__file__).resolve().parent.parent / "fakes"
 
 
@@ -74,6 +76,16 @@ class FakeNode:
 
     def exists(self, session_id: str) -> bool:
         return self.dcv("describe-session", session_id).returncode == 0
+
+
+def recorded_session_id(manager: SessionManager, job_id: str) -> str:
+    """The DCV session name the job recorded in its session file (the one Connect opens): its
+    suffix is random, so it is never derived from the job id."""
+    fields = json.loads(Path(manager.paths().session_file(job_id)).read_text())
+    session_id = fields["session_id"]
+    assert isinstance(session_id, str)
+    assert re.fullmatch(rf"dcvw-{job_id}-[a-z0-9]{{16}}", session_id), session_id
+    return session_id
 
 
 def serve(argv: list[str], log: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:

@@ -21,12 +21,12 @@ from dcv_widget.session_file import Endpoint
 from dcv_widget.transport import LocalTransport
 
 if TYPE_CHECKING:
-    from tests.integration.fake_dcv import FAKES, running_fake_dcv, serve
+    from tests.integration.fake_dcv import FAKES, recorded_session_id, running_fake_dcv, serve
 else:
-    from fake_dcv import FAKES, running_fake_dcv, serve
+    from fake_dcv import FAKES, recorded_session_id, running_fake_dcv, serve
 
 REGION = "eu-west-3"
-NODE = Endpoint("dcv", "10.0.1.23", 8443, session_id="dcvw-57")
+NODE = Endpoint("dcv", "10.0.1.23", 8443, session_id="dcvw-57-k3x9q2m4p7z1a8b5")
 
 
 class Account:
@@ -171,5 +171,5 @@ def test_an_ssm_desktop_shows_the_instance_its_node_recorded(
         assert f'"localPortNumber":["{local}"]' in shown.commands[0].text
         url = urlsplit(manager.connect_url(session.key).result(timeout=30))
         assert (url.hostname, url.port) == ("127.0.0.1", local)
-        assert url.fragment == f"dcvw-{ready.job_id}"
+        assert url.fragment == recorded_session_id(manager, ready.job_id)
         manager.end(session.key).result(timeout=30)

@@ -21,9 +21,9 @@ from dcv_widget.session import DesktopSession, SessionState
 
 # pytest puts this folder on sys.path (no __init__.py); mypy knows it by its path.
 if TYPE_CHECKING:
-    from tests.integration.fake_dcv import FakeNode, running_fake_dcv
+    from tests.integration.fake_dcv import FakeNode, recorded_session_id, running_fake_dcv
 else:
-    from fake_dcv import FakeNode, running_fake_dcv
+    from fake_dcv import FakeNode, recorded_session_id, running_fake_dcv
 
 
 def is_ready_or_ended(session: DesktopSession) -> bool:
@@ -56,7 +56,7 @@ def test_dcv_desktop_end_to_end(
     manager: SessionManager, node: FakeNode, in_live_queue: Callable[[str], bool]
 ) -> None:
     session = launch_ready(manager, time="10")
-    session_id = f"dcvw-{session.job_id}"
+    session_id = recorded_session_id(manager, session.job_id)
     assert node.exists(session_id)
 
     url = manager.connect_url(session.key).result(timeout=30)
@@ -98,7 +98,13 @@ def test_dcv_desktop_end_to_end(
     # A wrong token, or this token for another session, is refused.
     assert node.connect(url.replace("authToken=", "authToken=x")) is None
     assert node.verifier_says(session_id, token[:-2]) is None
-    assert node.verifier_says(f"dcvw-{int(session.job_id) + 1}", token) is None
+    suffix = session_id.rsplit("-", 1)[1]
+    assert node.verifier_says(f"dcvw-{int(session.job_id) + 1}-{suffix}", token) is None
+    assert node.verifier_says(f"dcvw-{session.job_id}", token) is None  # the old, guessable name
+    # A session of the same job under another name (someone else's creation): not this token's.
+    other = f"dcvw-{session.job_id}-{'0' * 16}"
+    assert node.dcv("create-session", "--owner", "dcvstudent2", other).returncode == 0
+    assert node.verifier_says(other, token) is None
 
     # The token is in no process's argv, no log, nowhere but the private session file.
     argv_of_all = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
@@ -133,13 +139,16 @@ def test_idle_desktops_end_themselves_but_not_while_someone_is_connected(
     monkeypatch.setitem(ENGINES, "dcv", DCVEngine(idle_grace=5, poll_seconds=5))
     idle = launch_ready(manager, time="10", idle_timeout=1)
     used = launch_ready(manager, time="10", idle_timeout=1)
+    idle_session = recorded_session_id(manager, idle.job_id)
+    used_session = recorded_session_id(manager, used.job_id)
+    assert idle_session.rsplit("-", 1)[1] != used_session.rsplit("-", 1)[1]  # random names
     held = node.connect(manager.connect_url(used.key).result(timeout=30))
     assert held is not None
 
     idle = manager.wait_for(idle.key, is_ended, timeout=150)
     assert idle.outcome == "idle stop", idle.detail
     assert "nobody connected for 1 min" in idle.detail
-    assert not node.exists(f"dcvw-{idle.job_id}")
+    assert not node.exists(idle_session)
     # The other desktop outlived the same timeout because a client stayed connected...
     time.sleep(10)
     assert manager.get(used.key).state == SessionState.READY
@@ -147,14 +156,14 @@ def test_idle_desktops_end_themselves_but_not_while_someone_is_connected(
     held.close()
     used = manager.wait_for(used.key, is_ended, timeout=150)
     assert used.outcome == "idle stop", used.detail
-    assert not node.exists(f"dcvw-{used.job_id}")
+    assert not node.exists(used_session)
 
 
 def test_time_limit_ends_the_desktop_cleanly(manager: SessionManager, node: FakeNode) -> None:
     session = launch_ready(manager, time="1")
+    session_id = recorded_session_id(manager, session.job_id)
     session = manager.wait_for(session.key, is_ended, timeout=180)
     assert session.outcome == "time limit reached", session.detail
-    session_id = f"dcvw-{session.job_id}"
     assert f"close-session {session_id}" in (node.state / "calls.log").read_text()
     assert not node.exists(session_id)
     assert not Path(manager.paths().session_file(session.job_id)).exists()

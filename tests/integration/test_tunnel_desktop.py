@@ -18,10 +18,10 @@ from dcv_widget.session import SessionState
 
 # pytest puts this folder on sys.path (no __init__.py); mypy knows it by its path.
 if TYPE_CHECKING:
-    from tests.integration.fake_dcv import running_fake_dcv
+    from tests.integration.fake_dcv import recorded_session_id, running_fake_dcv
     from tests.integration.sshd import running_sshd
 else:
-    from fake_dcv import running_fake_dcv
+    from fake_dcv import recorded_session_id, running_fake_dcv
     from sshd import running_sshd
 
 
@@ -60,7 +60,7 @@ def test_connect_through_the_held_tunnel_which_outlives_a_drop_and_closes_with_t
             # The address the tunnel binds, never "localhost" (which may be anyone's [::1]).
             assert parts.hostname == "127.0.0.1" and parts.port != node.web_port
             assert parts.port is not None and f"127.0.0.1:{parts.port}" in shown.instructions
-            session_id = f"dcvw-{ready.job_id}"
+            session_id = recorded_session_id(manager, ready.job_id)
             # Through the forwarded port to the stand-in DCV server (its certificate checked),
             # which asks the real verifier: the token authenticates.
             held = node.connect(url)
