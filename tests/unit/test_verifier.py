@@ -214,6 +214,7 @@ def test_http_server_refuses_oversized_requests(served: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(served, data=b"x" * 100_000, timeout=10)
     assert refused.value.code == 413
+    refused.value.close()  # the error holds the open reply
 
 
 # -- the owner cache ---------------------------------------------------------------------------
