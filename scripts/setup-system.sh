@@ -18,6 +18,7 @@ APT_PACKAGES=(
     nodejs npm
     chromium fonts-dejavu-core
     procps psmisc iproute2 sudo curl git ca-certificates openssh-server
+    systemd  # systemd-socket-activate and systemd-analyze, for the verifier's tests (no init needed)
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }

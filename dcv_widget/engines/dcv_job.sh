@@ -14,6 +14,8 @@ imds=${imds%/}
 
 require "ask your admin to install NICE DCV and python3 on the desktop nodes \
 (dcv_widget/node/ sets a ParallelCluster node up)" dcv python3 curl
+# DCV's X servers put their sockets there too, as the session's owner.
+require_root_sticky /tmp/.X11-unix "X display sockets"
 
 # The session's name: the job id (one per job, so desktops on a node never collide) and a random
 # suffix (82 bits from python's secrets, lowercase letters and digits as DCV accepts), so nobody
