@@ -27,9 +27,9 @@ CELL = f"""
 import time
 from dataclasses import replace
 from dcv_widget import Desktop
-from dcv_widget.cards import card_for
-from dcv_widget.request import LaunchRequest
-from dcv_widget.session import DesktopSession, SessionState
+from dcv_widget.ui.desktop_cards import card_for
+from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.session import DesktopSession, SessionState
 
 states = list(SessionState)
 sessions = [

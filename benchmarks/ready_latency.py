@@ -15,9 +15,9 @@ import statistics
 import threading
 import time
 
-from dcv_widget.manager import SessionManager
-from dcv_widget.request import LaunchRequest
-from dcv_widget.session import DesktopSession, SessionState
+from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.session import DesktopSession, SessionState
 
 
 def one_latency(manager: SessionManager) -> float:

@@ -19,8 +19,8 @@ import subprocess
 import time
 import uuid
 
-from dcv_widget.backends.slurm import JOB_NAME, JobTag, job_comment
-from dcv_widget.manager import SessionManager
+from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.desktops.slurm import JOB_NAME, JobTag, job_comment
 
 
 def rpc_count(user: str) -> int:

@@ -21,7 +21,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dcv_widget.transport import SSHTransport
+from dcv_widget.transport.ssh import SSHTransport
 
 if TYPE_CHECKING:
     from tests.integration.sshd import running_sshd

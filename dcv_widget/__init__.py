@@ -14,10 +14,10 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .api import DesktopFailed, DesktopHandle, launch, sessions
-    from .class_overview import ClassOverview
-    from .idle_policy import install_idle_policy, remove_idle_policy
-    from .instances_widget import Instances
-    from .widget import Desktop
+    from .instances.idle_policy import install_idle_policy, remove_idle_policy
+    from .ui.class_overview import ClassOverview
+    from .ui.desktop import Desktop
+    from .ui.instances import Instances
 
 __all__ = [
     "ClassOverview",
@@ -34,15 +34,15 @@ __all__ = [
 
 # Loaded on first use: ipywidgets pulls in IPython, the API traitlets' config machinery.
 _LAZY = {
-    "Desktop": "widget",
+    "Desktop": "ui.desktop",
     "DesktopFailed": "api",
     "DesktopHandle": "api",
     "launch": "api",
     "sessions": "api",
-    "Instances": "instances_widget",
-    "ClassOverview": "class_overview",
-    "install_idle_policy": "idle_policy",
-    "remove_idle_policy": "idle_policy",
+    "Instances": "ui.instances",
+    "ClassOverview": "ui.class_overview",
+    "install_idle_policy": "instances.idle_policy",
+    "remove_idle_policy": "instances.idle_policy",
 }
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .access import Access
-from .manager import SessionManager, default_manager
-from .session import DesktopSession, SessionState
+from .access.instructions import Access
+from .desktops.manager import SessionManager
+from .desktops.session import DesktopSession, SessionState
+from .managers import default_manager
 from .settings import load_settings
 
 

@@ -16,12 +16,13 @@ import time
 from typing import Any
 
 from .api import DesktopFailed, DesktopHandle, launch, sessions
-from .backends.slurm import SlurmError
-from .manager import SessionManager, manager_from_settings
-from .request import InvalidRequest
-from .session_file import SessionFileError
+from .desktops.manager import SessionManager
+from .desktops.request import InvalidRequest
+from .desktops.session_file import SessionFileError
+from .desktops.slurm import SlurmError
+from .managers import session_manager
 from .settings import load_settings
-from .transport import TransportError
+from .transport.base import TransportError
 
 # Launch options the command line offers, with their types; defaults come from the settings.
 _OPTIONS: dict[str, type] = {
@@ -62,7 +63,7 @@ def _find(manager: SessionManager, job_id: str) -> DesktopHandle:
 
 
 def _run(args: argparse.Namespace) -> int:
-    manager = manager_from_settings(load_settings())
+    manager = session_manager(load_settings())
     if args.command == "launch":
         options: dict[str, Any] = {
             k: getattr(args, k) for k in _OPTIONS if getattr(args, k) is not None

@@ -17,9 +17,13 @@ from traitlets import Bool, Float, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
 from traitlets.config.loader import Config
 
-from .access import DEFAULT_SSM_DOCUMENT, DEFAULT_SSM_REMOTE_DOCUMENT, check_document_name
-from .bounds import Bounds
-from .request import InvalidRequest, LaunchRequest
+from .access.instructions import (
+    DEFAULT_SSM_DOCUMENT,
+    DEFAULT_SSM_REMOTE_DOCUMENT,
+    check_document_name,
+)
+from .desktops.bounds import Bounds
+from .desktops.request import InvalidRequest, LaunchRequest
 
 CONFIG_NAME = "jupyter_dcv_widget_config"
 

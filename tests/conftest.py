@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dcv_widget.backends.slurm import parse_job_comment
+from dcv_widget.desktops.slurm import parse_job_comment
 
 # pytest puts this folder on sys.path (no __init__.py); mypy knows it by its path.
 if TYPE_CHECKING:

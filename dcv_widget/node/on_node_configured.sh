@@ -24,11 +24,11 @@
 # with one-off tokens.
 set -euo pipefail
 
-usage="usage: $0 VERIFIER(s3:// URL or path of dcv_widget/verifier.py) [WEB_PORT] [SHA256]"
+usage="usage: $0 VERIFIER(s3:// URL or path of dcv_widget/node/verifier.py) [WEB_PORT] [SHA256]"
 verifier_source=${1:?$usage}
 web_port=${2:-8443}
 pinned=${3:-}
-verifier_port=844  # dcv_widget.verifier.DEFAULT_PORT
+verifier_port=844  # dcv_widget.node.verifier.DEFAULT_PORT
 install_dir=/opt/dcv-widget
 dcv_conf=/etc/dcv/dcv.conf
 units=/etc/systemd/system

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dcv_widget.manager import SessionManager
-from dcv_widget.session import SessionState
+from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.desktops.session import SessionState
 
 # pytest puts this folder on sys.path (it has no __init__.py), so the sshd helper is `sshd` at
 # run time; mypy knows it by its path from the repository root.

@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 from xml.etree import ElementTree
 
-from dcv_widget.manager import SessionManager
+from dcv_widget.desktops.manager import SessionManager
 
 FAKES = Path(__file__).resolve().parent.parent / "fakes"
 
@@ -119,7 +119,7 @@ def running_fake_dcv(folder: Path) -> Iterator[FakeNode]:
     imds_argv = [python, str(FAKES / "imds.py"), "public-ipv4=127.0.0.1"]
     imds, imds_port = serve(imds_argv, logs[0], run_env)
     verifier, verifier_port = serve(
-        [python, "-m", "dcv_widget.verifier", "--port", "0"], logs[1], run_env
+        [python, "-m", "dcv_widget.node.verifier", "--port", "0"], logs[1], run_env
     )
     verifier_url = f"http://127.0.0.1:{verifier_port}/"
     web, web_port = serve(

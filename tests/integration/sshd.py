@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dcv_widget.transport import SSHTransport
+from dcv_widget.transport.ssh import SSHTransport
 
 SSHD = "/usr/sbin/sshd"
 ALIAS = "dcv-loopback"

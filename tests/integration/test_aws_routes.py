@@ -12,13 +12,13 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 
-from dcv_widget.access import Access
-from dcv_widget.manager import SessionManager
-from dcv_widget.request import LaunchRequest
-from dcv_widget.routes import RouteOptions, Routes
-from dcv_widget.session import SessionState
-from dcv_widget.session_file import Endpoint
-from dcv_widget.transport import LocalTransport
+from dcv_widget.access.endpoint import Endpoint
+from dcv_widget.access.instructions import Access
+from dcv_widget.access.routes import RouteOptions, Routes
+from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.session import SessionState
+from dcv_widget.transport.local import LocalTransport
 
 if TYPE_CHECKING:
     from tests.integration.fake_dcv import FAKES, recorded_session_id, running_fake_dcv, serve

@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from dcv_widget.backends.slurm import JobTag, job_comment
-from dcv_widget.class_overview import ClassOverview
-from dcv_widget.manager import SessionManager
-from dcv_widget.transport import CommandResult, LocalTransport
+from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.desktops.slurm import JobTag, job_comment
+from dcv_widget.transport.base import CommandResult
+from dcv_widget.transport.local import LocalTransport
+from dcv_widget.ui.class_overview import ClassOverview
 
 STUDENTS = ("dcvstudent1", "dcvstudent2")
 # A stand-in desktop: what the overview reads of a job is its name, comment, state and user.

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from dcv_widget.api import DesktopHandle
-from dcv_widget.manager import SessionManager
-from dcv_widget.request import LaunchRequest
-from dcv_widget.session import DesktopSession, SessionState
+from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.session import DesktopSession, SessionState
 
 CLOUD_NODE = "dcv-cloud-1"
 LOCAL_SLURM = "/usr/local/sbin/dcv-widget-local-slurm"

@@ -13,11 +13,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from dcv_widget.engines import ENGINES
-from dcv_widget.engines.dcv import DCVEngine
-from dcv_widget.manager import SessionManager
-from dcv_widget.request import LaunchRequest
-from dcv_widget.session import DesktopSession, SessionState
+from dcv_widget.desktops.engines import ENGINES
+from dcv_widget.desktops.engines.dcv import DCVEngine
+from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.session import DesktopSession, SessionState
 
 # pytest puts this folder on sys.path (no __init__.py); mypy knows it by its path.
 if TYPE_CHECKING:

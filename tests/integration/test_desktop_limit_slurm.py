@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dcv_widget.cards import card_for
-from dcv_widget.manager import SessionManager
-from dcv_widget.request import LaunchRequest
-from dcv_widget.session import DesktopSession, SessionState
+from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.session import DesktopSession, SessionState
+from dcv_widget.ui.desktop_cards import card_for
 
 REQUEST = LaunchRequest(partition="dcv", time="5")
 

@@ -23,14 +23,14 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from dcv_widget.aws import CLIENT_CONFIG, Aws, AwsError, explain
-from dcv_widget.backends.ec2 import (
+from dcv_widget.access.aws import CLIENT_CONFIG, Aws, AwsError, explain
+from dcv_widget.instances.ec2 import (
     Ec2Backend,
     Ec2Desktop,
     Ec2InputError,
-    decrypt_password,
-    on_demand_price,
 )
+from dcv_widget.instances.prices import on_demand_price
+from dcv_widget.instances.windows_password import decrypt_password
 
 if TYPE_CHECKING:
     from tests.aws_server import FAKE_CREDENTIALS, NO_REAL_AWS, running_moto

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dcv_widget.engines import ENGINES
-from dcv_widget.routes import Routes
-from dcv_widget.session_file import Endpoint
-from dcv_widget.transport import SSHTransport, TransportError
-from dcv_widget.tunnel import HeldTunnel, TunnelError
+from dcv_widget.access.endpoint import Endpoint
+from dcv_widget.access.routes import Routes
+from dcv_widget.access.tunnel import HeldTunnel, TunnelError
+from dcv_widget.desktops.engines import ENGINES
+from dcv_widget.transport.base import TransportError
+from dcv_widget.transport.ssh import SSHTransport
 
 if TYPE_CHECKING:
     from tests.integration import sshd as sshd_helper
@@ -274,7 +275,10 @@ def test_nothing_listening_closes_the_connection_and_the_tunnel_goes_on(
     with bound() as later:  # the port is ours, but refuses connections until listen()
         target = later.getsockname()[1]
         port = tunnel(target).local_port
-        with caplog.at_level(logging.WARNING, logger="dcv_widget.tunnel"), connect(port) as c:
+        with (
+            caplog.at_level(logging.WARNING, logger="dcv_widget.access.tunnel"),
+            connect(port) as c,
+        ):
             assert c.recv(4) == b""
         assert f"127.0.0.1:{target}" in caplog.text and "Connect failed" in caplog.text
         later.listen()

@@ -18,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dcv_widget.backends.slurm import sbatch_argv
-from dcv_widget.request import InvalidRequest, LaunchRequest
-from dcv_widget.transport import LocalTransport, Transport
+from dcv_widget.desktops.request import InvalidRequest, LaunchRequest
+from dcv_widget.desktops.slurm import sbatch_argv
+from dcv_widget.transport.base import Transport
+from dcv_widget.transport.local import LocalTransport
 
 if TYPE_CHECKING:
     from tests.integration.sshd import SSHServer

@@ -1,7 +1,8 @@
-"""The idle policy (dcv_widget/idle_policy.py) against the moto server: the SSM documents, the
-maintenance window, its target and its tasks really exist and read back, the tagged instances'
-shutdown behaviour, removal. And the Linux idle check itself, taken from the document stored in
-SSM and run with sh and bash against the stand-in `dcv` CLI and a stand-in `shutdown`."""
+"""The idle policy (dcv_widget/instances/idle_policy.py) against the moto server: the SSM
+documents, the maintenance window, its target and its tasks really exist and read back, the
+tagged instances' shutdown behaviour, removal. And the Linux idle check itself, taken from the
+document stored in SSM and run with sh and bash against the stand-in `dcv` CLI and a stand-in
+`shutdown`."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from dcv_widget.aws import Aws, AwsError
-from dcv_widget.idle_policy import (
+from dcv_widget.access.aws import Aws, AwsError
+from dcv_widget.instances.idle_document import idle_document
+from dcv_widget.instances.idle_policy import (
     IdlePolicy,
-    idle_document,
     idle_policy,
     install_idle_policy,
     policy_name,

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from dcv_widget.instances import manager_from_settings
-from dcv_widget.instances_widget import Instances
+from dcv_widget.managers import instances_manager
 from dcv_widget.settings import InstanceSettings
+from dcv_widget.ui.instances import Instances
 
 # pytest puts tests/ on sys.path (no __init__.py); mypy knows it by its path.
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def test_an_instance_from_launch_to_terminate(
     """The direct route: the card waits for DCV to answer on the instance's address; this one
     has no public IP, which its card says instead of offering a URL that cannot work."""
     settings = ada(subnet_id=template, idle_value="team-a")
-    manager = manager_from_settings(settings, "ada")
+    manager = instances_manager(settings, "ada")
     manager.port = free_port
     widget = RecordingInstances(manager=manager, settings=settings, instance_type="t3.large")
     click(widget, "set", field="name", value="cad")

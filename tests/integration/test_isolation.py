@@ -23,11 +23,11 @@ import websocket
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
-from dcv_widget.engines.novnc import NoVNCEngine, vnc_password
-from dcv_widget.manager import SessionManager
-from dcv_widget.request import LaunchRequest
-from dcv_widget.session import DesktopSession, SessionState
-from dcv_widget.session_file import parse_session_file
+from dcv_widget.desktops.engines.novnc import NoVNCEngine, vnc_password
+from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.session import DesktopSession, SessionState
+from dcv_widget.desktops.session_file import parse_session_file
 
 ATTACKER = "dcvstudent2"
 

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from dcv_widget.api import DesktopFailed, DesktopHandle
-from dcv_widget.manager import SessionManager
-from dcv_widget.request import LaunchRequest
-from dcv_widget.session import DesktopSession, SessionState
-from dcv_widget.transport import CommandResult, LocalTransport, TransportError
+from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.session import DesktopSession, SessionState
+from dcv_widget.transport.base import CommandResult, TransportError
+from dcv_widget.transport.local import LocalTransport
 
 FAKES = Path(__file__).parents[1] / "fakes"
 LOCAL_SLURM = "/usr/local/sbin/dcv-widget-local-slurm"

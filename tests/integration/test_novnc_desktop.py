@@ -15,10 +15,11 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import websocket
 
-from dcv_widget.manager import SessionManager
-from dcv_widget.request import LaunchRequest
-from dcv_widget.session import DesktopSession, SessionState
-from dcv_widget.transport import CommandResult, LocalTransport
+from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.session import DesktopSession, SessionState
+from dcv_widget.transport.base import CommandResult
+from dcv_widget.transport.local import LocalTransport
 
 ORDER = [s.value for s in SessionState]
 

@@ -32,7 +32,7 @@ IN_THE_KERNEL = textwrap.dedent(
 
     import dcv_widget
     from dcv_widget import Desktop
-    from dcv_widget.request import InvalidRequest
+    from dcv_widget.desktops.request import InvalidRequest
     from dcv_widget.settings import load_settings
 
     found = {}

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dcv_widget.backends.slurm import SlurmBackend
-from dcv_widget.transport import LocalTransport, SSHTransport, TransportError
+from dcv_widget.desktops.slurm import SlurmBackend
+from dcv_widget.transport.base import TransportError
+from dcv_widget.transport.local import LocalTransport
+from dcv_widget.transport.ssh import SSHTransport
 
 if TYPE_CHECKING:
     from tests.integration.sshd import ALIAS, JUMP_ALIAS, SSHServer

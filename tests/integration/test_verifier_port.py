@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from dcv_widget.verifier import DEFAULT_PORT
+from dcv_widget.node.verifier import DEFAULT_PORT
 
 BOOTSTRAP = Path(str(files("dcv_widget").joinpath("node").joinpath("on_node_configured.sh")))
 BIND = f"""
@@ -73,7 +73,7 @@ def bootstrap(*args: str) -> subprocess.CompletedProcess[str]:
 def root_owned_verifier() -> Path:
     """The verifier installed in the (root-owned) virtualenv, not the test's working tree."""
     found = subprocess.run(
-        [sys.executable, "-I", "-c", "import dcv_widget.verifier as v; print(v.__file__)"],
+        [sys.executable, "-I", "-c", "import dcv_widget.node.verifier as v; print(v.__file__)"],
         capture_output=True,
         text=True,
         check=True,

@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from dcv_widget.manager import SessionManager
-from dcv_widget.widget import Desktop
+from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.ui.desktop import Desktop
 
 
 class RecordingDesktop(Desktop):

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dcv_widget import access
-from dcv_widget.access import Access, ssm_argv, ssm_commands
+from dcv_widget.access import instructions as access
+from dcv_widget.access.instructions import Access, ssm_argv, ssm_commands
 
 
 def windows_argv(line: str) -> list[str]:

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from dcv_widget.bounds import UNBOUNDED, Bounds, DesktopLimitReached
-from dcv_widget.launcher import launcher_fields, parse_field
-from dcv_widget.request import ENGINES, ROUTES, InvalidRequest, LaunchRequest
+from dcv_widget.access.instructions import ROUTES
+from dcv_widget.desktops.bounds import UNBOUNDED, Bounds, DesktopLimitReached
+from dcv_widget.desktops.request import ENGINES, InvalidRequest, LaunchRequest
 from dcv_widget.settings import DesktopSettings
+from dcv_widget.ui.launcher import launcher_fields, parse_field
 
 SITE = Bounds(
     max_time="8:00:00",

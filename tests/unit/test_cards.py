@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from dcv_widget.access import Access, Command
-from dcv_widget.access import pending as access_pending
-from dcv_widget.access import problem as access_problem
-from dcv_widget.cards import card_for, static_html, static_summary, steps_for
-from dcv_widget.request import LaunchRequest
-from dcv_widget.session import DesktopSession, SessionState
+from dcv_widget.access.instructions import Access, Command
+from dcv_widget.access.instructions import pending as access_pending
+from dcv_widget.access.instructions import problem as access_problem
+from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.session import DesktopSession, SessionState
+from dcv_widget.ui.desktop_cards import card_for, static_html, static_summary, steps_for
 
 
 def session(state: SessionState, **changes: object) -> DesktopSession:

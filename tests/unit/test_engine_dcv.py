@@ -15,11 +15,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from dcv_widget.engines import ENGINES
-from dcv_widget.engines.dcv import DCVEngine
-from dcv_widget.request import LaunchRequest
-from dcv_widget.session_file import Endpoint
-from dcv_widget.verifier import job_id_of
+from dcv_widget.access.endpoint import Endpoint
+from dcv_widget.desktops.engines import ENGINES
+from dcv_widget.desktops.engines.dcv import DCVEngine
+from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.node.verifier import job_id_of
 
 SESSION = "dcvw-42-k3x9q2m4p7z1a8b5"
 needs_bash = pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")

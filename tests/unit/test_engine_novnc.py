@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from dcv_widget.engines.novnc import NoVNCEngine, vnc_password
-from dcv_widget.request import LaunchRequest
-from dcv_widget.session_file import Endpoint
+from dcv_widget.access.endpoint import Endpoint
+from dcv_widget.desktops.engines.novnc import NoVNCEngine, vnc_password
+from dcv_widget.desktops.request import LaunchRequest
 
 
 def test_script_substitutes_the_geometry_and_nothing_else() -> None:

@@ -8,15 +8,15 @@ from typing import Any, ClassVar
 
 import pytest
 
-from dcv_widget.idle_policy import (
+from dcv_widget.instances.idle_document import idle_document
+from dcv_widget.instances.idle_policy import (
     IdlePolicy,
     _check_minutes,
     _check_tag,
     _explain,
-    idle_document,
     policy_name,
-    waiting_checks,
 )
+from dcv_widget.instances.idle_window import waiting_checks
 
 
 def policy(**changes: Any) -> IdlePolicy:

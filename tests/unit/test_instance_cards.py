@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from dcv_widget import access
-from dcv_widget.backends.ec2 import Ec2Desktop
-from dcv_widget.instance_cards import instance_card
+from dcv_widget.access import instructions as access
+from dcv_widget.instances.ec2 import Ec2Desktop
+from dcv_widget.ui.instance_cards import instance_card
 
 RUNNING = Ec2Desktop(
     instance_id="i-0123456789abcdef0",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from dcv_widget.backends.slurm import Partition
-from dcv_widget.launcher import launcher_fields, parse_field
-from dcv_widget.request import LaunchRequest
+from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.slurm import Partition
+from dcv_widget.ui.launcher import launcher_fields, parse_field
 
 VALUES = asdict(LaunchRequest(partition="dcv"))
 PARTITIONS = [

@@ -7,24 +7,23 @@ from dataclasses import replace
 
 import pytest
 
-from dcv_widget.backends.slurm import JobStatus, JobTag, UserDesktop, job_comment
-from dcv_widget.card_widget import COMPACT_AFTER
-from dcv_widget.cards import card_for
-from dcv_widget.class_overview import ClassOverview
-from dcv_widget.manager import SessionManager
-from dcv_widget.overview_cards import (
+from dcv_widget.desktops.class_monitor import card_state, ends_at
+from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.desktops.request import InvalidRequest, LaunchRequest
+from dcv_widget.desktops.session import DesktopSession
+from dcv_widget.desktops.slurm import JobStatus, JobTag, UserDesktop, job_comment
+from dcv_widget.ui.card_widget import COMPACT_AFTER
+from dcv_widget.ui.class_overview import ClassOverview
+from dcv_widget.ui.desktop_cards import card_for
+from dcv_widget.ui.overview_cards import (
     IDLE_UNKNOWN,
-    card_state,
     end_refusal,
-    ends_at,
     matches,
     overview_card,
     overview_cards,
     summary,
     toolbar,
 )
-from dcv_widget.request import InvalidRequest, LaunchRequest
-from dcv_widget.session import DesktopSession
 
 
 def desktop(

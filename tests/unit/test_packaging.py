@@ -11,7 +11,7 @@ from pathlib import Path
 from jupyter_core.paths import jupyter_path
 
 import dcv_widget
-from dcv_widget.card_widget import MODULE_NAME, MODULE_VERSION
+from dcv_widget.ui.card_widget import MODULE_NAME, MODULE_VERSION
 
 JS = Path(__file__).parents[2] / "js"
 

@@ -1,8 +1,8 @@
 """The IAM policies and SSM session documents the docs tell sites to use are least-privilege.
 
 Every fenced ```json block of docs/*.md that is a policy ("Statement") or a session document
-("sessionType"), and every document shipped in dcv_widget/ssm_documents/, is read and checked
-by rule. moto cannot check them further: its IAM enforcement matches a resource of "*" only
+("sessionType"), and every document shipped in dcv_widget/access/ssm_documents/, is read and
+checked by rule. moto cannot check them further: its IAM enforcement matches a resource of "*" only
 and passes conditions it has no value for (moto/iam/access_control.py), so a test through moto
 could not fail for the right reason (docs/ec2-instances.md says so).
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from dcv_widget import ssm_documents
+from dcv_widget.access import ssm_documents
 
 DOCS = Path(__file__).parents[2] / "docs"
 READ_ONLY = re.compile(r"(Describe|Get|List)[A-Za-z]*")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from dcv_widget.request import InvalidRequest, LaunchRequest, memory_kib, time_limit_seconds
+from dcv_widget.desktops.request import (
+    InvalidRequest,
+    LaunchRequest,
+    memory_kib,
+    time_limit_seconds,
+)
 
 
 @pytest.mark.parametrize(

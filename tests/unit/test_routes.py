@@ -5,10 +5,10 @@ from __future__ import annotations
 import getpass
 from dataclasses import replace
 
-from dcv_widget.aws import ping_status
-from dcv_widget.routes import RouteOptions, Routes, agent_problem, this_host
-from dcv_widget.session_file import Endpoint
-from dcv_widget.transport import LocalTransport
+from dcv_widget.access.aws import ping_status
+from dcv_widget.access.endpoint import Endpoint
+from dcv_widget.access.routes import RouteOptions, Routes, agent_problem, this_host
+from dcv_widget.transport.local import LocalTransport
 
 NODE = Endpoint("dcv", "10.0.1.23", 8443, session_id="dcvw-1234")
 EC2_NODE = Endpoint("dcv", "10.0.1.23", 8443, instance_id="i-0123456789abcdef0", region="us-east-2")

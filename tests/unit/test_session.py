@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from dcv_widget.backends.slurm import JobStatus
-from dcv_widget.request import LaunchRequest
-from dcv_widget.session import DesktopSession, SessionState, observe, vanished, with_last_word
-from dcv_widget.session_file import LastWord
+from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.session import (
+    DesktopSession,
+    SessionState,
+    observe,
+    vanished,
+    with_last_word,
+)
+from dcv_widget.desktops.session_file import LastWord
+from dcv_widget.desktops.slurm import JobStatus
 
 
 def job(state: str, reason: str = "None", nodes: str = "") -> JobStatus:

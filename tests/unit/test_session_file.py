@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dcv_widget.session_file import SessionFileError, SessionPaths, parse_session_file
+from dcv_widget.desktops.session_file import SessionFileError, SessionPaths, parse_session_file
 
 
 def test_parse_the_file_the_job_writes() -> None:

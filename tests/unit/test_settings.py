@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from traitlets import TraitError
 
-from dcv_widget.request import InvalidRequest
+from dcv_widget.desktops.request import InvalidRequest
 from dcv_widget.settings import DesktopSettings, InstanceSettings, load_settings
 
 
@@ -105,17 +105,17 @@ def test_a_malformed_bound_fails_naming_its_setting() -> None:
 
 
 def test_the_desktop_limit_reaches_the_manager() -> None:
-    from dcv_widget.manager import manager_from_settings
+    from dcv_widget.managers import session_manager
 
-    assert manager_from_settings(DesktopSettings(max_desktops=2)).max_desktops == 2
-    assert manager_from_settings(DesktopSettings()).max_desktops == 0
+    assert session_manager(DesktopSettings(max_desktops=2)).max_desktops == 2
+    assert session_manager(DesktopSettings()).max_desktops == 0
 
 
 def test_the_site_ssm_documents_reach_the_routes() -> None:
-    from dcv_widget.manager import manager_from_settings
+    from dcv_widget.managers import session_manager
 
     settings = DesktopSettings(ssm_document="Site-ToNode", ssm_remote_document="Site-ViaHead")
-    options = manager_from_settings(settings).routes.options
+    options = session_manager(settings).routes.options
     assert (options.ssm_document, options.ssm_remote_document) == ("Site-ToNode", "Site-ViaHead")
 
 
@@ -130,13 +130,13 @@ def test_ssm_documents_default_to_aws_ones_and_a_bad_name_names_the_setting() ->
 
 
 def test_the_instances_ssm_document_reaches_their_cards() -> None:
-    from dcv_widget.backends.ec2 import Ec2Backend, Ec2Desktop
-    from dcv_widget.instances import manager_from_settings
+    from dcv_widget.instances.ec2 import Ec2Backend, Ec2Desktop
+    from dcv_widget.managers import instances_manager
 
     with pytest.raises(TraitError, match=r"^c.InstanceSettings.ssm_document: 'x y' is not"):
         InstanceSettings(ssm_document="x y")
     settings = InstanceSettings(region="eu-west-3", access="ssm", ssm_document="Site-ToNode")
-    manager = manager_from_settings(settings, "ada")
+    manager = instances_manager(settings, "ada")
     assert manager.ssm_document == "Site-ToNode"
     desktop = Ec2Desktop(
         "i-0123456789abcdef0", "", "running", "t3.micro", "linux", "", "10.0.0.5", 0.0,

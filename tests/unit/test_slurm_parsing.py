@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dcv_widget.backends.slurm import (
+from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.slurm import (
     SEP,
     JobStatus,
     JobTag,
@@ -21,8 +22,7 @@ from dcv_widget.backends.slurm import (
     parse_squeue,
     sbatch_argv,
 )
-from dcv_widget.request import LaunchRequest
-from dcv_widget.transport import CommandResult
+from dcv_widget.transport.base import CommandResult
 
 # Captured with: squeue --me --states=all --noheader --format=%i^_%T^_%r^_%N^_%L^_%P^_%k
 SQUEUE = (

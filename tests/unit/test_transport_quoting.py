@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dcv_widget.transport import SSHTransport, remote_command
+from dcv_widget.transport.quoting import remote_command
+from dcv_widget.transport.ssh import SSHTransport
 
 # Text that can be an argument: UTF-8 encodable, no NUL (no command line can carry one).
 ARGUMENT = st.text(st.characters(codec="utf-8", exclude_characters="\0"))
@@ -58,6 +59,6 @@ def test_a_program_name_with_equals_sign_cannot_hide_behind_env() -> None:
 
 
 def test_importing_dcv_widget_does_not_import_paramiko() -> None:
-    probe = "import sys, dcv_widget.transport; print('paramiko' in sys.modules)"
+    probe = "import sys, dcv_widget.transport.ssh; print('paramiko' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"

@@ -21,7 +21,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from dcv_widget.verifier import (
+from dcv_widget.node.verifier import (
     DEFAULT_PORT,
     OwnerCache,
     VerifierServer,
@@ -199,7 +199,7 @@ def test_http_server_speaks_dcvs_protocol(
     served: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     write_session_file(tmp_path)
-    caplog.set_level(logging.INFO, logger="dcv_widget.verifier")
+    caplog.set_level(logging.INFO, logger="dcv_widget.node.verifier")
     client = "198.51.100.9"
     yes = post(served, sessionId=SESSION, authenticationToken=TOKEN, clientAddress=client)
     assert (yes.get("result"), yes.findtext("username")) == ("yes", "alice")
@@ -420,7 +420,7 @@ def test_serves_on_the_socket_systemd_passes(tmp_path: Path) -> None:
         activator = subprocess.Popen(
             ["systemd-socket-activate", "-l", f"127.0.0.1:{port}"]
             + [f"--setenv={name}" for name in env_names if name in os.environ]
-            + [sys.executable, "-m", "dcv_widget.verifier"],
+            + [sys.executable, "-m", "dcv_widget.node.verifier"],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -449,7 +449,7 @@ def test_without_systemds_socket_it_binds_its_own(tmp_path: Path) -> None:
     env = {**os.environ, "LISTEN_FDS": "1", "LISTEN_PID": "1"}
     if os.getuid() != 0:
         refused = subprocess.run(
-            [sys.executable, "-m", "dcv_widget.verifier"],
+            [sys.executable, "-m", "dcv_widget.node.verifier"],
             env=env,
             capture_output=True,
             text=True,
@@ -462,7 +462,7 @@ def test_without_systemds_socket_it_binds_its_own(tmp_path: Path) -> None:
     log = tmp_path / "verifier.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "dcv_widget.verifier", "--port", "0"],
+            [sys.executable, "-m", "dcv_widget.node.verifier", "--port", "0"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

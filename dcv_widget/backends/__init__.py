@@ -1,1 +1,0 @@
-"""Where desktops run: `slurm` (batch jobs on a cluster)."""

@@ -1,0 +1,219 @@
+"""Every user's desktops on one partition, for an instructor's class overview: one `squeue`
+call per poll for all users (fast while a desktop is queued, starting or ending, slow otherwise,
+backing off while Slurm does not answer), on its own thread; *End* runs `scancel` on its action
+thread, and Slurm decides whether the instructor may.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from ..common.listeners import Listeners
+from ..common.poll_loop import Backoff, PollLoop
+from .manager import FAST_POLL, MAX_BACKOFF, SLOW_POLL
+from .request import InvalidRequest, time_limit_seconds
+from .slurm import JobStatus, SlurmBackend, SlurmError, SlurmUnavailable, UserDesktop
+
+# Slurm's state -> the card's state word. "queued" and "starting" mean what they mean on a
+# Desktop card; a running job is "running", not "ready": only its owner can see whether the
+# desktop answers.
+STATE_WORDS = {
+    "PENDING": "queued",
+    "CONFIGURING": "starting",
+    "RUNNING": "running",
+    "COMPLETING": "ending",
+}
+STATE_ORDER = {word: i for i, word in enumerate(STATE_WORDS.values())}
+
+log = logging.getLogger(__name__)
+
+# Card states worth a fast poll: about to change.
+_CHANGING = frozenset({"queued", "starting", "ending"})
+PRIVATE_JOBS = (
+    "This cluster hides other users' jobs (PrivateData=jobs in slurm.conf): you see only "
+    "yours unless you are a Slurm operator or administrator."
+)
+
+
+class ClassMonitor:
+    """Every user's dcv_widget desktops on one partition, as Slurm shows them to this user,
+    followed by one poll loop that runs while someone listens."""
+
+    def __init__(
+        self,
+        slurm: SlurmBackend,
+        partition: str,
+        *,
+        fast_poll: float = FAST_POLL,
+        slow_poll: float = SLOW_POLL,
+    ) -> None:
+        self.slurm = slurm
+        self.partition = partition
+        self.fast_poll, self.slow_poll = fast_poll, slow_poll
+        self._desktops: list[UserDesktop] = []
+        self._ends: dict[str, float | None] = {}
+        self._ending: set[str] = set()  # End accepted or under way, job not gone yet
+        self.listed = False  # a listing has come in
+        self.unreachable = False  # Slurm did not answer the last poll: the list is the last known
+        self.problem = ""  # why the last poll failed
+        self.notes: list[str] = []  # what the cluster's configuration means for this list
+        self._looked_around = False
+        self._listeners: Listeners[Callable[[], None]] = Listeners()
+        self._lock = threading.Lock()
+        self._loop = PollLoop("dcv-widget-overview-poll", self._poll_round, self._has_listeners)
+        self._backoff = Backoff(fast_poll, MAX_BACKOFF)
+        self._actions = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dcv-widget-overview")
+
+    # -- what callers see -------------------------------------------------------------------
+
+    def desktops(self) -> list[UserDesktop]:
+        with self._lock:
+            return list(self._desktops)
+
+    def ends(self) -> dict[str, float | None]:
+        """When each started job reaches its time limit (epoch seconds), by job id."""
+        with self._lock:
+            return dict(self._ends)
+
+    def ending(self) -> set[str]:
+        """Jobs whose End was accepted (or is under way) and that Slurm still lists."""
+        with self._lock:
+            return set(self._ending)
+
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener()` after every poll and End; polling runs while anyone listens."""
+        remove = self._listeners.add(listener)
+        self._ensure_polling()
+        return remove
+
+    def poll_now(self) -> None:
+        self._loop.wake()
+
+    def end(self, job_id: str) -> Future[None]:
+        """`scancel` the job on an action thread; the future raises Slurm's refusal."""
+        with self._lock:
+            self._ending.add(job_id)
+        self._notify()
+        return self._actions.submit(self._end, job_id)
+
+    # -- on the monitor's threads -------------------------------------------------------------
+
+    def _end(self, job_id: str) -> None:
+        try:
+            self.slurm.cancel(job_id)
+        except Exception:
+            with self._lock:
+                self._ending.discard(job_id)
+            self._notify()
+            raise
+        self.poll_now()
+
+    def _ensure_polling(self) -> None:
+        self._loop.ensure_running()
+
+    def _has_listeners(self) -> bool:
+        """Polling runs while anyone listens."""
+        return next(iter(self._listeners), None) is not None
+
+    def _poll_round(self) -> float:
+        """One poll; the seconds until the next (fast while a desktop is about to change)."""
+        try:
+            changing = self.poll_once()
+        except SlurmUnavailable as exc:
+            log.info("scheduler unreachable: %s", exc)
+            self.unreachable = True
+            self.problem = f"{exc}. The cards show the last known state."
+            self._notify()
+            return self._backoff.next()
+        except Exception as exc:
+            if not isinstance(exc, SlurmError):
+                log.exception("listing the partition's desktops failed; retrying")
+            self.problem = f"Could not list the desktops: {exc}. Retrying."
+            self._notify()
+            return self.slow_poll
+        self._backoff.reset()
+        return self.fast_poll if changing else self.slow_poll
+
+    def poll_once(self) -> bool:
+        """One squeue call for the whole partition; returns whether a desktop is about to
+        change (queued, starting, ending), which asks for a fast poll."""
+        if not self._looked_around:
+            self._look_around()
+        desktops = self.slurm.partition_desktops(self.partition)
+        now = time.time()
+        with self._lock:
+            self._ends = {
+                d.job.job_id: ends_at(d.job, now, self._ends.get(d.job.job_id)) for d in desktops
+            }
+            self._desktops = desktops
+            self._ending &= {d.job.job_id for d in desktops}
+            self.listed, self.unreachable, self.problem = True, False, ""
+            ending = bool(self._ending)
+        self._notify()
+        return ending or any(card_state(d.job) in _CHANGING for d in desktops)
+
+    def _look_around(self) -> None:
+        """Once: whether Slurm hides other users' jobs here, and whether the partition exists
+        (squeue says nothing about a partition it does not know)."""
+        try:
+            hidden = self.slurm.private_data()
+            names = [p.name for p in self.slurm.partitions()]
+        except SlurmUnavailable:
+            raise
+        except SlurmError as exc:
+            log.info("could not read the cluster's configuration: %s", exc)
+            hidden, names = frozenset(), []
+        notes = [PRIVATE_JOBS] if "jobs" in hidden else []
+        if names and self.partition not in names and "partitions" not in hidden:
+            notes.append(f"Slurm knows no partition {self.partition!r}; it has {', '.join(names)}.")
+        self.notes, self._looked_around = notes, True
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("a class overview listener failed")
+
+
+_monitors: weakref.WeakKeyDictionary[SlurmBackend, dict[str, ClassMonitor]] = (
+    weakref.WeakKeyDictionary()
+)
+_monitors_lock = threading.Lock()
+
+
+def monitor_for(
+    slurm: SlurmBackend, partition: str, *, fast_poll: float, slow_poll: float
+) -> ClassMonitor:
+    """The monitor of `partition` through `slurm`, shared by every overview of it in the kernel
+    (a cell run again adds no second squeue per poll)."""
+    with _monitors_lock:
+        by_partition = _monitors.setdefault(slurm, {})
+        if partition not in by_partition:
+            by_partition[partition] = ClassMonitor(
+                slurm, partition, fast_poll=fast_poll, slow_poll=slow_poll
+            )
+        return by_partition[partition]
+
+
+def card_state(job: JobStatus) -> str:
+    """The card's state word for a Slurm state (other states as Slurm says them, lower case)."""
+    return STATE_WORDS.get(job.state, job.state.lower())
+
+
+def ends_at(job: JobStatus, now: float, known: float | None = None) -> float | None:
+    """When a started job reaches its time limit (epoch seconds), from squeue's time left;
+    `known` is kept while the new estimate is within a few seconds of it, so polls do not
+    change a card that did not change (nor rebuild it in the view)."""
+    if job.state not in ("RUNNING", "CONFIGURING", "COMPLETING"):
+        return None
+    try:
+        estimate = now + time_limit_seconds(job.time_left)
+    except InvalidRequest:  # UNLIMITED, NOT_SET, INVALID
+        return None
+    return known if known is not None and abs(known - estimate) < 5 else estimate

@@ -1,0 +1,21 @@
+"""What runs on the compute node: each engine renders a job script and builds a connect URL."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ...access.endpoint import Endpoint
+from ..request import LaunchRequest
+from .dcv import DCVEngine
+from .novnc import NoVNCEngine
+
+
+class Engine(Protocol):
+    name: str
+
+    def job_script(self, request: LaunchRequest, *, launch_id: str) -> str: ...
+
+    def connect_url(self, endpoint: Endpoint, secret: str) -> str: ...
+
+
+ENGINES: dict[str, Engine] = {"novnc": NoVNCEngine(), "dcv": DCVEngine()}

@@ -1,0 +1,94 @@
+#!/bin/bash
+# dcv_widget desktop job, engine "@ENGINE@". Rendered by dcv_widget/desktops/engines/ and fed to sbatch on
+# stdin: this shared prelude, then the engine's own part. Only validated values are substituted.
+#
+# Files (all under ~/.dcv-widget, folders 0700, files 0600 through umask 077):
+#   sessions/<job>.json      written once the desktop answers: endpoint + connect secret
+#   sessions/<job>.end.json  the job's last word (why it ended), no secret
+#   run/<job>/               private scratch (sockets, password files), removed on exit
+# Secrets never reach argv, stdout/stderr or this job's log.
+set -uo pipefail
+umask 077
+
+launch_id=@LAUNCH_ID@
+state_dir="$HOME/.dcv-widget"
+sessions="$state_dir/sessions"
+work="$state_dir/run/$SLURM_JOB_ID"
+session_file="$sessions/$SLURM_JOB_ID.json"
+tmp_file="$sessions/.$SLURM_JOB_ID.json.tmp"
+end_file="$sessions/$SLURM_JOB_ID.end.json"
+# The last word: end_cause is one of server-exit, signal, failed, idle; end_reason is for people.
+end_cause="server-exit"
+end_reason="the desktop server exited"
+
+log() { printf '%s dcv-widget: %s\n' "$(date +%T)" "$*"; }
+fail() { end_cause="failed"; end_reason="$*"; log "ERROR: $*"; exit 1; }
+json_string() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "${s//$'\n'/ }"; }
+
+# Engines override stop_desktop to close their session cleanly before the processes go.
+stop_desktop() { :; }
+
+cleanup() {
+    # Ignore further stop signals (a second scancel) so the clean-up always finishes.
+    trap '' TERM INT HUP USR1
+    trap - EXIT
+    rm -f "$session_file" "$tmp_file"
+    stop_desktop
+    kill $(jobs -pr) 2>/dev/null
+    for _ in $(seq 25); do
+        [[ -z $(jobs -pr) ]] && break
+        sleep 0.2
+    done
+    kill -KILL $(jobs -pr) 2>/dev/null
+    rm -rf "$work"
+    printf '{"job_id": "%s", "launch": "%s", "cause": "%s", "reason": %s}\n' \
+        "$SLURM_JOB_ID" "$launch_id" "$end_cause" "$(json_string "$end_reason")" > "$end_file"
+    log "desktop closed: $end_reason"
+}
+trap cleanup EXIT
+# scancel and the time limit send SIGTERM (--signal may send USR1 earlier).
+trap 'end_cause=signal end_reason="stopped by Slurm (End, scancel or the time limit)"
+      log "stop requested"; exit 0' TERM INT HUP USR1
+
+# require HINT CMD...: fail, saying HINT, unless every CMD is on PATH.
+require() {
+    local hint=$1 cmd
+    shift
+    for cmd in "$@"; do
+        command -v "$cmd" >/dev/null || fail "$cmd is missing on $(hostname); $hint"
+    done
+}
+
+# require_root_sticky DIR WHAT: fail unless DIR is a folder of root's with mode 1777. A shared
+# folder owned by a user lets that user delete or replace everyone else's files in it (sticky
+# bits do not hold against the folder's owner).
+require_root_sticky() {
+    [[ ! -L $1 && $(stat -c '%u %a' "$1" 2>/dev/null) == "0 1777" ]] || fail "$1 (the $2 of \
+every user) on $(hostname) must be a folder owned by root with mode 1777, or other users could \
+take over this desktop; ask your admin to run: install -d -m 1777 -o root -g root $1"
+}
+
+mkdir -p "$state_dir" "$sessions" "$state_dir/run" "$work" || fail "cannot create $work"
+chmod 700 "$state_dir" "$sessions" "$state_dir/run" "$work"
+# Files left by an earlier job with this id (killed with SIGKILL, cluster rebuilt) are not ours.
+rm -f "$session_file" "$tmp_file" "$end_file"
+cd "$HOME" || fail "cannot enter $HOME"
+log "job $SLURM_JOB_ID on $(hostname): starting the desktop"
+
+# publish_session JSON_FIELDS: announce the ready desktop; the fields follow job_id and launch.
+publish_session() {
+    printf '{"version": 1, "engine": "@ENGINE@", "job_id": "%s", "launch": "%s", %s}\n' \
+        "$SLURM_JOB_ID" "$launch_id" "$1" > "$tmp_file" && mv "$tmp_file" "$session_file"
+}
+
+# wait_while_alive PID...: return when any of them exits, or Slurm stops the job. (A sleep
+# loop rather than `wait -n PID...`, which needs bash 5.1: Amazon Linux 2 has 4.2.)
+wait_while_alive() {
+    local pid
+    while true; do
+        for pid in "$@"; do kill -0 "$pid" 2>/dev/null || return 0; done
+        sleep 5 &
+        wait $!
+    done
+}
+

@@ -1,0 +1,48 @@
+"""The `dcv` engine: a NICE DCV virtual session, opened with a one-desktop token.
+
+The job (dcv_job.sh) creates the session `dcvw-<job id>-<random suffix>` (unguessable, so no one
+can take the name first) and a random token that the node's verifier (dcv_widget/node/verifier.py)
+accepts for that session's owner only; both are recorded in the session file. DCV takes the token in
+the URL's query (`?authToken=`) and the session in its fragment: DCV's own convention, which its
+web client reads. The token is as private as the session file it comes from: shown only on
+Connect, useless for any other desktop, and void once the job ends.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from ...access.endpoint import Endpoint
+from ..request import LaunchRequest
+from .script import render_job_script
+
+
+class DCVEngine:
+    """`idle_grace` (seconds after ready before the idle clock starts) and `poll_seconds`
+    (between looks at the connections) tune the job's idle watch; tests shorten them."""
+
+    name = "dcv"
+
+    def __init__(self, *, idle_grace: int = 120, poll_seconds: int = 30) -> None:
+        if idle_grace < 0 or poll_seconds < 1:
+            raise ValueError("idle_grace must be >= 0 and poll_seconds >= 1")
+        self.idle_grace = idle_grace
+        self.poll_seconds = poll_seconds
+
+    def job_script(self, request: LaunchRequest, *, launch_id: str) -> str:
+        """The batch script for this desktop (see `render_job_script` for `launch_id`)."""
+        return render_job_script(
+            self.name,
+            "dcv_job.sh",
+            launch_id=launch_id,
+            IDLE_TIMEOUT=str(request.idle_timeout),
+            IDLE_GRACE=str(self.idle_grace),
+            POLL_SECONDS=str(self.poll_seconds),
+        )
+
+    def connect_url(self, endpoint: Endpoint, secret: str) -> str:
+        """DCV's web client on the node, authenticating with the token, opening the session the
+        job recorded (its name is random, so it comes from the session file, never the job id)."""
+        token = quote(secret, safe="")
+        session = quote(endpoint.session_id, safe="")
+        return f"https://{endpoint.host}:{endpoint.port}/?authToken={token}#{session}"

@@ -1,0 +1,59 @@
+"""The `novnc` engine: TigerVNC + websockify + noVNC, the desktop any Debian node can run.
+
+The session file's secret is the desktop's websockify token (192 random bits): websockify lets
+a WebSocket through to the VNC server only with it, so another user on the node or the network
+cannot reach VNC's own (8-character, DES) password check at all, nor lock the owner out with
+failed logins. The VNC password is derived from the token (`vnc_password`), so one secret
+opens the desktop. Both travel to the browser only in the URL fragment, which browsers never
+send to a server: noVNC reads the WebSocket path (`websockify?token=…`) and the password from it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from urllib.parse import quote
+
+from ...access.endpoint import Endpoint
+from ..request import LaunchRequest
+from .script import render_job_script
+
+# Keep in step with novnc_job.sh, which derives the password the same way.
+_PASSWORD_SALT = b"dcv-widget vnc password:"
+
+
+def vnc_password(token: str) -> str:
+    """The desktop's VNC password: 8 characters (all VNC authentication uses) of a hash."""
+    digest = hashlib.sha256(_PASSWORD_SALT + token.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:8]
+
+
+class NoVNCEngine:
+    name = "novnc"
+
+    def job_script(self, request: LaunchRequest, *, launch_id: str) -> str:
+        """The batch script for this desktop (see `render_job_script` for `launch_id`).
+
+        websockify listens on loopback only for the `ssm` route (the SSM agent on the node
+        connects there); every other route reaches it at the node's address.
+        """
+        return render_job_script(
+            self.name,
+            "novnc_job.sh",
+            launch_id=launch_id,
+            GEOMETRY=request.geometry,
+            LISTEN="loopback" if request.access == "ssm" else "node",
+        )
+
+    def connect_url(self, endpoint: Endpoint, secret: str) -> str:
+        """The noVNC page on the node, connecting by itself with the token and the password."""
+        fragment = "&".join(
+            (
+                "autoconnect=1",
+                "resize=remote",
+                "reconnect=1",
+                "path=" + quote(f"websockify?token={secret}", safe=""),
+                "password=" + quote(vnc_password(secret), safe=""),
+            )
+        )
+        return f"http://{endpoint.host}:{endpoint.port}/vnc.html#{fragment}"

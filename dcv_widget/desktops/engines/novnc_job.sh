@@ -1,0 +1,113 @@
+
+# ---- engine "novnc": TigerVNC's Xvnc + a window manager + websockify serving noVNC ----
+# Other users share this node (docs/security.md), so each way into the desktop has its own lock:
+# - the X display admits only clients with this job's X cookie (Xvnc -auth, a private file);
+# - websockify lets a WebSocket through to the VNC server only with this desktop's token (192
+#   random bits), so nobody else even reaches VNC's password check, let alone locks it up with
+#   failed logins; the VNC password is derived from the token (dcv_widget/desktops/engines/novnc.py);
+# - websockify listens on one address: the node's, or loopback only for the ssm route.
+# Secrets are made by python3 and reach files through pipes and builtins, never argv or the log.
+geometry=@GEOMETRY@
+listen_on=@LISTEN@  # "node": the address Slurm knows the node by; "loopback": 127.0.0.1 only
+novnc_web=${DCV_WIDGET_NOVNC_WEB:-/usr/share/novnc}
+
+require "ask your admin to install tigervnc-standalone-server, tigervnc-tools, websockify, \
+novnc, python3 and iproute2 on the desktop nodes" Xvnc vncpasswd websockify python3 ss
+[[ -f $novnc_web/vnc.html ]] || fail "the noVNC web client is not in $novnc_web; install novnc \
+or set DCV_WIDGET_NOVNC_WEB"
+require_root_sticky /tmp/.X11-unix "X display sockets"
+
+# The node's IPv4 address as Slurm knows it (NodeAddr), which the kernel builds URLs from: a
+# literal address, so no URL leaves the browser free to pick another address family where
+# another user may listen on the same port.
+node_ipv4() {
+    local addr
+    addr=$(sinfo --noheader --Node --nodes="${SLURMD_NODENAME:-$(hostname -s)}" --format=%o \
+        2>/dev/null | head -n 1)
+    getent ahostsv4 "${addr:-$(hostname)}" 2>/dev/null | awk 'NR == 1 { print $1 }'
+}
+address=$(node_ipv4)
+[[ $address =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || fail "cannot find the IPv4 address of \
+$(hostname) (NodeAddr in Slurm); ask your admin to check name resolution on the node"
+case $listen_on in
+    loopback) bind_address=127.0.0.1 ;;
+    *) bind_address=$address ;;
+esac
+
+token=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
+[[ ${#token} -ge 32 ]] || fail "could not make a token (python3 failed)"
+# The VNC password: the first 8 characters (all VNC authentication uses) of a hash of the token.
+printf '%s' "$token" | python3 -c 'import base64, hashlib, sys
+digest = hashlib.sha256(b"dcv-widget vnc password:" + sys.stdin.buffer.read()).digest()
+print(base64.urlsafe_b64encode(digest).decode()[:8])' | vncpasswd -f > "$work/passwd" \
+    || fail "vncpasswd failed"
+# websockify's token table: this desktop's token leads to the VNC socket in the private folder.
+printf '%s: unix_socket:%s\n' "$token" "$work/vnc.sock" > "$work/tokens"
+
+# The X authority file: one random MIT-MAGIC-COOKIE-1, for any display number (FamilyWild, no
+# number), since Xvnc picks its display itself (-displayfd).
+python3 - "$work/Xauthority" <<'PY' || fail "could not write the X authority file (python3 failed)"
+import os, secrets, struct, sys
+def counted(data):
+    return struct.pack(">H", len(data)) + data
+entry = struct.pack(">H", 0xFFFF) + counted(b"") + counted(b"") + counted(b"MIT-MAGIC-COOKIE-1")
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+os.write(fd, entry + counted(secrets.token_bytes(16)))
+os.close(fd)
+PY
+export XAUTHORITY=$work/Xauthority
+
+# -displayfd lets Xvnc pick a free display, so several desktops share a node without clashing;
+# the VNC side is a unix socket in the private folder, never a TCP port.
+Xvnc -displayfd 3 -auth "$XAUTHORITY" -rfbunixpath "$work/vnc.sock" -rfbport -1 \
+    -rfbauth "$work/passwd" -SecurityTypes VncAuth -geometry "$geometry" -depth 24 \
+    -nolisten tcp -AlwaysShared 3>"$work/display" >"$work/xvnc.log" 2>&1 &
+xvnc_pid=$!
+for _ in $(seq 100); do
+    [[ -s $work/display ]] && [[ -S $work/vnc.sock ]] && break
+    kill -0 "$xvnc_pid" 2>/dev/null || break
+    sleep 0.2
+done
+[[ -s $work/display ]] || { tail -n 5 "$work/xvnc.log"; fail "Xvnc did not start"; }
+export DISPLAY=":$(cat "$work/display")"
+log "X display $DISPLAY is up"
+
+if command -v startxfce4 >/dev/null && command -v dbus-run-session >/dev/null; then
+    # dbus-run-session keeps the session's D-Bus daemon a child of this job, so it ends with it.
+    dbus-run-session startxfce4 >"$work/session.log" 2>&1 &
+else
+    command -v openbox >/dev/null && { openbox >"$work/session.log" 2>&1 & }
+    command -v xterm >/dev/null && { xterm -geometry 100x30+40+40 >/dev/null 2>&1 & }
+fi
+
+# websockify listening on $1, as seen by ss: the port is ours, not another process's that
+# grabbed it between the free-port probe and websockify's bind.
+listening() { ss -Hltnp "sport = :$1" 2>/dev/null | grep -q "pid=$web_pid,"; }
+
+# websockify logs each request line, and the WebSocket's carries the token: its log keeps
+# everything but that.
+hide_tokens() { sed -u -E 's/token=[^ &"]*/token=(hidden)/g; s/Token '\''[^'\'']*'\''/Token (hidden)/g'; }
+
+web_pid=""
+for _ in 1 2 3 4 5; do
+    port=$(python3 -c 'import socket, sys
+s = socket.socket()
+s.bind((sys.argv[1], 0))
+print(s.getsockname()[1])' "$bind_address")
+    websockify --web "$novnc_web" --token-plugin ReadOnlyTokenFile --token-source "$work/tokens" \
+        "$bind_address:$port" > >(hide_tokens >"$work/websockify.log") 2>&1 &
+    web_pid=$!
+    for _ in $(seq 100); do
+        listening "$port" && break 2
+        kill -0 "$web_pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    kill "$web_pid" 2>/dev/null
+    log "port $port was not usable; trying another"
+done
+listening "$port" || { tail -n 5 "$work/websockify.log"; fail "websockify did not start"; }
+
+publish_session "$(printf '"host": "%s", "port": %d, "secret": "%s"' "$address" "$port" "$token")"
+log "desktop ready on $bind_address port $port"
+
+wait_while_alive "$xvnc_pid" "$web_pid"

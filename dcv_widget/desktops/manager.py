@@ -1,0 +1,578 @@
+"""SessionManager: owns this kernel's desktops, submits and ends their jobs, and polls Slurm.
+
+All Slurm commands run on the manager's own threads, never on the kernel's main thread: a click
+returns at once and the widget follows the session through `subscribe` callbacks. One `squeue`
+call per poll covers every session; polls are fast while a desktop is starting and slow once all
+are ready or ended, and back off while the scheduler does not answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..access.endpoint import Endpoint
+from ..access.instructions import ROUTES, Access, pending
+from ..access.routes import RouteOptions, Routes
+from ..common.listeners import Listeners
+from ..common.poll_loop import Backoff, PollLoop
+from ..transport.base import Transport, TransportError
+from ..transport.local import LocalTransport
+from .bounds import DesktopLimitReached
+from .engines import ENGINES
+from .request import InvalidRequest, LaunchRequest
+from .session import FINAL_STATES, DesktopSession, SessionState, observe, vanished, with_last_word
+from .session_file import (
+    SessionFile,
+    SessionFileError,
+    SessionPaths,
+    parse_last_word,
+    parse_session_file,
+)
+from .slurm import (
+    JobStatus,
+    JobTag,
+    SlurmBackend,
+    SlurmError,
+    SlurmUnavailable,
+    job_comment,
+    parse_job_comment,
+)
+
+if TYPE_CHECKING:
+    pass
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[DesktopSession], None]
+T = TypeVar("T")
+
+FAST_POLL = 1.0
+SLOW_POLL = 15.0
+STARTUP_TIMEOUT = 600.0
+MAX_BACKOFF = 60.0
+SUBMIT_ATTEMPTS = 3
+LOG_TAIL_LINES = 20
+# How long after a job's end its last word may still be coming (its clean-up is still running
+# when Slurm already reports it cancelled).
+LAST_WORD_WAIT = 60.0
+
+
+class SessionManager:
+    """The desktops of one kernel (or one script) and the single poll loop that follows them."""
+
+    def __init__(
+        self,
+        transport: Transport | None = None,
+        *,
+        fast_poll: float = FAST_POLL,
+        slow_poll: float = SLOW_POLL,
+        startup_timeout: float = STARTUP_TIMEOUT,
+        origin: str = "",
+        routes: RouteOptions | None = None,
+        max_desktops: int = 0,
+    ) -> None:
+        self.transport = transport or LocalTransport()
+        self.slurm = SlurmBackend(self.transport)
+        # How browsers reach ready desktops (and the tunnels this manager holds for them).
+        self.routes = Routes(self.transport, routes)
+        self.fast_poll = fast_poll
+        self.slow_poll = slow_poll
+        self.startup_timeout = startup_timeout
+        # Which notebook this manager's kernel runs (a hash; empty for scripts): it goes into
+        # the job comment, so a restarted kernel re-attaches that notebook's desktops only.
+        self.origin = origin
+        # How many live desktops the user may have at once (0: no bound), counted in the queue
+        # when submitting; the lock keeps this manager's count and the sbatch it allows together.
+        self.max_desktops = max_desktops
+        self._limit_lock = threading.Lock()
+        self._paths: SessionPaths | None = None
+        self._sessions: dict[str, DesktopSession] = {}
+        self._endpoints: dict[str, Endpoint] = {}
+        # Ended sessions whose job has not written its last word yet: key -> give-up time.
+        self._awaiting_word: dict[str, float] = {}
+        self._listeners: Listeners[Listener] = Listeners()
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        # Serialises listener calls, so no listener sees an older state after a newer one
+        # (re-entrant: a listener may itself launch or end a desktop).
+        self._notify_lock = threading.RLock()
+        # One poll at a time: the poll thread and rediscover() must not judge a job twice.
+        self._poll_lock = threading.Lock()
+        self._loop = PollLoop("dcv-widget-poll", self._poll_round, self._has_work)
+        self._backoff = Backoff(fast_poll, MAX_BACKOFF)
+        self._actions = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dcv-widget-action")
+        # Routes are worked out apart: slow AWS lookups must not hold up End, Launch, Connect.
+        self._routing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dcv-widget-route")
+
+    # -- what callers see -------------------------------------------------------------------
+
+    def sessions(self) -> list[DesktopSession]:
+        with self._lock:
+            return list(self._sessions.values())
+
+    def get(self, key: str) -> DesktopSession:
+        with self._lock:
+            return self._sessions[key]
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(session)` after every change of any session; returns an unsubscribe."""
+        return self._listeners.add(listener)
+
+    def launch(self, request: LaunchRequest) -> DesktopSession:
+        """Start submitting a desktop job and return its session at once (SUBMITTING)."""
+        session = DesktopSession(request=request, key=uuid.uuid4().hex, origin=self.origin)
+        with self._changed:
+            self._sessions[session.key] = session
+            self._changed.notify_all()
+        self._notify(session.key)
+        self._actions.submit(self._submit, session.key)
+        return session
+
+    def end(self, key: str) -> Future[None]:
+        """Cancel the session's job (even one still being submitted); the poll loop reports when
+        Slurm has ended it."""
+        return self._actions.submit(self._cancel, key)
+
+    def connect_url(self, key: str) -> Future[str]:
+        """The URL that opens the desktop, secret included: for the browser, kept nowhere."""
+        return self._actions.submit(self._connect_url, key)
+
+    def route(self, key: str) -> Future[Access | None]:
+        """How the browser reaches a ready desktop, worked out if not yet (None: not ready)."""
+        return self._routing.submit(self._prepare_route, key)
+
+    def wait_for(
+        self, key: str, predicate: Callable[[DesktopSession], bool], timeout: float
+    ) -> DesktopSession:
+        """Block until the session satisfies `predicate`; TimeoutError says the state reached."""
+        with self._changed:
+            ok = self._changed.wait_for(lambda: predicate(self._sessions[key]), timeout)
+            session = self._sessions[key]
+        if not ok:
+            raise TimeoutError(
+                f"desktop {session.job_id or key} is still {session.state.value} "
+                f"({session.detail}) after {timeout:g} s"
+            )
+        return session
+
+    def forget(self, key: str) -> None:
+        """Drop an ended desktop (a dismissed card) from this manager and every widget."""
+        with self._changed:
+            session = self._sessions.get(key)
+            if session is None or session.state != SessionState.ENDED:
+                return
+            del self._sessions[key]
+            self._awaiting_word.pop(key, None)
+        self._drop_endpoint(key)
+        self._notify(key, gone=session)
+
+    def poll_now(self) -> None:
+        """Ask the poll loop for an immediate look at the scheduler."""
+        self._loop.wake()
+
+    # -- actions, on the action threads ------------------------------------------------------
+
+    def paths(self) -> SessionPaths:
+        if self._paths is None:
+            self._paths = SessionPaths(self.transport.home())
+        return self._paths
+
+    def _submit(self, key: str) -> None:
+        session = self.get(key)
+        try:
+            paths = self.paths()
+            for folder in (paths.root, paths.sessions, paths.logs):
+                self.transport.make_private_dir(folder)
+            job_id = self._submit_once(session, paths)
+        except Exception as exc:
+            if not isinstance(exc, SlurmError | OSError | TransportError | DesktopLimitReached):
+                log.exception("launch failed")
+            detail = str(exc) or f"unexpected {type(exc).__name__}; see the kernel's log"
+            failed = partial(
+                DesktopSession.moved_to,
+                state=SessionState.ENDED,
+                detail=detail,
+                outcome="failed to submit",
+            )
+            self._update(key, failed)
+            return
+        queued = self._update(
+            key, lambda s: replace(s, job_id=job_id).moved_to(SessionState.QUEUED, "submitted")
+        )
+        self._ensure_polling()
+        if queued.ending:  # End was clicked while sbatch ran
+            self._cancel(key)
+
+    def _submit_once(self, session: DesktopSession, paths: SessionPaths) -> str:
+        """sbatch, retried while Slurm does not answer; before each retry, look in the queue
+        for this launch's job, so a submission whose answer was lost never runs twice."""
+        engine = ENGINES[session.request.engine]
+        script = engine.job_script(session.request, launch_id=session.key)
+        tag = JobTag(engine.name, session.key, session.origin, session.request.access)
+        comment = job_comment(tag)
+        unanswered: SlurmUnavailable | None = None
+        for attempt in range(SUBMIT_ATTEMPTS):
+            try:
+                if attempt:
+                    found = self._job_of_launch(session.key)
+                    if found:
+                        return found
+                limited = self._limit_lock if self.max_desktops else contextlib.nullcontext()
+                with limited:
+                    self._check_desktop_limit(session.key)
+                    return self.slurm.submit(
+                        session.request, script, output=paths.log_pattern(), comment=comment
+                    )
+            except SlurmUnavailable as exc:
+                unanswered = exc
+                self._update(session.key, lambda s: replace(s, unreachable=True))
+                time.sleep(self.fast_poll * 2 ** (attempt + 1))
+        # The last try may have gone through after all: never leave a job nobody follows.
+        with contextlib.suppress(SlurmError):
+            found = self._job_of_launch(session.key)
+            if found:
+                return found
+        raise SlurmError(
+            f"Slurm did not answer {SUBMIT_ATTEMPTS} tries to submit the desktop ({unanswered}); "
+            "try again later or ask your cluster admin"
+        ) from unanswered
+
+    def _check_desktop_limit(self, launch_id: str) -> None:
+        """DesktopLimitReached if the user's live desktops in the queue (any notebook's or
+        script's, this launch's own excepted; one shutting down no longer counts) already reach
+        max_desktops; one squeue call."""
+        if not self.max_desktops:
+            return
+        live = 0
+        for job in self.slurm.jobs().values():
+            tag = parse_job_comment(job.comment)
+            over = job.state in FINAL_STATES or job.state == "COMPLETING"
+            if tag and tag.launch_id != launch_id and not over:
+                live += 1
+        if live >= self.max_desktops:
+            raise DesktopLimitReached(live, self.max_desktops)
+
+    def _job_of_launch(self, launch_id: str) -> str:
+        """The id of the job this launch submitted, if the queue has one."""
+        for job in self.slurm.jobs().values():
+            tag = parse_job_comment(job.comment)
+            if tag and tag.launch_id == launch_id:
+                return job.job_id
+        return ""
+
+    def _cancel(self, key: str) -> None:
+        def ending(session: DesktopSession) -> DesktopSession:
+            if session.state == SessionState.ENDED:
+                return session
+            return replace(session, detail="ending the desktop", ending=True)
+
+        session = self._update(key, ending)
+        # Without a job id sbatch is still running: _submit cancels once it has one.
+        if session.job_id and session.state != SessionState.ENDED:
+            try:
+                self.slurm.cancel(session.job_id)
+            except Exception:
+                # Not ending after all: back to the normal poll, and the caller hears why.
+                self._update(key, lambda s: replace(s, ending=False, detail="End failed"))
+                raise
+            self.poll_now()
+
+    def _read_session_file(self, job_id: str) -> SessionFile | None:
+        text = self.transport.read_text(self.paths().session_file(job_id))
+        return parse_session_file(text) if text else None
+
+    def _connect_url(self, key: str) -> str:
+        session = self.get(key)
+        endpoint = self._endpoints.get(key)
+        if session.state != SessionState.READY or endpoint is None:
+            raise RuntimeError(
+                f"desktop {session.job_id} is {session.state.value}, not ready: "
+                "wait for it to be ready, then connect"
+            )
+        # A problem found earlier is looked at again: Connect is the user's "try again".
+        route = self._prepare_route(key)
+        browser = self.routes.browser_endpoint(key)
+        if route is None or browser is None:
+            raise RuntimeError(route.problem if route else "the desktop has just ended")
+        found = self._read_session_file(session.job_id)
+        if found is None:
+            raise RuntimeError(f"desktop {session.job_id} has closed; launch a new one")
+        return ENGINES[endpoint.engine].connect_url(browser, found.secret)
+
+    def access(self, key: str) -> Access | None:
+        """How the browser reaches a ready desktop (no secret), for its card; None until the
+        desktop is ready, and while its route is worked out."""
+        if key not in self._endpoints:
+            return None
+        return self.routes.access(key) or pending(self.get(key).request.access)
+
+    def _prepare_route(self, key: str) -> Access | None:
+        """Work out the ready desktop's route (AWS lookups, a held tunnel), then tell the
+        widgets; on an action thread."""
+        session = self.get(key)
+        endpoint = self._endpoints.get(key)
+        if endpoint is None:
+            return None
+        route = self.routes.prepare(key, session.request.access, endpoint, session.job_id)
+        if self._endpoints.get(key) is not endpoint:  # ended or requeued meanwhile
+            self.routes.close(key, endpoint)  # this route only, not a newer one
+            return None
+        self._notify(key)
+        return route
+
+    def _drop_endpoint(self, key: str) -> None:
+        """The desktop no longer listens where it did: forget it and close its route."""
+        self._endpoints.pop(key, None)
+        self.routes.close(key)
+
+    # -- the poll loop ------------------------------------------------------------------------
+
+    def _ensure_polling(self) -> None:
+        self._loop.ensure_running()
+
+    def _has_work(self) -> bool:
+        """Whether anything is left to follow: a live job, or an ended one's last word."""
+        with self._lock:
+            return bool(self._awaiting_word or self._tracked_locked())
+
+    def _poll_round(self) -> float:
+        """One poll; the seconds until the next (fast while a desktop is on its way)."""
+        try:
+            self.poll_once()
+        except SlurmUnavailable as exc:
+            log.info("scheduler unreachable: %s", exc)
+            self._mark_unreachable()
+            return self._backoff.next()
+        except Exception:
+            log.exception("poll failed; retrying")
+            return self.slow_poll
+        self._backoff.reset()
+        starting = any(s.active for s in self.sessions())
+        return self.fast_poll if starting else self.slow_poll
+
+    def _tracked(self) -> list[DesktopSession]:
+        """Sessions with a job that has not ended: the ones a poll looks at."""
+        with self._lock:
+            return self._tracked_locked()
+
+    def _tracked_locked(self) -> list[DesktopSession]:
+        return [s for s in self._sessions.values() if s.job_id and s.state != SessionState.ENDED]
+
+    def poll_once(self) -> None:
+        """One look at the scheduler for every tracked session: one squeue call for all, plus
+        one sacct call only when some job has left the queue."""
+        with self._poll_lock:
+            # Take the list before squeue runs: a job submitted meanwhile is not yet in its
+            # output and must not be judged by it.
+            tracked = self._tracked()
+            jobs = self.slurm.jobs()
+            gone = [s.job_id for s in tracked if s.job_id not in jobs]
+            accounted = self.slurm.accounting(gone) if gone else {}
+            for session in tracked:
+                job = jobs.get(session.job_id) or (accounted or {}).get(session.job_id)
+                self._isolated(session, self._follow, session, job)
+            for key in set(self._awaiting_word) - {s.key for s in tracked}:
+                self._isolated(self.get(key), self._conclude, key, lambda ended: ended)
+
+    def _isolated(self, session: DesktopSession, step: Callable[..., object], *args: Any) -> None:
+        """Run one session's part of a poll; its trouble must not stall the other sessions."""
+        try:
+            step(*args)
+        except SlurmUnavailable:
+            raise
+        except Exception:
+            log.exception("desktop %s: could not follow it this time", session.job_id)
+
+    def _follow(self, session: DesktopSession, job: JobStatus | None) -> None:
+        """Move one session on from what the scheduler says of its job."""
+        if job is None:
+            self._conclude(session.key, vanished)
+        elif job.state in FINAL_STATES:
+            self._conclude(session.key, partial(observe, job=job, desktop_ready=False))
+        else:
+            ready = self._desktop_ready(session, job)
+            updated = self._update(session.key, partial(observe, job=job, desktop_ready=ready))
+            if self._start_up_overdue(updated):
+                self._fail_start_up(updated)
+
+    def _start_up_overdue(self, session: DesktopSession) -> bool:
+        return (
+            session.state == SessionState.LAUNCHING
+            and not session.ending
+            and time.time() - session.since > self.startup_timeout
+        )
+
+    def _fail_start_up(self, session: DesktopSession) -> None:
+        """A desktop that never came up: cancel its job (no orphan keeps billing), say why."""
+        self.slurm.cancel(session.job_id)
+        minutes = self.startup_timeout / 60
+        failed = session.moved_to(
+            SessionState.ENDED,
+            f"the desktop did not start within {minutes:g} minutes, so its job was cancelled; "
+            "see the log below, or ask your cluster admin",
+            outcome="failed",
+        )
+        self._conclude(session.key, lambda _: failed)
+
+    def _conclude(self, key: str, ended: Callable[[DesktopSession], DesktopSession]) -> None:
+        """Move a session to its end (`ended`) together with the job's last word, in one
+        update when it is there; a last word still being written (the job is cleaning up while
+        Slurm already says "cancelled") refines the ended session on a later poll, or is given
+        up on after LAST_WORD_WAIT."""
+        session = self.get(key)
+        end_file = self.paths().end_file(session.job_id)
+        deadline = self._awaiting_word.setdefault(key, time.time() + LAST_WORD_WAIT)
+        try:
+            text = self.transport.read_text(end_file)
+        except (OSError, TransportError) as exc:
+            log.warning("desktop %s: could not read its last word: %s", session.job_id, exc)
+            text = None
+        word = parse_last_word(text) if text else None
+        failed = ended(session).outcome.startswith("failed") or (word and word.cause == "failed")
+        tail = self._log_tail(session) if failed else ""
+        if word is not None or time.time() >= deadline:
+            self._awaiting_word.pop(key, None)
+            self._drop_endpoint(key)
+            # The job removes both itself; a job killed outright leaves them (with a secret).
+            paths = self.paths()
+            for leftover in (end_file, paths.session_file(session.job_id)):
+                try:
+                    self.transport.remove(leftover)
+                except (OSError, TransportError) as exc:
+                    log.warning(
+                        "desktop %s: could not remove %s: %s", session.job_id, leftover, exc
+                    )
+        self._update(key, lambda current: with_last_word(ended(current), word, tail))
+
+    def _log_tail(self, session: DesktopSession) -> str:
+        """The end of the job's log (which never holds a secret), for failures."""
+        try:
+            text = self.transport.read_text(self.paths().log_file(session.job_id)) or ""
+        except (OSError, TransportError) as exc:
+            return f"(the job's log could not be read: {exc})"
+        return "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
+
+    def run_later(self, work: Callable[[], T]) -> Future[T]:
+        """`work` on an action thread: for callers (the kernel's thread) that must not wait."""
+        return self._actions.submit(work)
+
+    def rediscover_later(self) -> Future[list[DesktopSession]]:
+        """`rediscover` on an action thread: for callers that must not wait for Slurm."""
+        return self.run_later(self.rediscover)
+
+    def rediscover(self) -> list[DesktopSession]:
+        """Adopt this user's live desktops that this manager does not follow yet (after a
+        kernel restart, or launched elsewhere): found by their job name and comment."""
+        known = {s.job_id for s in self.sessions()}
+        adopted = []
+        for job in self.slurm.jobs().values():
+            tag = parse_job_comment(job.comment)
+            if tag is None or job.job_id in known or job.state in FINAL_STATES:
+                continue
+            if tag.engine not in ENGINES:
+                continue
+            # A route this version does not know is shown as direct rather than not at all.
+            access = tag.access if tag.access in ROUTES else "direct"
+            try:
+                request = LaunchRequest(
+                    engine=tag.engine, partition=job.partition or None, access=access
+                )
+            except InvalidRequest:  # e.g. a job submitted to several partitions
+                request = LaunchRequest(engine=tag.engine, access=access)
+            session = DesktopSession(
+                request=request,
+                key=tag.launch_id,
+                origin=tag.origin,
+                job_id=job.job_id,
+                state=SessionState.QUEUED,
+            )
+            with self._changed:
+                existing = self._sessions.get(tag.launch_id)
+                # A launch whose submission seemed to fail but went through is adopted too.
+                if existing is not None and existing.job_id:
+                    continue
+                self._sessions[tag.launch_id] = session
+            adopted.append(session)
+        if adopted:
+            self.poll_once()
+            self._ensure_polling()
+        return [self.get(s.key) for s in adopted]
+
+    def _desktop_ready(self, session: DesktopSession, job: JobStatus | None) -> bool:
+        """Whether the job's desktop answers; learns its endpoint the first time it does."""
+        if job is None or job.state != "RUNNING":
+            # A requeued job starts a new desktop: forget where the old one listened.
+            if session.key in self._endpoints:
+                self._drop_endpoint(session.key)
+            return False
+        if session.key in self._endpoints:
+            return True
+        try:
+            found = self._read_session_file(session.job_id)
+            if found is None:
+                return False
+            if found.launch_id != session.key:
+                log.warning("desktop %s: ignoring a session file of another launch", session.job_id)
+                return False
+            address = _listening_address(found.endpoint) or self.slurm.node_address(job.nodes)
+        except (SessionFileError, SlurmError, OSError, TransportError) as exc:
+            # One desktop's trouble must not stall the others: try again next poll.
+            log.warning("desktop %s: %s", session.job_id, exc)
+            return False
+        self._endpoints[session.key] = replace(found.endpoint, host=address)
+        self._routing.submit(self._isolated, session, self._prepare_route, session.key)
+        return True
+
+    def _mark_unreachable(self) -> None:
+        for session in self._tracked():
+            self._update(session.key, lambda current: replace(current, unreachable=True))
+
+    def _update(
+        self, key: str, change: Callable[[DesktopSession], DesktopSession]
+    ) -> DesktopSession:
+        """Apply `change` to the session's current value atomically, then tell the listeners."""
+        with self._changed:
+            old = self._sessions[key]
+            new = change(old)
+            if new == old:
+                return old
+            self._sessions[key] = new
+            self._changed.notify_all()
+        log.debug("desktop %s: %s: %s", new.job_id or key, new.state.value, new.detail)
+        self._notify(key)
+        return new
+
+    def _notify(self, key: str, gone: DesktopSession | None = None) -> None:
+        """Tell every listener of the session's newest state (or of `gone`, just forgotten)."""
+        with self._notify_lock:
+            with self._lock:
+                session = gone or self._sessions[key]
+                listeners = list(self._listeners)
+            for listener in listeners:
+                try:
+                    listener(session)
+                except Exception:
+                    log.exception("a session listener failed")
+
+
+def _listening_address(endpoint: Endpoint) -> str:
+    """The IP address the job says its desktop listens on, "" when it names a host instead.
+
+    A job that binds one address records it (novnc), and URLs then name exactly it: a name
+    could resolve to the other address family, where another user of the node may listen on
+    the same port. Otherwise Slurm's NodeAddr is the address the browser can reach.
+    """
+    try:
+        return str(ipaddress.ip_address(endpoint.host))
+    except ValueError:
+        return ""

@@ -1,0 +1,111 @@
+"""What a user asks for when launching a desktop, validated before anything reaches Slurm.
+
+Every field is checked against a strict pattern; the error names the field and says what is
+allowed. Values that pass can only be passed to `sbatch` as `--option=value` argv items.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..access.instructions import ROUTES
+
+ENGINES = ("novnc", "dcv")
+
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+_MEMORY = re.compile(r"[1-9][0-9]{0,8}[KMGT]?")
+_GEOMETRY = re.compile(r"([1-9][0-9]{2,4})x([1-9][0-9]{2,4})")
+# Slurm's --time forms: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S.
+_TIME = re.compile(
+    r"(?:(?P<days>[0-9]{1,3})-(?P<dh>[0-9]{1,2})(?::(?P<dm>[0-9]{1,2})(?::(?P<ds>[0-9]{1,2}))?)?"
+    r"|(?P<h>[0-9]{1,4}):(?P<m>[0-9]{1,2}):(?P<s>[0-9]{1,2})"
+    r"|(?P<mm>[0-9]{1,6})(?::(?P<ms>[0-9]{1,2}))?)"
+)
+
+
+class InvalidRequest(ValueError):
+    """A launch option has a value Slurm or the engine would not accept."""
+
+    def __init__(self, field: str, value: object, allowed: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {value!r} is not valid; {allowed}")
+
+
+def time_limit_seconds(value: str) -> int:
+    """Seconds in a Slurm time limit string; raises InvalidRequest for anything else."""
+    match = _TIME.fullmatch(value)
+    if not match:
+        raise InvalidRequest(
+            "time",
+            value,
+            "use a Slurm time limit such as 30 (minutes), 1:00:00 or 1-12:00:00",
+        )
+    g = {k: int(v) for k, v in match.groupdict().items() if v is not None}
+    days = g.get("days", 0)
+    hours = g.get("dh", g.get("h", 0))
+    minutes = g.get("dm", g.get("m", g.get("mm", 0)))
+    seconds = g.get("ds", g.get("s", g.get("ms", 0)))
+    total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+    if total <= 0:
+        raise InvalidRequest("time", value, "the time limit must be longer than zero")
+    return total
+
+
+_MEMORY_UNITS = {"K": 1, "M": 1024, "G": 1024**2, "T": 1024**3}
+
+
+def memory_kib(value: str) -> int:
+    """KiB in a Slurm memory size (a number of megabytes, or with a K, M, G or T suffix);
+    raises InvalidRequest for anything else."""
+    if not _MEMORY.fullmatch(value):
+        raise InvalidRequest("memory", value, "use a size such as 4000 (megabytes), 8G or 512M")
+    unit = value[-1] if value[-1] in _MEMORY_UNITS else "M"
+    return int(value.rstrip("KMGT")) * _MEMORY_UNITS[unit]
+
+
+def _check_name(field: str, value: str | None) -> None:
+    if value is not None and not _NAME.fullmatch(value):
+        raise InvalidRequest(
+            field,
+            value,
+            "use letters, digits, '.', '_' and '-' only (at most 64, not starting with '-' or '.')",
+        )
+
+
+def _check_count(field: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidRequest(field, value, f"use a whole number from {low} to {high}")
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """One desktop's resources and engine. `partition=None` means the cluster's default;
+    `idle_timeout` is in minutes without a connection before the job ends itself (0: never)."""
+
+    partition: str | None = None
+    time: str = "1:00:00"
+    cpus: int = 1
+    memory: str | None = None
+    gpus: int = 0
+    account: str | None = None
+    engine: str = "novnc"
+    geometry: str = "1600x900"
+    idle_timeout: int = 0
+    access: str = "direct"
+
+    def __post_init__(self) -> None:
+        _check_name("partition", self.partition)
+        _check_name("account", self.account)
+        time_limit_seconds(self.time)
+        _check_count("cpus", self.cpus, 1, 1024)
+        _check_count("gpus", self.gpus, 0, 64)
+        _check_count("idle_timeout", self.idle_timeout, 0, 7 * 24 * 60)
+        if self.memory is not None:
+            memory_kib(self.memory)
+        if self.engine not in ENGINES:
+            raise InvalidRequest("engine", self.engine, f"choose one of {', '.join(ENGINES)}")
+        if self.access not in ROUTES:
+            raise InvalidRequest("access", self.access, f"choose one of {', '.join(ROUTES)}")
+        if not _GEOMETRY.fullmatch(self.geometry):
+            raise InvalidRequest("geometry", self.geometry, "use WIDTHxHEIGHT such as 1600x900")

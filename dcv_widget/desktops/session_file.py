@@ -1,0 +1,112 @@
+"""The file a desktop job writes when its desktop is ready, and where it lives.
+
+The job writes `~/.dcv-widget/sessions/<job_id>.json` (mode 0600, folder 0700) once the desktop
+answers. It holds the connect secret, so the kernel reads it only to learn readiness and, on a
+Connect click, to build the URL; the parsed `Endpoint` it keeps carries no secret.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from dataclasses import dataclass, field
+
+from ..access.endpoint import Endpoint
+
+STATE_DIR = ".dcv-widget"
+
+
+@dataclass(frozen=True)
+class SessionPaths:
+    """The user's dcv_widget folders on the cluster side, from their home directory."""
+
+    home: str
+
+    @property
+    def root(self) -> str:
+        return posixpath.join(self.home, STATE_DIR)
+
+    @property
+    def sessions(self) -> str:
+        return posixpath.join(self.root, "sessions")
+
+    @property
+    def logs(self) -> str:
+        return posixpath.join(self.root, "logs")
+
+    def session_file(self, job_id: str) -> str:
+        return posixpath.join(self.sessions, f"{job_id}.json")
+
+    def end_file(self, job_id: str) -> str:
+        """The job's last word: why it ended (no secret)."""
+        return posixpath.join(self.sessions, f"{job_id}.end.json")
+
+    def log_pattern(self) -> str:
+        """sbatch --output pattern; Slurm replaces %j with the job id."""
+        return posixpath.join(self.logs, "desktop-%j.out")
+
+    def log_file(self, job_id: str) -> str:
+        return posixpath.join(self.logs, f"desktop-{job_id}.out")
+
+
+@dataclass(frozen=True)
+class SessionFile:
+    """A parsed session file: the endpoint, the launch that wrote it, and the secret."""
+
+    endpoint: Endpoint
+    launch_id: str
+    secret: str = field(repr=False)  # never printed by accident
+
+
+class SessionFileError(ValueError):
+    """The session file exists but cannot be used."""
+
+
+_OPTIONAL_FIELDS = ("session_id", "private_ip", "public_ip", "instance_id", "region")
+
+
+def parse_session_file(text: str) -> SessionFile:
+    """Read the JSON the job wrote; errors never quote the file (it holds a secret)."""
+    problem = ""
+    try:
+        data = json.loads(text)
+        optional = {name: str(data.get(name, "")) for name in _OPTIONAL_FIELDS}
+        return SessionFile(
+            endpoint=Endpoint(
+                engine=str(data["engine"]),
+                host=str(data["host"]),
+                port=int(data["port"]),
+                **optional,
+            ),
+            launch_id=str(data.get("launch", "")),
+            secret=str(data["secret"]),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        problem = type(exc).__name__
+    # Raised outside the except block: a chained JSONDecodeError would carry the whole text.
+    raise SessionFileError(
+        f"the desktop's session file is malformed ({problem}); "
+        "end this desktop and launch a new one"
+    )
+
+
+@dataclass(frozen=True)
+class LastWord:
+    """What a job wrote as it ended (`<job>.end.json`): a cause and a sentence, no secret.
+
+    cause: "signal" (End, scancel, time limit), "idle" (idle auto-stop), "failed" (the job
+    could not start the desktop), "server-exit" (the desktop server ended, e.g. a logout).
+    """
+
+    cause: str
+    reason: str
+    launch_id: str
+
+
+def parse_last_word(text: str) -> LastWord | None:
+    """The job's last word, or None when the file is not one (it is only advisory)."""
+    try:
+        data = json.loads(text)
+        return LastWord(str(data["cause"]), str(data["reason"]), str(data.get("launch", "")))
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -1,0 +1,352 @@
+"""Slurm, through its command-line tools: one class wraps the CLI, pure functions parse it.
+
+Output is requested with explicit field lists and the ASCII unit separator (0x1F) between
+fields, a character no job name, reason or node list contains; free text (the job comment) comes
+last. Parsing never depends on column widths or on the JSON schema of one Slurm release.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..transport.base import CommandResult, Transport, TransportError
+from .request import LaunchRequest
+
+JOB_NAME = "dcv-widget"
+SEP = "\x1f"
+
+_SQUEUE_FIELDS = ("%i", "%T", "%r", "%N", "%L", "%P", "%k")
+_SINFO_FIELDS = ("%P", "%a", "%l", "%F")
+_SACCT_FIELDS = ("JobIDRaw", "State", "NodeList")
+# The partition overview's fields: the job's user, then exactly `jobs()`'s (comment last).
+_PARTITION_FIELDS = ("%u", *_SQUEUE_FIELDS)
+# The states of a desktop that is on its partition, or about to be or just leaving it.
+LIVE_STATES = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING")
+_PARTITION_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+# sacct says this (and exits non-zero) where the cluster runs without slurmdbd.
+_NO_ACCOUNTING = "accounting storage is disabled"
+
+
+class SlurmError(Exception):
+    """Slurm refused or failed a request; the message says what to do."""
+
+
+class SlurmUnavailable(SlurmError):
+    """The controller did not answer; the job may well be fine."""
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """One line of squeue (or sacct): a job as the scheduler sees it now."""
+
+    job_id: str
+    state: str
+    reason: str
+    nodes: str
+    time_left: str
+    partition: str
+    comment: str
+
+
+@dataclass(frozen=True)
+class JobTag:
+    """What a dcv_widget job's comment says: its engine, the launch that submitted it, the
+    notebook it came from (a hash; empty for scripts) and its access route, for re-attaching
+    after a restart with the same card."""
+
+    engine: str
+    launch_id: str
+    origin: str = ""
+    access: str = "direct"
+
+
+def job_comment(tag: JobTag) -> str:
+    """The comment that marks a job as a dcv_widget desktop:
+    `dcv-widget:<engine>:<launch>[:<origin>]`, or with a route other than direct
+    `dcv-widget:<engine>:<launch>:<origin, maybe empty>:<access>`."""
+    parts = [JOB_NAME, tag.engine, tag.launch_id]
+    if tag.access != "direct":
+        return ":".join([*parts, tag.origin, tag.access])
+    return ":".join([*parts, *([tag.origin] if tag.origin else [])])
+
+
+def parse_job_comment(comment: str) -> JobTag | None:
+    """The tag in a dcv_widget job comment; None for anything else."""
+    parts = comment.split(":")
+    if len(parts) not in (3, 4, 5) or parts[0] != JOB_NAME or not all(parts[1:3]):
+        return None
+    if len(parts) == 4 and not parts[3]:
+        return None
+    if len(parts) == 5 and not parts[4]:
+        return None
+    return JobTag(*parts[1:])
+
+
+@dataclass(frozen=True)
+class UserDesktop:
+    """A dcv_widget desktop job of any user on a partition, as the class overview lists it."""
+
+    user: str
+    job: JobStatus
+    tag: JobTag
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One line of sinfo: a partition and how many of its nodes are free."""
+
+    name: str
+    available: bool
+    default: bool
+    time_limit: str
+    nodes_idle: int
+    nodes_total: int
+
+
+def parse_sbatch(text: str) -> str:
+    """The job id from `sbatch --parsable` ("123" or "123;cluster")."""
+    job_id = text.strip().split(";", 1)[0]
+    if not job_id.isdigit():
+        raise SlurmError(f"sbatch answered {text.strip()!r} instead of a job id")
+    return job_id
+
+
+def parse_squeue(text: str) -> dict[str, JobStatus]:
+    """Jobs by id from squeue output in the `_SQUEUE_FIELDS` format."""
+    jobs: dict[str, JobStatus] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        parts = line.split(SEP, len(_SQUEUE_FIELDS) - 1)
+        if len(parts) != len(_SQUEUE_FIELDS):
+            raise SlurmError(f"unexpected squeue line {line!r}")
+        job_id, state, reason, nodes, time_left, partition, comment = parts
+        jobs[job_id] = JobStatus(job_id, state, reason, nodes, time_left, partition, comment)
+    return jobs
+
+
+def parse_partition_squeue(text: str) -> list[UserDesktop]:
+    """Every user's dcv_widget desktops from squeue output in the `_PARTITION_FIELDS` format:
+    the user, then a line as `parse_squeue` reads it. Jobs whose comment does not mark them as
+    dcv_widget desktops are left out."""
+    desktops = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        user, sep, rest = line.partition(SEP)
+        if not sep or not user:
+            raise SlurmError(f"unexpected squeue line {line!r}")
+        for job in parse_squeue(rest).values():
+            tag = parse_job_comment(job.comment)
+            if tag is not None:
+                desktops.append(UserDesktop(user, job, tag))
+    return desktops
+
+
+def parse_private_data(text: str) -> frozenset[str]:
+    """What slurm.conf's PrivateData hides from ordinary users ("jobs", "usage", …), from
+    `scontrol show config` (a line `PrivateData = jobs,usage`; "none" for nothing)."""
+    for line in text.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip() == "PrivateData":
+            words = {w.strip().lower() for w in value.split(",")}
+            return frozenset(words - {"", "none", "(null)"})
+    return frozenset()
+
+
+def parse_sacct(text: str) -> dict[str, JobStatus]:
+    """Final states by job id from `sacct --parsable2` in the `_SACCT_FIELDS` format.
+
+    Only the allocation's own line counts (`123`, not the steps `123.batch`); a state such as
+    "CANCELLED by 1001" keeps its first word.
+    """
+    jobs: dict[str, JobStatus] = {}
+    for line in text.splitlines():
+        parts = line.split(SEP)
+        if len(parts) != len(_SACCT_FIELDS) or not parts[0].isdigit():
+            continue
+        job_id, state, nodes = parts
+        jobs[job_id] = JobStatus(job_id, state.split()[0] if state else "", "", nodes, "", "", "")
+    return jobs
+
+
+def parse_sinfo(text: str) -> list[Partition]:
+    """Partitions from sinfo output in the `_SINFO_FIELDS` format (one line each)."""
+    partitions = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        parts = line.split(SEP)
+        if len(parts) != len(_SINFO_FIELDS):
+            raise SlurmError(f"unexpected sinfo line {line!r}")
+        name, avail, time_limit, counts = parts
+        _allocated, idle, _other, total = (int(n) for n in counts.split("/"))
+        partitions.append(
+            Partition(
+                name=name.rstrip("*"),
+                available=avail == "up",
+                default=name.endswith("*"),
+                time_limit=time_limit,
+                nodes_idle=idle,
+                nodes_total=total,
+            )
+        )
+    return partitions
+
+
+def sbatch_argv(request: LaunchRequest, *, output: str, comment: str) -> list[str]:
+    """The sbatch command for a validated request; the job script goes to its stdin."""
+    argv = [
+        "sbatch",
+        "--parsable",
+        f"--job-name={JOB_NAME}",
+        f"--comment={comment}",
+        f"--output={output}",
+        f"--time={request.time}",
+        "--nodes=1",
+        "--ntasks=1",
+        f"--cpus-per-task={request.cpus}",
+    ]
+    if request.partition:
+        argv.append(f"--partition={request.partition}")
+    if request.account:
+        argv.append(f"--account={request.account}")
+    if request.memory:
+        argv.append(f"--mem={request.memory}")
+    if request.gpus:
+        argv.append(f"--gpus={request.gpus}")
+    return argv
+
+
+def _first_line(result: CommandResult) -> str:
+    text = (result.stderr or result.stdout).strip()
+    return text.splitlines()[0] if text else f"exit code {result.returncode}"
+
+
+_UNAVAILABLE_HINTS = (
+    "Unable to contact slurm controller",
+    "Socket timed out",
+    "Connection refused",
+)
+
+
+class SlurmBackend:
+    """The Slurm commands dcv_widget needs, run through a transport."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def _run(
+        self, argv: list[str], *, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> CommandResult:
+        try:
+            result = self.transport.run(argv, stdin=stdin, env=env)
+        except TransportError as exc:
+            raise SlurmUnavailable(str(exc)) from exc
+        if not result.ok and any(h in result.stderr for h in _UNAVAILABLE_HINTS):
+            raise SlurmUnavailable(
+                f"{argv[0]}: the Slurm controller is not answering ({_first_line(result)}); "
+                "retrying"
+            )
+        return result
+
+    def submit(self, request: LaunchRequest, script: str, *, output: str, comment: str) -> str:
+        """Submit the desktop job and return its id."""
+        # SLURM_UMASK makes slurmstepd create the job's output file private (0600).
+        result = self._run(
+            sbatch_argv(request, output=output, comment=comment),
+            stdin=script,
+            env={"SLURM_UMASK": "0077"},
+        )
+        if not result.ok:
+            raise SlurmError(
+                f"Slurm refused the desktop job: {_first_line(result)}. "
+                "Check the partition, time limit and resources, or ask your cluster admin."
+            )
+        return parse_sbatch(result.stdout)
+
+    def jobs(self) -> dict[str, JobStatus]:
+        """This user's dcv_widget jobs, pending, running and recently ended: one squeue call."""
+        result = self._run(
+            [
+                "squeue",
+                "--me",
+                f"--name={JOB_NAME}",
+                "--states=all",
+                "--noheader",
+                f"--format={SEP.join(_SQUEUE_FIELDS)}",
+            ]
+        )
+        if not result.ok:
+            raise SlurmError(f"squeue failed: {_first_line(result)}")
+        return parse_squeue(result.stdout)
+
+    def partition_desktops(self, partition: str) -> list[UserDesktop]:
+        """Every user's live dcv_widget desktops on `partition`: one squeue call. Slurm shows
+        other users' jobs only where PrivateData does not hide them (see `private_data`)."""
+        if not _PARTITION_NAME.fullmatch(partition):
+            raise SlurmError(f"partition: {partition!r} is not a Slurm partition name")
+        result = self._run(
+            [
+                "squeue",
+                "--all",
+                f"--partition={partition}",
+                f"--name={JOB_NAME}",
+                f"--states={','.join(LIVE_STATES)}",
+                "--noheader",
+                f"--format={SEP.join(_PARTITION_FIELDS)}",
+            ]
+        )
+        if not result.ok:
+            raise SlurmError(f"squeue failed: {_first_line(result)}")
+        return parse_partition_squeue(result.stdout)
+
+    def private_data(self) -> frozenset[str]:
+        """What the cluster hides from ordinary users (slurm.conf's PrivateData): with "jobs",
+        squeue shows them only their own jobs (operators and administrators see all)."""
+        result = self._run(["scontrol", "show", "config"])
+        if not result.ok:
+            raise SlurmError(f"scontrol show config failed: {_first_line(result)}")
+        return parse_private_data(result.stdout)
+
+    def accounting(self, job_ids: list[str]) -> dict[str, JobStatus] | None:
+        """How these jobs ended, from sacct; None where the cluster keeps no accounting."""
+        result = self._run(
+            [
+                "sacct",
+                "--noheader",
+                "--parsable2",
+                f"--delimiter={SEP}",
+                f"--jobs={','.join(job_ids)}",
+                f"--format={','.join(_SACCT_FIELDS)}",
+            ]
+        )
+        if _NO_ACCOUNTING in (result.stderr + result.stdout).lower():
+            return None
+        if not result.ok:
+            raise SlurmError(f"sacct failed: {_first_line(result)}")
+        return parse_sacct(result.stdout)
+
+    def cancel(self, job_id: str) -> None:
+        """Ask Slurm to end the job (SIGTERM, then SIGKILL after KillWait)."""
+        if not job_id.isdigit():
+            raise SlurmError(f"job_id: {job_id!r} is not a Slurm job id")
+        result = self._run(["scancel", job_id])
+        if not result.ok:
+            raise SlurmError(f"scancel {job_id} failed: {_first_line(result)}")
+
+    def partitions(self) -> list[Partition]:
+        """Every partition with its availability and free nodes: one sinfo call."""
+        result = self._run(["sinfo", "--noheader", f"--format={SEP.join(_SINFO_FIELDS)}"])
+        if not result.ok:
+            raise SlurmError(f"sinfo failed: {_first_line(result)}")
+        return parse_sinfo(result.stdout)
+
+    def node_address(self, node: str) -> str:
+        """The address Slurm reaches `node` at (its NodeAddr), to build URLs the browser opens."""
+        result = self._run(["sinfo", "--noheader", "--Node", f"--nodes={node}", "--format=%o"])
+        lines = result.stdout.split()
+        if not result.ok or not lines:
+            raise SlurmError(f"could not find the address of node {node!r}: {_first_line(result)}")
+        return lines[0]

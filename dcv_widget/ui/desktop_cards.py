@@ -1,0 +1,132 @@
+"""What the widget shows for one desktop: a card, as plain data for the view to render.
+
+Pure functions from a session (and the access instructions of its route) to the dict the
+front-end draws; every decision (steps, actions, what to do after a failure) is made here, in
+the kernel, so the view holds no logic and tests need no browser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from html import escape
+from typing import Any
+
+from ..access.instructions import Access
+from ..desktops.session import DesktopSession, SessionState
+
+STEPS = (
+    (SessionState.SUBMITTING, "submitted", "Submitted"),
+    (SessionState.QUEUED, "queued", "Queued"),
+    (SessionState.STARTING, "starting", "Node starting"),
+    (SessionState.LAUNCHING, "launching", "Desktop starting"),
+    (SessionState.READY, "ready", "Ready"),
+)
+_INDEX = {state: i for i, (state, _, _) in enumerate(STEPS)}
+
+_ADVICE = {
+    "time limit reached": "Launch again with a longer time limit if you need more.",
+    "idle stop": "It ended because nobody was connected. Launch again and connect within the "
+    "idle timeout.",
+    "failed": "See the job's log below. If it fails again, send the log to your cluster admin.",
+    "failed to submit": "Check the options above (partition, time limit, resources) and launch "
+    "again; if Slurm keeps refusing, ask your cluster admin.",
+    "ended": "Slurm keeps no record of how it ended; launch again if you still need a desktop.",
+}
+
+
+def steps_for(session: DesktopSession) -> list[dict[str, str]]:
+    """The stepper: steps done, the current one, those to come; where an end failed, that step."""
+    if session.state == SessionState.ENDED:
+        reached = _INDEX[session.furthest]
+        failed = session.outcome.startswith("failed") and session.furthest != SessionState.READY
+        statuses = [
+            "pending" if i > reached else "failed" if failed and i == reached else "done"
+            for i in range(len(STEPS))
+        ]
+    else:
+        current = _INDEX[session.state]
+        statuses = [
+            "done" if i < current else "current" if i == current else "pending"
+            for i in range(len(STEPS))
+        ]
+    return [
+        {"id": step_id, "label": label, "status": status}
+        for (_, step_id, label), status in zip(STEPS, statuses, strict=True)
+    ]
+
+
+def actions_for(session: DesktopSession, access: Access | None = None) -> list[str]:
+    """What a person may do with this desktop now."""
+    if session.state == SessionState.ENDED:
+        return ["dismiss"]
+    if session.ending:
+        return []
+    if session.state == SessionState.READY and access is not None and not access.pending:
+        # With a problem too: Connect looks at the route again and says what still fails.
+        return ["connect", "end"]
+    return ["end"]
+
+
+def card_for(
+    session: DesktopSession, access: Access | None = None, error: str = ""
+) -> dict[str, Any]:
+    """The card of one desktop, with the error of its last Connect or End if any. Never holds a
+    secret: it is synced and saved in the notebook."""
+    request = session.request
+    where = request.partition or "default partition"
+    ended = session.state == SessionState.ENDED
+    return {
+        "key": session.key,
+        "job_id": session.job_id,
+        "title": f"Desktop {session.job_id or '…'} · {request.engine} · {where}",
+        "state": session.state.value,
+        "unreachable": session.unreachable,
+        "steps": steps_for(session),
+        # An end's detail adds nothing when it only repeats the outcome.
+        "detail": "" if ended and session.detail == session.outcome else session.detail,
+        "since": session.since,
+        "node": session.node,
+        "ends_at": None if ended else session.ends_at,
+        "outcome": f"Ended: {session.outcome}" if ended else "",
+        "log_tail": session.log_tail,
+        "advice": _ADVICE.get(session.outcome, "") if ended else "",
+        "error": error,
+        "access": access_card(access) if access and session.state == SessionState.READY else None,
+        "actions": actions_for(session, access),
+    }
+
+
+def access_card(access: Access) -> dict[str, Any]:
+    """The card's `access` field (plain lists and dicts, as synced)."""
+    return {**asdict(access), "commands": [asdict(c) for c in access.commands]}
+
+
+def static_summary(cards: list[dict[str, Any]]) -> str:
+    """One line for places without a widget front-end (a terminal, a plain-text viewer)."""
+    counts: dict[str, int] = {}
+    for card in cards:
+        counts[card["state"]] = counts.get(card["state"], 0) + 1
+    states = ", ".join(f"{n} {state}" for state, n in counts.items()) or "none yet"
+    return f"Remote desktops (dcv_widget): {states}. {_NEEDS_KERNEL}"
+
+
+def static_html(cards: list[dict[str, Any]]) -> str:
+    """An honest static card for renderers without widgets (nbconvert HTML, GitHub, nbviewer):
+    the desktops as they were when the cell ran, and how to use them for real."""
+    rows = "".join(
+        f"<li>{escape(c['title'])}: <b>{escape(c['state'])}</b>"
+        f"{' (' + escape(c['outcome'] or c['detail']) + ')' if c['outcome'] or c['detail'] else ''}"
+        "</li>"
+        for c in cards
+    )
+    listing = f"<ul>{rows}</ul>" if rows else "<p>No desktop had been launched.</p>"
+    return (
+        '<div class="dcv-static"><p><b>Remote desktops</b> (dcv_widget), as when this cell '
+        f"ran:</p>{listing}<p><i>{escape(_NEEDS_KERNEL)}</i></p></div>"
+    )
+
+
+_NEEDS_KERNEL = (
+    "Open this notebook in JupyterLab or Notebook 7 with a running kernel to launch, connect "
+    "to or end desktops."
+)
