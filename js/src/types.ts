@@ -1,4 +1,4 @@
-/** The synced traits of a DesktopModel, as the kernel sends them (dcv_widget/widget.py). */
+/** The synced traits of a DesktopModel, as the kernel sends them (dcv_widget/ui/desktop.py). */
 
 export type FieldKind = 'select' | 'text' | 'number';
 export type FieldValue = string | number;
