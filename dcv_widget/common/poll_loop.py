@@ -3,8 +3,11 @@ request, ending by itself when there is nothing left to follow."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
+
+log = logging.getLogger(__name__)
 
 
 class PollLoop:
@@ -12,16 +15,23 @@ class PollLoop:
 
     `poll_round` does one round and returns the seconds to wait before the next (the manager
     knows whether something is about to change, or whether to back off); `wake()` cuts the
-    wait short. `keep_going` is asked under the loop's own lock, as is `ensure_running`, so a
-    caller that adds work and then calls `ensure_running` is never left with a loop that had
-    just decided to stop. (So callers must not hold a lock `keep_going` takes while calling
-    `ensure_running`.)
+    wait short. A round that raises is logged and tried again after `retry_after` seconds:
+    polling never dies with one bad round. `keep_going` is asked under the loop's own lock, as
+    is `ensure_running`, so a caller that adds work and then calls `ensure_running` is never
+    left with a loop that had just decided to stop. (So callers must not hold a lock that
+    `keep_going` takes while calling `ensure_running`.)
     """
 
     def __init__(
-        self, name: str, poll_round: Callable[[], float], keep_going: Callable[[], bool]
+        self,
+        name: str,
+        poll_round: Callable[[], float],
+        keep_going: Callable[[], bool],
+        *,
+        retry_after: float = 30.0,
     ) -> None:
         self.name = name
+        self.retry_after = retry_after
         self._round = poll_round
         self._keep_going = keep_going
         self._lock = threading.Lock()
@@ -47,14 +57,28 @@ class PollLoop:
             return self._thread is not None
 
     def _run(self) -> None:
-        while True:
+        try:
+            while True:
+                with self._lock:
+                    if not self._keep_going():
+                        self._thread = None
+                        return
+                try:
+                    interval = self._round()
+                except Exception:  # a round's own handling failed: poll on, later
+                    log.exception(
+                        "%s: a poll failed; retrying in %g s", self.name, self.retry_after
+                    )
+                    interval = self.retry_after
+                self._wake.wait(interval)
+                self._wake.clear()
+        except Exception:  # keep_going itself failed: say so; the next ensure_running restarts
+            log.exception("%s: the poll thread stopped", self.name)
+        finally:
+            # However the thread ends, the next ensure_running() starts a new one.
             with self._lock:
-                if not self._keep_going():
+                if self._thread is threading.current_thread():
                     self._thread = None
-                    return
-            interval = self._round()
-            self._wake.wait(interval)
-            self._wake.clear()
 
 
 class Backoff:

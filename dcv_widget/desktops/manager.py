@@ -349,6 +349,7 @@ class SessionManager:
         """One poll; the seconds until the next (fast while a desktop is on its way)."""
         try:
             self.poll_once()
+            starting = any(s.active for s in self.sessions())
         except SlurmUnavailable as exc:
             log.info("scheduler unreachable: %s", exc)
             self._mark_unreachable()
@@ -357,7 +358,6 @@ class SessionManager:
             log.exception("poll failed; retrying")
             return self.slow_poll
         self._backoff.reset()
-        starting = any(s.active for s in self.sessions())
         return self.fast_poll if starting else self.slow_poll
 
     def _tracked(self) -> list[DesktopSession]:

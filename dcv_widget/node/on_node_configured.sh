@@ -170,12 +170,24 @@ if [[ -L $x11 || (-e $x11 && ! -d $x11) || (-d $x11 && $(stat -c %u "$x11") != 0
     mv -T -- "$x11" "$aside"
     say "moved $x11 (not root's) aside to $aside"
 fi
-if [[ ! -d $x11 ]]; then
-    mkdir -m 1777 "$x11" || die "could not create $x11 (did something create it meanwhile? \
-run this again)"
-fi
-chown root:root "$x11"
-chmod 1777 "$x11"
+# Created if missing, then fixed through a descriptor opened without following links: a user
+# racing this with a symlink gets a refusal, never root's chown/chmod on the link's target.
+replaced="$x11 is not a folder of root's (replaced meanwhile?); remove it and run this again"
+"$python" - "$x11" <<'EOF' || die "$replaced"
+import os, stat, sys
+path = sys.argv[1]
+try:
+    os.mkdir(path, 0o700)
+except FileExistsError:
+    pass
+fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+info = os.fstat(fd)
+if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0:
+    sys.exit(1)
+os.fchown(fd, 0, 0)
+os.fchmod(fd, 0o1777)
+os.close(fd)
+EOF
 [[ ! -L $x11 && $(stat -c %u:%a "$x11") == 0:1777 ]] || die "$x11 is not root's with mode \
 1777; remove it and run this again"
 

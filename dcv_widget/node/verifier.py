@@ -4,14 +4,15 @@ The protocol (Amazon DCV Administrator Guide, "Use external authentication"): fo
 DCV POSTs the form fields `sessionId`, `authenticationToken` and `clientAddress`, and lets the
 client in as USER only on `<auth result="yes"><username>USER</username></auth>`.
 
-How a token is looked up. A desktop job (engines/dcv_job.sh) names its DCV session
+How a token is looked up. A desktop job (desktops/engines/dcv_job.sh) names its DCV session
 `dcvw-<job id>-<random suffix>` (the suffix makes the name unguessable, so nobody can create it
 first) and writes it and the token nowhere but `~/.dcv-widget/sessions/<job id>.json`. For such a
 session the verifier
 
 1. asks DCV who owns the session (`dcv describe-session <session> --json`): DCV's own record,
-   which no user can forge; the answer is cached for a minute (`OwnerCache`), so a flood of
-   requests does not run `dcv` as root for each;
+   which no user can forge; an owner DCV named is cached for a minute (`OwnerCache`), so
+   repeated logins to a live desktop do not run `dcv` as root again (a flood of unknown names
+   is bounded by the worker pool instead);
 2. opens that owner's session file from their home directory one component at a time, never
    following a symlink (openat with O_NOFOLLOW), and trusts it only if it is a regular file
    owned by the owner with no group or other permission bits;
@@ -37,6 +38,7 @@ so the node bootstrap (dcv_widget/node/) installs this one file: `python3 verifi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import hmac
 import json
@@ -68,6 +70,10 @@ MAX_BODY = 16 * 1024
 MAX_FILE = 64 * 1024
 WORKERS = 16  # requests served at once
 BACKLOG = 64  # connections the kernel queues beyond those
+# The longest one request may hold a worker, reading and deciding (`dcv describe-session` may
+# take up to 10 s): a client trickling a byte at a time is cut off here, not kept forever.
+REQUEST_DEADLINE = 15.0
+REAP_EVERY = 0.25  # seconds between looks for overdue requests
 OWNER_TTL = 60.0  # seconds a session's owner is remembered
 OWNER_ENTRIES = 1024
 SD_LISTEN_FDS_START = 3
@@ -250,7 +256,9 @@ class VerifierServer(HTTPServer):
 
     A free worker is taken before each accept, so at most `workers` requests are decided at
     once and the rest wait in the kernel's listen backlog (BACKLOG): a flood of local
-    connections costs neither threads nor `dcv` processes beyond that.
+    connections costs neither threads nor `dcv` processes beyond that. One more thread cuts
+    off any request still running after `deadline` seconds, so a client trickling a byte at a
+    time holds a worker that long at most.
     """
 
     request_queue_size = BACKLOG
@@ -262,10 +270,12 @@ class VerifierServer(HTTPServer):
         *,
         workers: int = WORKERS,
         sock: socket.socket | None = None,
+        deadline: float = REQUEST_DEADLINE,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
         self.decide = decide
+        self.deadline = deadline
         self._free = threading.Semaphore(workers)
         self._closing = threading.Event()
         self._requests: queue.Queue[tuple[socket.socket, Any] | None] = queue.Queue()
@@ -278,12 +288,15 @@ class VerifierServer(HTTPServer):
         # Non-blocking accept: a client that gave up while every worker was busy must not
         # leave the accept loop stuck (and shutdown waiting) until the next connection.
         self.socket.setblocking(False)
+        self._inflight: dict[socket.socket, float] = {}  # request -> its deadline
+        self._inflight_lock = threading.Lock()
         self.workers = [
             threading.Thread(target=self._work, name=f"verifier-{n}", daemon=True)
             for n in range(workers)
         ]
-        for worker in self.workers:
-            worker.start()
+        self.reaper = threading.Thread(target=self._reap, name="verifier-deadlines", daemon=True)
+        for thread in (*self.workers, self.reaper):
+            thread.start()
 
     def get_request(self) -> tuple[socket.socket, Any]:
         """Accept only once a worker is free (checking for shutdown now and then)."""
@@ -308,13 +321,29 @@ class VerifierServer(HTTPServer):
             if item is None:
                 return
             request, client_address = item
+            # The socket timeout bounds each read, not the request: the reaper cuts it off at
+            # the deadline.
+            with self._inflight_lock:
+                self._inflight[request] = time.monotonic() + self.deadline
             try:
                 self.finish_request(request, client_address)
             except Exception:
                 self.handle_error(request, client_address)
             finally:
+                with self._inflight_lock:
+                    del self._inflight[request]
                 self.shutdown_request(request)
                 self._free.release()
+
+    def _reap(self) -> None:
+        """Cut off the requests past their deadline (one thread for all of them)."""
+        while not self._closing.wait(REAP_EVERY):
+            now = time.monotonic()
+            with self._inflight_lock:
+                overdue = [request for request, due in self._inflight.items() if due <= now]
+            for request in overdue:
+                with contextlib.suppress(OSError):  # its blocked read returns at once
+                    request.shutdown(socket.SHUT_RDWR)
 
     def shutdown(self) -> None:
         self._closing.set()
@@ -332,7 +361,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "dcv-widget-verifier"
     # A client that sends less than it announced must not hold a worker for long: every other
     # user's login waits on this server.
-    timeout = 5
+    timeout = 5  # each read; REQUEST_DEADLINE bounds the whole request
 
     def do_POST(self) -> None:
         try:

@@ -97,7 +97,12 @@ def running_lab(
             yield Lab(url, token, root, home / "config")
         finally:
             server.terminate()
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                # Still shutting its kernels down after a failed test: the run goes on.
+                server.kill()
+                server.wait(timeout=30)
 
 
 def _wait_until_up(server: subprocess.Popen[bytes], status_url: str, log_path: Path) -> None:

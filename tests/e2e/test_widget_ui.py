@@ -102,7 +102,10 @@ def test_the_widget_end_to_end(
 
     # The tunnel command is copyable, exactly.
     command = tunnel.locator(".dcv-command-text").inner_text().strip()
-    assert re.fullmatch(r"ssh -N -L (\d+):127\.0\.0\.1:(\d+) \S+@\S+", command), command
+    assert re.fullmatch(
+        r"ssh -N -L 127\.0\.0\.1:(\d+):127\.0\.0\.1:(\d+) -o ExitOnForwardFailure=yes \S+@\S+",
+        command,
+    ), command
     tunnel.get_by_role("button", name="Copy").click()
     assert page.evaluate("navigator.clipboard.readText()") == command
 

@@ -335,3 +335,32 @@ def test_an_ipv6_squatter_gets_nothing(desktop: tuple[SessionManager, DesktopSes
         assert out.strip() == "nothing"
     finally:
         squatter.kill()
+
+
+def test_the_ssm_route_holds_both_loopbacks() -> None:
+    """For the ssm route the SSM agent on the node connects to "localhost", which may be ::1
+    first: websockify holds the port on 127.0.0.1 and ::1, so no one else can take the IPv6
+    side, and listens on nothing else."""
+    manager = SessionManager(fast_poll=0.3, slow_poll=1.0)
+    session = manager.launch(LaunchRequest(partition="dcv", time="10", access="ssm"))
+    try:
+        session = manager.wait_for(session.key, is_ready_or_ended, timeout=120)
+        assert session.state == SessionState.READY, session.detail
+        found = parse_session_file(Path(manager.paths().session_file(session.job_id)).read_text())
+        port = found.endpoint.port
+        listeners = subprocess.run(
+            ["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        if not socket.has_ipv6 or f"[::1]:{port}" not in listeners:
+            assert f"127.0.0.1:{port}" in listeners
+            probe = subprocess.run(
+                [sys.executable, "-c", SQUAT, str(port), "0.1"], capture_output=True, text=True
+            )
+            assert probe.stdout.startswith("no-ipv6"), (listeners, probe.stdout)
+            pytest.skip("no IPv6 loopback on this node: nothing to squat")
+        assert {f"127.0.0.1:{port}", f"[::1]:{port}"} <= set(listeners), listeners
+        assert not {f"0.0.0.0:{port}", f"[::]:{port}", f"*:{port}"} & set(listeners)
+        squat = as_attacker(SQUAT, str(port), "0.1")
+        assert squat.startswith("no-ipv6") and "in use" in squat, squat  # EADDRINUSE
+    finally:
+        manager.end(session.key).result(timeout=30)

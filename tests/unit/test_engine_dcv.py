@@ -225,3 +225,33 @@ def test_bootstrap_source_check_refuses_what_others_could_write(
     refused = source_check(fifo, dest, "any")
     assert f"{fifo} is not a regular file" in refused.stderr
     assert "pin its hash (third argument: sha256sum verifier.py)" in refused.stderr
+
+
+def x11_fix(folder: Path) -> subprocess.CompletedProcess[str]:
+    """The bootstrap's fix of /tmp/.X11-unix (its embedded python), run on `folder`."""
+    text = bootstrap_text()
+    start = text.index('"$python" - "$x11" <<\'EOF\'')
+    start = text.index("\n", start) + 1
+    code = text[start : text.index("\nEOF\n", start)]
+    return subprocess.run(
+        [sys.executable, "-", str(folder)], input=code, capture_output=True, text=True, check=False
+    )
+
+
+def test_the_x11_folder_fix_never_follows_a_link_nor_adopts_a_users_folder(
+    tmp_path: Path,
+) -> None:
+    """Run as an ordinary user: every case where root would act on something not its own is
+    refused before any chown or chmod (root's own success needs root and is not run here)."""
+    target = tmp_path / "target"
+    target.mkdir(mode=0o755)
+    link = tmp_path / "X11-unix-link"
+    link.symlink_to(target)
+    assert x11_fix(link).returncode != 0  # a symlink raced in: O_NOFOLLOW refuses it
+    assert oct(target.stat().st_mode & 0o7777) == "0o755"  # its target untouched
+    theirs = tmp_path / "X11-unix-theirs"
+    theirs.mkdir(mode=0o1777)
+    assert x11_fix(theirs).returncode != 0  # a folder of a user's: not adopted
+    fresh = tmp_path / "X11-unix-new"
+    assert x11_fix(fresh).returncode != 0  # made here, then refused: the test user is not root
+    assert oct(fresh.stat().st_mode & 0o777) == "0o700"  # never world-writable before root owns it

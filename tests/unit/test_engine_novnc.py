@@ -20,7 +20,7 @@ def test_script_substitutes_the_geometry_and_nothing_else() -> None:
     assert script.startswith("#!/bin/bash\n")
     assert "geometry=1280x720\n" in script
     assert "launch_id=ab12\n" in script
-    assert "@" not in script.replace('"$@"', "")
+    assert "@" not in script.replace('"$@"', "").replace("[@]", "")  # bash's, not a placeholder
 
 
 def test_script_is_the_shared_prelude_then_the_engine() -> None:
@@ -61,7 +61,7 @@ def test_websockify_listens_on_one_address_by_route() -> None:
     assert "listen_on=node " in node
     ssm = NoVNCEngine().job_script(LaunchRequest(access="ssm"), launch_id="ab12")
     assert "listen_on=loopback " in ssm
-    assert '"$bind_address:$port"' in ssm
+    assert '"$address:$port"' in ssm and 'addresses+=("[::1]")' in ssm
 
 
 def test_the_password_is_derived_as_the_job_derives_it() -> None:

@@ -83,3 +83,30 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
         return condition()
     finally:
         deadline.cancel()
+
+
+def test_a_round_that_raises_does_not_end_polling() -> None:
+    calls: list[int] = []
+    again = threading.Event()
+
+    def poll_round() -> float:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a listener broke")
+        again.set()
+        return 60.0
+
+    loop = PollLoop("test-poll", poll_round, lambda: len(calls) < 2, retry_after=0.0)
+    loop.ensure_running()
+    assert again.wait(10)  # the second round came, after the first one raised
+    loop.wake()
+    assert wait_until(lambda: not loop.running)
+
+
+def test_a_thread_that_died_is_started_again() -> None:
+    def keep_going() -> bool:
+        raise RuntimeError("the manager's state is broken")
+
+    loop = PollLoop("test-poll", lambda: 0.0, keep_going)
+    loop.ensure_running()
+    assert wait_until(lambda: not loop.running)  # it died, and said so by clearing itself

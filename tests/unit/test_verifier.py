@@ -337,7 +337,7 @@ def test_at_most_n_requests_are_decided_at_once() -> None:
 
     before = set(threading.enumerate())
     server = VerifierServer(("127.0.0.1", 0), slow_decide, workers=workers)
-    assert set(threading.enumerate()) - before == set(server.workers)  # a fixed pool
+    assert set(threading.enumerate()) - before == {*server.workers, server.reaper}  # fixed
     assert len(server.workers) == workers
     port = server.server_address[1]
     serving = threading.Thread(target=server.serve_forever, daemon=True)
@@ -365,7 +365,7 @@ def test_at_most_n_requests_are_decided_at_once() -> None:
         with lock:
             assert entered == workers and peak == workers
         started = set(threading.enumerate()) - before
-        assert started == {*server.workers, serving, *clients}  # no thread per connection
+        assert started == {*server.workers, server.reaper, serving, *clients}  # none per request
     finally:
         release.set()
         for thread in clients:
@@ -375,6 +375,40 @@ def test_at_most_n_requests_are_decided_at_once() -> None:
     # Once let go, every request was answered, never more than N at a time.
     assert answers == ["no"] * (workers + extra)
     assert (entered, peak) == (workers + extra, workers)
+
+
+def test_a_client_trickling_bytes_is_cut_off_and_frees_its_worker() -> None:
+    """Slowloris: a byte now and then keeps every read under the socket timeout; the request's
+    deadline still ends it, and the only worker answers the next client."""
+    server = VerifierServer(("127.0.0.1", 0), lambda s, t: None, workers=1, deadline=1.0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    sent = 0
+    cut = threading.Event()
+
+    def trickle() -> None:
+        nonlocal sent
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            slow.sendall(b"POST / HTTP/1.1\r\n")
+            for _ in range(200):  # 200 x 0.1 s: far longer than the deadline
+                try:
+                    slow.sendall(b"X")
+                except OSError:
+                    break
+                sent += 1
+                time.sleep(0.1)
+            cut.set()
+
+    trickling = threading.Thread(target=trickle, daemon=True)
+    trickling.start()
+    try:
+        answer = post(f"http://127.0.0.1:{port}/", sessionId=SESSION).get("result")
+        assert answer == "no"
+        assert sent < 200  # answered while the trickle would still be going
+        assert cut.wait(30) and sent < 200  # the trickling connection was closed by the server
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_failing_decision_is_a_no_and_frees_its_worker() -> None:

@@ -5,7 +5,8 @@
 # - websockify lets a WebSocket through to the VNC server only with this desktop's token (192
 #   random bits), so nobody else even reaches VNC's password check, let alone locks it up with
 #   failed logins; the VNC password is derived from the token (dcv_widget/desktops/engines/novnc.py);
-# - websockify listens on one address: the node's, or loopback only for the ssm route.
+# - websockify listens on one address, the node's, or on loopback only (both families) for the
+#   ssm route.
 # Secrets are made by python3 and reach files through pipes and builtins, never argv or the log.
 geometry=@GEOMETRY@
 listen_on=@LISTEN@  # "node": the address Slurm knows the node by; "loopback": 127.0.0.1 only
@@ -41,7 +42,10 @@ printf '%s' "$token" | python3 -c 'import base64, hashlib, sys
 digest = hashlib.sha256(b"dcv-widget vnc password:" + sys.stdin.buffer.read()).digest()
 print(base64.urlsafe_b64encode(digest).decode()[:8])' | vncpasswd -f > "$work/passwd" \
     || fail "vncpasswd failed"
-# websockify's token table: this desktop's token leads to the VNC socket in the private folder.
+# websockify's token table: this desktop's token leads to the VNC socket in the private folder
+# (websockify splits each line at ": ", so the path may not hold one).
+[[ $work != *": "* ]] || fail "the home folder $HOME contains ': ', which websockify's token \
+table cannot hold; ask your admin"
 printf '%s: unix_socket:%s\n' "$token" "$work/vnc.sock" > "$work/tokens"
 
 # The X authority file: one random MIT-MAGIC-COOKIE-1, for any display number (FamilyWild, no
@@ -80,34 +84,55 @@ else
     command -v xterm >/dev/null && { xterm -geometry 100x30+40+40 >/dev/null 2>&1 & }
 fi
 
-# websockify listening on $1, as seen by ss: the port is ours, not another process's that
-# grabbed it between the free-port probe and websockify's bind.
-listening() { ss -Hltnp "sport = :$1" 2>/dev/null | grep -q "pid=$web_pid,"; }
+# websockify listening on $1 at $2, as seen by ss: the port is ours, not another process's
+# that grabbed it between the free-port probe and websockify's bind.
+listening() { ss -Hltnp "sport = :$1" 2>/dev/null | grep -q "pid=$2,"; }
 
 # websockify logs each request line, and the WebSocket's carries the token: its log keeps
 # everything but that.
 hide_tokens() { sed -u -E 's/token=[^ &"]*/token=(hidden)/g; s/Token '\''[^'\'']*'\''/Token (hidden)/g'; }
 
-web_pid=""
+# The addresses to listen on. On loopback (the ssm route: the SSM agent connects to
+# "localhost", which may mean ::1 first), both families' loopback, so nobody else can take
+# [::1]:<port> and receive the token; where the node has no IPv6, nobody can bind ::1 either.
+addresses=("$bind_address")
+if [[ $listen_on == loopback ]] && python3 -c 'import socket
+socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+    addresses+=("[::1]")
+fi
+
+web_pids=()
 for _ in 1 2 3 4 5; do
     port=$(python3 -c 'import socket, sys
 s = socket.socket()
 s.bind((sys.argv[1], 0))
 print(s.getsockname()[1])' "$bind_address")
-    websockify --web "$novnc_web" --token-plugin ReadOnlyTokenFile --token-source "$work/tokens" \
-        "$bind_address:$port" > >(hide_tokens >"$work/websockify.log") 2>&1 &
-    web_pid=$!
+    web_pids=()
+    for address in "${addresses[@]}"; do
+        log_file=$work/websockify.log
+        [[ $address == "[::1]" ]] && log_file=$work/websockify-ipv6.log
+        websockify --web "$novnc_web" --token-plugin ReadOnlyTokenFile \
+            --token-source "$work/tokens" "$address:$port" \
+            > >(hide_tokens >"$log_file") 2>&1 &
+        web_pids+=($!)
+    done
     for _ in $(seq 100); do
-        listening "$port" && break 2
-        kill -0 "$web_pid" 2>/dev/null || break
+        up=0
+        for pid in "${web_pids[@]}"; do
+            listening "$port" "$pid" && up=$((up + 1))
+        done
+        ((up == ${#web_pids[@]})) && break 2
+        for pid in "${web_pids[@]}"; do kill -0 "$pid" 2>/dev/null || break 2; done
         sleep 0.2
     done
-    kill "$web_pid" 2>/dev/null
-    log "port $port was not usable; trying another"
+    kill "${web_pids[@]}" 2>/dev/null
+    log "port $port was not usable on ${addresses[*]}; trying another"
 done
-listening "$port" || { tail -n 5 "$work/websockify.log"; fail "websockify did not start"; }
+for pid in "${web_pids[@]}"; do
+    listening "$port" "$pid" || { tail -n 5 "$work/websockify.log"; fail "websockify did not start"; }
+done
 
 publish_session "$(printf '"host": "%s", "port": %d, "secret": "%s"' "$address" "$port" "$token")"
 log "desktop ready on $bind_address port $port"
 
-wait_while_alive "$xvnc_pid" "$web_pid"
+wait_while_alive "$xvnc_pid" "${web_pids[@]}"
