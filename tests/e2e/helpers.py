@@ -31,8 +31,11 @@ def run_all_cells(page: Page) -> None:
     expect(page.locator(".jp-Notebook")).to_be_visible(timeout=60_000)
     idle = page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
     expect(idle).to_have_count(1, timeout=60_000)
+    # The kernel is the notebook's own, not still being chosen.
+    expect(page.locator(".jp-KernelName").first).to_contain_text("Python", timeout=60_000)
     ran = page.locator(".jp-CodeCell .jp-InputPrompt", has_text=re.compile(r"\[(\d+|\*)\]"))
     for _ in range(4):
+        _answer_kernel_picker(page)
         page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
         page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
         try:
@@ -44,6 +47,21 @@ def run_all_cells(page: Page) -> None:
         expect(busy).to_have_count(0, timeout=600_000)
         return
     raise AssertionError("the notebook's cells never ran")
+
+
+def _answer_kernel_picker(page: Page) -> None:
+    """A run asked for before the session had its kernel makes JupyterLab ask which kernel to
+    use; a person keeps the one offered (the notebook's). Any other dialog is a failure, shown
+    with its words."""
+    dialog = page.locator(".jp-Dialog")
+    if dialog.count() == 0:
+        return
+    select = dialog.get_by_role("button", name=re.compile(r"^Select"))
+    if select.count():
+        select.first.click()
+        expect(dialog).to_have_count(0, timeout=30_000)
+        return
+    raise AssertionError(f"JupyterLab shows a dialog: {dialog.first.inner_text()!r}")
 
 
 def launch(widget: Locator) -> Locator:
