@@ -4,12 +4,12 @@
 # - the X display admits only clients with this job's X cookie (Xvnc -auth, a private file);
 # - websockify lets a WebSocket through to the VNC server only with this desktop's token (192
 #   random bits), so nobody else even reaches VNC's password check, let alone locks it up with
-#   failed logins; the VNC password is derived from the token (dcv_widget/desktops/engines/novnc.py);
+#   failed logins; the VNC password is derived from the token (novnc.py beside this file);
 # - websockify listens on one address, the node's, or on loopback only (both families) for the
 #   ssm route.
 # Secrets are made by python3 and reach files through pipes and builtins, never argv or the log.
 geometry=@GEOMETRY@
-listen_on=@LISTEN@  # "node": the address Slurm knows the node by; "loopback": 127.0.0.1 only
+listen_on=@LISTEN@  # "node": the address Slurm knows the node by; "loopback": 127.0.0.1 and ::1
 novnc_web=${DCV_WIDGET_NOVNC_WEB:-/usr/share/novnc}
 
 require "ask your admin to install tigervnc-standalone-server, tigervnc-tools, websockify, \
