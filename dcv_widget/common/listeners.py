@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+log = logging.getLogger(__name__)
 
 L = TypeVar("L", bound=Callable[..., None])
 
@@ -32,3 +35,12 @@ class Listeners(Generic[L]):
     def __iter__(self) -> Iterator[L]:
         with self._lock:
             return iter(list(self._items))
+
+    def call(self, *args: Any, what: str) -> None:
+        """Call every listener with `args`; one that fails is logged (as `what`) and the
+        others are still called: a broken widget must not stop the managers' threads."""
+        for listener in self:
+            try:
+                listener(*args)
+            except Exception:
+                log.exception("%s failed", what)

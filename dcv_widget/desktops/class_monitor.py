@@ -174,11 +174,7 @@ class ClassMonitor:
         self.notes, self._looked_around = notes, True
 
     def _notify(self) -> None:
-        for listener in self._listeners:
-            try:
-                listener()
-            except Exception:
-                log.exception("a class overview listener failed")
+        self._listeners.call(what="a class overview listener")
 
 
 _monitors: weakref.WeakKeyDictionary[SlurmBackend, dict[str, ClassMonitor]] = (

@@ -557,12 +557,7 @@ class SessionManager:
         with self._notify_lock:
             with self._lock:
                 session = gone or self._sessions[key]
-                listeners = list(self._listeners)
-            for listener in listeners:
-                try:
-                    listener(session)
-                except Exception:
-                    log.exception("a session listener failed")
+            self._listeners.call(session, what="a session listener")
 
 
 def _listening_address(endpoint: Endpoint) -> str:

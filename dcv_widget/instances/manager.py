@@ -233,8 +233,4 @@ class InstancesManager:
             self._notify()
 
     def _notify(self) -> None:
-        for listener in self._listeners:
-            try:
-                listener()
-            except Exception:
-                log.exception("an instances listener failed")
+        self._listeners.call(what="an instances listener")
