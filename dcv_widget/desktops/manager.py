@@ -207,7 +207,13 @@ class SessionManager:
             self._update(key, failed)
             return
         queued = self._update(
-            key, lambda s: replace(s, job_id=job_id).moved_to(SessionState.QUEUED, "submitted")
+            key,
+            # A rediscover may have recorded the job already, and a poll moved it on since.
+            lambda s: (
+                s
+                if s.job_id == job_id
+                else replace(s, job_id=job_id).moved_to(SessionState.QUEUED, "submitted")
+            ),
         )
         self._ensure_polling()
         if queued.ending:  # End was clicked while sbatch ran
@@ -475,6 +481,7 @@ class SessionManager:
         kernel restart, or launched elsewhere): found by their job name and comment."""
         known = {s.job_id for s in self.sessions()}
         adopted = []
+        completed = False
         for job in self.slurm.jobs().values():
             tag = parse_job_comment(job.comment)
             if tag is None or job.job_id in known or job.state in FINAL_STATES:
@@ -489,22 +496,35 @@ class SessionManager:
                 )
             except InvalidRequest:  # e.g. a job submitted to several partitions
                 request = LaunchRequest(engine=tag.engine, access=access)
-            session = DesktopSession(
-                request=request,
-                key=tag.launch_id,
-                origin=tag.origin,
-                job_id=job.job_id,
-                state=SessionState.QUEUED,
-            )
             with self._changed:
                 existing = self._sessions.get(tag.launch_id)
-                # A launch whose submission seemed to fail but went through is adopted too.
                 if existing is not None and existing.job_id:
                     continue
+                if existing is not None:
+                    # This kernel's own launch, seen between sbatch and the job id's return (or
+                    # after a submission that seemed to fail went through): it keeps the
+                    # request it was launched with, which the job comment does not carry.
+                    session = replace(existing, job_id=job.job_id, unreachable=False).moved_to(
+                        SessionState.QUEUED, "submitted"
+                    )
+                else:
+                    session = DesktopSession(
+                        request=request,
+                        key=tag.launch_id,
+                        origin=tag.origin,
+                        job_id=job.job_id,
+                        state=SessionState.QUEUED,
+                    )
                 self._sessions[tag.launch_id] = session
+                self._changed.notify_all()
+            if existing is not None:
+                self._notify(tag.launch_id)  # followed already: not adopted, only completed
+                completed = True
+                continue
             adopted.append(session)
         if adopted:
             self.poll_once()
+        if adopted or completed:
             self._ensure_polling()
         return [self.get(s.key) for s in adopted]
 

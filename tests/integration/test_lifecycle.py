@@ -128,3 +128,27 @@ def test_a_lost_sbatch_answer_does_not_submit_twice(
         assert jobs_of_launch(handle.key) == [handle.job_id]
     finally:
         handle.end()
+
+
+def test_a_rediscover_during_sbatch_keeps_the_launch_request(
+    manager: SessionManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The notebook's `Desktop()` rediscovers while another cell's launch is inside sbatch: the
+    # job is in the queue, its id not yet recorded. The launch keeps its own request (2 CPUs),
+    # not the default one a job comment describes, and is followed once, not adopted.
+    submit = manager.slurm.submit
+    seen: list[list[DesktopSession]] = []
+
+    def submit_then_rediscover(*args: Any, **kwargs: Any) -> str:
+        job_id = submit(*args, **kwargs)
+        seen.append(manager.rediscover())
+        return job_id
+
+    monkeypatch.setattr(manager.slurm, "submit", submit_then_rediscover)
+    request = LaunchRequest(partition="dcv", time="5", cpus=2)
+    handle = DesktopHandle(manager, manager.launch(request).key)
+    handle.wait_ready(timeout=120)
+    assert seen == [[]]
+    assert handle.session.request == request
+    assert [s.key for s in manager.sessions()] == [handle.key]
+    handle.end()
