@@ -57,3 +57,9 @@ def __getattr__(name: str) -> Any:
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
     """Where JupyterLab finds the prebuilt front-end (used by `jupyter labextension develop`)."""
     return [{"src": "labextension", "dest": "dcv-widget"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The Jupyter server extension (the desktop proxy), enabled on install by
+    jupyter-config/jupyter_server_config.d/dcv_widget.json."""
+    return [{"module": "dcv_widget.server.extension"}]

@@ -31,15 +31,17 @@ def notebook_origin() -> str:
     return hashlib.sha256(path.encode()).hexdigest()[:12] if path else ""
 
 
+def transport_for(settings: DesktopSettings) -> Transport:
+    """How commands reach the cluster, as the settings say: here, or over SSH (ssh_host)."""
+    if settings.ssh_host:
+        return SSHTransport(settings.ssh_host, trust_unknown_host=settings.ssh_trust_unknown_host)
+    return LocalTransport()
+
+
 def session_manager(settings: DesktopSettings, *, origin: str = "") -> SessionManager:
     """A manager as the settings say: local or over SSH, with their poll intervals."""
-    transport: Transport = LocalTransport()
-    if settings.ssh_host:
-        transport = SSHTransport(
-            settings.ssh_host, trust_unknown_host=settings.ssh_trust_unknown_host
-        )
     return SessionManager(
-        transport,
+        transport_for(settings),
         fast_poll=settings.fast_poll,
         slow_poll=settings.slow_poll,
         startup_timeout=settings.startup_timeout,

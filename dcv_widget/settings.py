@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from traitlets import Bool, Float, Int, List, TraitError, Unicode, validate
+from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 from traitlets.config.loader import Config
 
@@ -22,6 +22,7 @@ from .access.instructions import (
     DEFAULT_SSM_REMOTE_DOCUMENT,
     check_document_name,
 )
+from .access.routes import jupyter_route_base
 from .desktops.bounds import Bounds
 from .desktops.request import InvalidRequest, LaunchRequest
 
@@ -50,9 +51,9 @@ class DesktopSettings(Configurable):
         config=True
     )
     access = Unicode(
-        "direct",
-        help="How browsers reach the desktops: direct, ssh, ssm, ssm-head or tunnel "
-        "(docs/access-routes.md).",
+        help="How browsers reach the desktops: jupyter, direct, ssh, ssm, ssm-head or tunnel "
+        "(docs/access-routes.md); by default jupyter where the Jupyter server relays desktops "
+        "(its dcv_widget server extension is enabled), else direct.",
     ).tag(config=True)
     head_node = Unicode(
         "",
@@ -141,8 +142,14 @@ class DesktopSettings(Configurable):
     allowed_routes = List(
         Unicode(),
         default_value=[],
-        help="The access routes users may choose (direct, ssh, ssm, ssm-head, tunnel); empty: all.",
+        help="The access routes users may choose (jupyter, direct, ssh, ssm, ssm-head, "
+        "tunnel); empty: all.",
     ).tag(config=True)
+
+    @default("access")
+    def _default_access(self) -> str:
+        """Through JupyterLab where this process's Jupyter server relays desktops."""
+        return "jupyter" if jupyter_route_base() else "direct"
 
     @validate("ssm_document", "ssm_remote_document")
     def _document_name(self, proposal: Any) -> str:

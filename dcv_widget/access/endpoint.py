@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -10,7 +10,9 @@ class Endpoint:
     """Where the desktop listens, as the job found it: no secret in here.
 
     `host` is the address URLs use; the EC2 fields are filled from instance metadata when the
-    node is an EC2 instance (the access routes need them), else left empty.
+    node is an EC2 instance (the access routes need them), else left empty. `cert` is the
+    desktop web server's TLS certificate (PEM) as the job recorded it on the node: the Jupyter
+    route pins it ("" where the job recorded none).
     """
 
     engine: str
@@ -21,3 +23,4 @@ class Endpoint:
     public_ip: str = ""
     instance_id: str = ""
     region: str = ""
+    cert: str = field(default="", repr=False)

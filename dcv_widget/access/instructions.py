@@ -1,6 +1,8 @@
 """How the browser reaches a desktop: what the card shows for each route. Pure: no I/O here
 (routes.py does the lookups and holds tunnels, then builds its card text with these).
 
+- `jupyter`: the browser opens the desktop through the Jupyter server's own URL; its server
+  extension (dcv_widget/server/) relays it. Nothing to run, no port opened.
 - `direct`: the browser opens the node (its public IP on EC2, else Slurm's NodeAddr).
 - `ssh`: the user runs an SSH tunnel through the head node on their computer; Connect opens
   127.0.0.1.
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 __all__ = [
     "DEFAULT_SSM_DOCUMENT",
     "DEFAULT_SSM_REMOTE_DOCUMENT",
+    "JUPYTER_ROUTE_ENV",
     "LOOPBACK",
     "ROUTES",
     "Access",
@@ -37,12 +40,16 @@ __all__ = [
     "ssm_commands",
 ]
 
-ROUTES = ("direct", "ssh", "ssm", "ssm-head", "tunnel")
+ROUTES = ("jupyter", "direct", "ssh", "ssm", "ssm-head", "tunnel")
+# Set by the Jupyter server extension (dcv_widget/server/) for the kernels and terminals of its
+# server, to that server's base URL: the `jupyter` route works there, and is the default.
+JUPYTER_ROUTE_ENV = "DCV_WIDGET_JUPYTER_BASE_URL"
 LOOPBACK = "127.0.0.1"  # what local forwards bind and Connect URLs name: one address family
 DEFAULT_SSM_DOCUMENT = "AWS-StartPortForwardingSession"
 DEFAULT_SSM_REMOTE_DOCUMENT = "AWS-StartPortForwardingSessionToRemoteHost"
 
 LABELS = {
+    "jupyter": "Through JupyterLab",
     "direct": "Direct connection",
     "ssh": "SSH tunnel",
     "ssm": "AWS SSM port forwarding",
@@ -79,6 +86,9 @@ class Access:
     instructions: str = ""
     commands: tuple[Command, ...] = ()
     then: str = ""
+    # The jupyter route: where Connect goes, relative to JupyterLab's base URL (no secret: the
+    # Jupyter server finds the desktop from the job id and adds what the desktop needs).
+    open_path: str = ""
 
     @property
     def usable(self) -> bool:
@@ -91,6 +101,20 @@ def pending(route: str) -> Access:
 
 def problem(route: str, text: str) -> Access:
     return Access(route, LABELS[route], problem=text)
+
+
+def through_jupyter(job_id: str) -> Access:
+    """The desktop through this Jupyter server's own URL: nothing to run, no port opened."""
+    if not job_id.isdigit():
+        raise ValueError(f"{job_id!r} is not a Slurm job id")
+    return Access(
+        "jupyter",
+        LABELS["jupyter"],
+        instructions="JupyterLab's server relays the desktop (the dcv_widget server extension "
+        "runs there): no port to open, nothing to run on your computer.",
+        then="Connect opens the desktop in a JupyterLab tab; ↗ opens it in a browser tab.",
+        open_path=f"dcv-widget/open/{job_id}",
+    )
 
 
 def direct(host: str, port: int) -> Access:

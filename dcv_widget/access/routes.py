@@ -13,6 +13,7 @@ import functools
 import getpass
 import ipaddress
 import logging
+import os
 import re
 import socket
 import threading
@@ -96,7 +97,7 @@ class Routes:
                 return known.access
             self.close(key)
             try:
-                prepared = self._resolve(route, endpoint, self._local_port(key, job_id))
+                prepared = self._resolve(route, endpoint, job_id, self._local_port(key, job_id))
             except (RouteProblem, AwsError, TunnelError, TransportError, ValueError) as exc:
                 prepared = _Prepared(endpoint, access.problem(route, str(exc)))
             except Exception as exc:  # never leave the card "finding how to reach…" for good
@@ -142,8 +143,17 @@ class Routes:
 
     # -- the routes ---------------------------------------------------------------------------
 
-    def _resolve(self, route: str, endpoint: Endpoint, local: int) -> _Prepared:
+    def _resolve(self, route: str, endpoint: Endpoint, job_id: str, local: int) -> _Prepared:
         port = endpoint.port
+        if route == "jupyter":
+            if not jupyter_route_base():
+                raise RouteProblem(
+                    "this notebook's Jupyter server does not relay desktops (the dcv_widget "
+                    "server extension is not enabled there); ask your admin to run `jupyter "
+                    "server extension enable dcv_widget` and restart JupyterLab, or launch with "
+                    "another access route"
+                )
+            return _Prepared(endpoint, access.through_jupyter(job_id), endpoint)
         if route == "direct":
             if endpoint.instance_id and not endpoint.public_ip:
                 raise RouteProblem(
@@ -275,6 +285,12 @@ def _ipv4(host: str) -> str:
         return socket.gethostbyname(host)
     except OSError as exc:
         raise RouteProblem(f"cannot resolve {host!r} to an address: {exc}") from exc
+
+
+def jupyter_route_base() -> str:
+    """The base URL of the Jupyter server that started this process when that server relays
+    desktops (its extension sets JUPYTER_ROUTE_ENV for its kernels and terminals); else ""."""
+    return os.environ.get(access.JUPYTER_ROUTE_ENV, "")
 
 
 @functools.cache

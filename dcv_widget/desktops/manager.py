@@ -144,7 +144,8 @@ class SessionManager:
         return self._actions.submit(self._cancel, key)
 
     def connect_url(self, key: str) -> Future[str]:
-        """The URL that opens the desktop, secret included: for the browser, kept nowhere."""
+        """The URL that opens the desktop, secret included: for the browser, kept nowhere. On
+        the jupyter route, a path relative to the Jupyter server's base URL, with no secret."""
         return self._actions.submit(self._connect_url, key)
 
     def route(self, key: str) -> Future[Access | None]:
@@ -310,6 +311,8 @@ class SessionManager:
         browser = self.routes.browser_endpoint(key)
         if route is None or browser is None:
             raise RuntimeError(route.problem if route else "the desktop has just ended")
+        if route.open_path:  # through the Jupyter server, which adds what the desktop needs
+            return route.open_path
         found = self._read_session_file(session.job_id)
         if found is None:
             raise RuntimeError(f"desktop {session.job_id} has closed; launch a new one")

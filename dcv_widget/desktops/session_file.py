@@ -62,7 +62,7 @@ class SessionFileError(ValueError):
     """The session file exists but cannot be used."""
 
 
-_OPTIONAL_FIELDS = ("session_id", "private_ip", "public_ip", "instance_id", "region")
+_OPTIONAL_FIELDS = ("session_id", "private_ip", "public_ip", "instance_id", "region", "cert")
 
 
 def parse_session_file(text: str) -> SessionFile:

@@ -16,6 +16,7 @@ from ..desktops.request import InvalidRequest, LaunchRequest
 from ..desktops.slurm import Partition
 
 _ROUTE_LABELS = {
+    "jupyter": "through JupyterLab (nothing to run, no port)",
     "direct": "direct: the browser reaches the node",
     "ssh": "SSH tunnel through the head node",
     "ssm": "AWS SSM port forwarding (no inbound port)",

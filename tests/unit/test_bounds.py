@@ -94,7 +94,11 @@ def test_no_bound_by_default() -> None:
         ("max_time", "8h", "use a Slurm time limit such as 8:00:00 or 1-00:00:00"),
         ("max_memory", "32 GB", "use a size such as 32G"),
         ("allowed_engines", ("novnc", "vnc"), "list some of novnc, dcv"),
-        ("allowed_routes", ("ssh-tunnel",), "list some of direct, ssh, ssm, ssm-head, tunnel"),
+        (
+            "allowed_routes",
+            ("ssh-tunnel",),
+            "list some of jupyter, direct, ssh, ssm, ssm-head, tunnel",
+        ),
         ("max_cpus", -1, "use a whole number, 0 for no bound"),
     ],
 )

@@ -2,6 +2,7 @@
 
     __init__ api cli        the public face: may import anything
     ui/                     the notebook widgets: the only room that imports ipywidgets
+    server/                 the Jupyter server extension: the only room that imports tornado
     settings managers       configuration, and the managers built from it
     desktops/ instances/    the two features, side by side: neither imports the other
     access/                 how a browser reaches a desktop
@@ -26,6 +27,7 @@ PACKAGE = Path(dcv_widget.__file__).parent
 # The room of a module: its folder under dcv_widget/, or the top-level module's own name.
 ALLOWED = {
     "ui": {"ui", "settings", "managers", "desktops", "instances", "access", "transport", "common"},
+    "server": {"server", "settings", "managers", "desktops", "access", "transport", "common"},
     "settings": {"desktops", "access", "common"},
     "managers": {"settings", "desktops", "instances", "access", "transport", "common"},
     "desktops": {"desktops", "access", "transport", "common"},

@@ -12,10 +12,15 @@ from .novnc import NoVNCEngine
 
 class Engine(Protocol):
     name: str
+    # Whether the desktop proxy adds the secret to upstream requests itself (novnc's websockify
+    # token), so the browser on the Jupyter route never holds it.
+    proxy_adds_token: bool
 
     def job_script(self, request: LaunchRequest, *, launch_id: str) -> str: ...
 
     def connect_url(self, endpoint: Endpoint, secret: str) -> str: ...
+
+    def proxied_page(self, prefix: str, session_id: str, secret: str) -> str: ...
 
 
 ENGINES: dict[str, Engine] = {"novnc": NoVNCEngine(), "dcv": DCVEngine()}

@@ -22,6 +22,7 @@ class DCVEngine:
     (between looks at the connections) tune the job's idle watch; tests shorten them."""
 
     name = "dcv"
+    proxy_adds_token = False  # DCV's web client sends the token itself, from its page's URL
 
     def __init__(self, *, idle_grace: int = 120, poll_seconds: int = 30) -> None:
         if idle_grace < 0 or poll_seconds < 1:
@@ -46,3 +47,8 @@ class DCVEngine:
         token = quote(secret, safe="")
         session = quote(endpoint.session_id, safe="")
         return f"https://{endpoint.host}:{endpoint.port}/?authToken={token}#{session}"
+
+    def proxied_page(self, prefix: str, session_id: str, secret: str) -> str:
+        """DCV's web client under the desktop proxy's `prefix` (a URL path ending in "/"),
+        with the token and session as on the node itself."""
+        return f"{prefix}?authToken={quote(secret, safe='')}#{quote(session_id, safe='')}"

@@ -1,0 +1,41 @@
+"""Loads the desktop proxy into a Jupyter server (enabled on install by
+jupyter-config/jupyter_server_config.d/dcv_widget.json).
+
+It also tells the kernels and terminals this server starts that the proxy runs
+(`JUPYTER_ROUTE_ENV`, with the server's base URL): `DesktopSettings.access` then defaults to the
+`jupyter` route, and `dcv-desktop connect` prints the proxied URL.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from jupyter_server.utils import url_path_join
+
+from ..access.instructions import JUPYTER_ROUTE_ENV
+from ..desktops.upstream import Upstreams
+from ..managers import transport_for
+from ..settings import load_settings
+from . import forwarding
+from .relay import DesktopProxyHandler, InfoHandler, OpenDesktopHandler
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    web_app = serverapp.web_app
+    base_url = web_app.settings["base_url"]
+    upstreams = Upstreams(transport_for(load_settings()))
+    web_app.settings["dcv_widget_upstreams"] = upstreams
+    web_app.add_handlers(
+        ".*$",
+        [
+            (
+                url_path_join(base_url, forwarding.PROXY_ROOT, r"([0-9]+)(/.*)?"),
+                DesktopProxyHandler,
+            ),
+            (url_path_join(base_url, r"dcv-widget/open/([0-9]+)/?"), OpenDesktopHandler),
+            (url_path_join(base_url, "dcv-widget/api/info"), InfoHandler),
+        ],
+    )
+    os.environ[JUPYTER_ROUTE_ENV] = base_url
+    serverapp.log.info("dcv_widget: desktops are relayed under %s", forwarding.PROXY_ROOT)
