@@ -11,8 +11,11 @@ import { Card, CardAction, ViewMessage } from './types';
 
 export interface CardCallbacks {
   send(msg: ViewMessage): void;
-  /** Connect needs the view: it opens the tab inside the click. */
-  connect(key: string): void;
+  /**
+   * Connect needs the view: it opens the tab inside the click. `browserTab`: the user asked for a
+   * browser tab (the ↗ button, or Connect with Ctrl, Cmd or Shift) rather than a JupyterLab tab.
+   */
+  connect(card: Card, browserTab: boolean): void;
 }
 
 const STATE_WORDS: Record<string, string> = {
@@ -125,8 +128,13 @@ function stateWord(state: string): string {
   return STATE_WORDS[state] ?? state;
 }
 
+/** The desktop's name as its card titles it (a Lab tab is named the same). */
+export function cardTitle(card: Card): string {
+  return card.title || (card.job_id ? `Desktop ${card.job_id}` : 'Desktop');
+}
+
 function cardName(card: Card): string {
-  const title = card.title || (card.job_id ? `Desktop ${card.job_id}` : 'Desktop');
+  const title = cardTitle(card);
   return card.job_id && !title.includes(card.job_id) ? `${title} (job ${card.job_id})` : title;
 }
 
@@ -442,7 +450,7 @@ export class CardList {
               confirm.yes,
               confirm.yesClass,
               () => {
-                this.perform(name, key);
+                this.perform(name, card);
                 this.confirming.delete(key);
                 this.refresh(key, name);
               },
@@ -466,19 +474,30 @@ export class CardList {
             this.confirming.set(key, name); // replaces any other question open on this card
             this.refresh(key, confirm.noName);
           }
-        : () => this.perform(name, key);
+        : (event: MouseEvent) => this.perform(name, card, event.ctrlKey || event.metaKey || event.shiftKey);
       el.append(
         button(spec.label, spec.className, onClick, { 'data-action': name, 'data-focus': name, 'aria-describedby': titleId }),
       );
+      if (name === 'connect' && card.access?.open_path) {
+        el.append(
+          button('↗', 'dcv-connect-tab', () => this.perform('connect', card, true), {
+            'data-action': 'connect-tab',
+            'data-focus': 'connect-tab',
+            'aria-label': 'Open the desktop in a new browser tab',
+            title: 'Open the desktop in a new browser tab',
+            'aria-describedby': titleId,
+          }),
+        );
+      }
     }
     return el;
   }
 
-  private perform(action: CardAction, key: string): void {
+  private perform(action: CardAction, card: Card, browserTab = false): void {
     if (action === 'connect') {
-      this.callbacks.connect(key);
+      this.callbacks.connect(card, browserTab);
     } else {
-      this.callbacks.send({ action, key });
+      this.callbacks.send({ action, key: card.key });
     }
   }
 

@@ -2,6 +2,7 @@ import { Application, IPlugin } from '@lumino/application';
 import { Widget } from '@lumino/widgets';
 import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
 
+import { useMainArea } from './lab-tab';
 import * as widgetExports from './widget';
 import { MODULE_NAME, MODULE_VERSION } from './version';
 
@@ -11,7 +12,8 @@ const plugin: IPlugin<Application<Widget>, void> = {
   description: 'Remote desktops on a Slurm cluster from a notebook cell',
   requires: [IJupyterWidgetRegistry],
   autoStart: true,
-  activate: (_app: Application<Widget>, registry: IJupyterWidgetRegistry): void => {
+  activate: (app: Application<Widget>, registry: IJupyterWidgetRegistry): void => {
+    useMainArea((app as { name?: string }).name ?? '', app.shell);
     registry.registerWidget({
       name: MODULE_NAME,
       version: MODULE_VERSION,

@@ -59,6 +59,8 @@ export interface Access {
   instructions: string;
   commands: AccessCommand[];
   then: string;
+  /** The jupyter route: where Connect goes, relative to JupyterLab's base URL (no secret). */
+  open_path: string;
 }
 
 /** What a card offers, in the order the kernel lists them; anything else from the kernel is dropped. */
@@ -186,6 +188,7 @@ export function toCards(value: unknown): Card[] {
               .filter((cmd) => typeof cmd.shell === 'string' && typeof cmd.text === 'string' && cmd.text !== '')
               .map((cmd) => ({ shell: str(cmd.shell), text: str(cmd.text) })),
             then: str(access.then),
+            open_path: str(access.open_path),
           }
         : null,
       // Unknown actions (a newer kernel) are dropped, and a repeated one kept once.

@@ -1,9 +1,11 @@
 import { DOMWidgetModel, DOMWidgetView, ISerializers } from '@jupyter-widgets/base';
+import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 
-import { CardList } from './cards';
+import { CardList, cardTitle } from './cards';
+import { openInLab } from './lab-tab';
 import { LauncherForm } from './launcher';
 import { onTick } from './time';
-import { KernelMessage, toCards, toLauncher, ViewMessage } from './types';
+import { Card, KernelMessage, toCards, toLauncher, ViewMessage } from './types';
 import { MODULE_NAME, MODULE_VERSION } from './version';
 
 /** How long a Connect click waits for the kernel's answer before telling the user. */
@@ -44,7 +46,7 @@ export class DesktopView extends DOMWidgetView {
     this.el.classList.add('dcv-widget');
     const send = (msg: ViewMessage): void => this.send(msg);
     this.launcherForm = new LauncherForm(send);
-    this.cardList = new CardList({ send, connect: (key) => this.connect(key) });
+    this.cardList = new CardList({ send, connect: (card, browserTab) => this.connect(card, browserTab) });
     this.el.replaceChildren(this.launcherForm.el, this.cardList.el);
 
     // listenTo: the handlers go away with the view, so a removed view never opens a tab.
@@ -79,7 +81,18 @@ export class DesktopView extends DOMWidgetView {
     this.cardList.update(toCards(this.model.get('cards')), this.model.get('compact') === true);
   }
 
-  private connect(key: string): void {
+  private connect(card: Card, browserTab: boolean): void {
+    const openPath = card.access?.open_path;
+    if (openPath) {
+      // Through JupyterLab: the Jupyter server finds the desktop from the job id in the path and
+      // adds what it needs, so there is nothing to ask the kernel (it may even be gone).
+      const url = URLExt.join(PageConfig.getBaseUrl(), openPath);
+      if (browserTab || !openInLab(url, cardTitle(card))) {
+        window.open(url, '_blank', 'noopener');
+      }
+      return;
+    }
+    const key = card.key;
     // Open the tab inside the click, so pop-up blockers allow it; the kernel's answer (the URL
     // with its secret) is then loaded into it.
     const request = `${Date.now()}-${Math.random().toString(36).slice(2)}`;

@@ -1,0 +1,54 @@
+import { Widget } from '@lumino/widgets';
+
+/** The part of JupyterLab's shell a desktop tab needs (ILabShell has both). */
+interface MainArea {
+  add(widget: Widget, area?: string, options?: { activate?: boolean }): void;
+  activateById(id: string): void;
+}
+
+let mainArea: MainArea | null = null;
+const tabs = new Map<string, Widget>();
+
+/**
+ * Called once by the plugin: JupyterLab's shell, where desktops open in tabs. Notebook 7's shell
+ * has one main widget per browser tab, so there a desktop opens in a browser tab instead.
+ */
+export function useMainArea(appName: string, shell: unknown): void {
+  const candidate = shell as Partial<MainArea> | null;
+  if (appName === 'JupyterLab' && typeof candidate?.add === 'function' && typeof candidate.activateById === 'function') {
+    mainArea = candidate as MainArea;
+  }
+}
+
+/**
+ * Open `url` (same origin: the Jupyter server's desktop proxy) in a JupyterLab main-area tab, or
+ * bring its tab forward; false where there is no JupyterLab shell. The iframe may use the
+ * clipboard and full screen; pointer lock needs no permission in an iframe without a sandbox.
+ */
+export function openInLab(url: string, title: string): boolean {
+  if (mainArea === null) {
+    return false;
+  }
+  const known = tabs.get(url);
+  if (known && !known.isDisposed) {
+    mainArea.activateById(known.id);
+    return true;
+  }
+  const tab = new Widget();
+  tab.id = `dcv-desktop-${tabs.size}-${Date.now().toString(36)}`;
+  tab.title.label = title;
+  tab.title.caption = `${title} (through JupyterLab)`;
+  tab.title.closable = true;
+  tab.addClass('dcv-desktop-tab');
+  const frame = document.createElement('iframe');
+  frame.src = url;
+  frame.title = title;
+  frame.allow = 'clipboard-read; clipboard-write; fullscreen';
+  frame.setAttribute('allowfullscreen', '');
+  tab.node.append(frame);
+  tab.disposed.connect(() => tabs.delete(url));
+  tabs.set(url, tab);
+  mainArea.add(tab, 'main', { activate: true });
+  mainArea.activateById(tab.id);
+  return true;
+}
