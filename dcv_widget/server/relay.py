@@ -126,7 +126,11 @@ class DesktopProxyHandler(WebSocketMixin, websocket.WebSocketHandler, _DesktopHa
 
     def check_xsrf_cookie(self) -> None:
         """A desktop's web client cannot know Jupyter's XSRF token: for its POSTs, Jupyter's
-        same-origin check stands in (a forged cross-site request carries a foreign Origin)."""
+        same-origin check stands in (a forged cross-site request carries a foreign Origin).
+        Requests authenticated with Jupyter's token skip it, as in Jupyter itself: browsers do
+        not add that header by themselves."""
+        if not hasattr(self, "_jupyter_current_user"):
+            return  # called by tornado before `prepare` authenticated anyone: it calls again
         if not self.check_origin():
             raise web.HTTPError(403, "cross-origin requests to a desktop are refused")
 
