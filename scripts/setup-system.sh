@@ -55,3 +55,30 @@ fi
 log "installing dcv_widget from $ROOT into $VENV (builds the JupyterLab extension)"
 "$VENV/bin/pip" install -q --no-warn-script-location "$ROOT[test,dev,ssh,aws]"
 chmod -R a+rX "$VENV"
+
+# What tests/integration/test_wheel_install.py needs to build the wheel and install it into a
+# fresh virtualenv without the network: a wheelhouse with the build requirements and the
+# runtime dependencies (plus JupyterLab, which a head node has), and js/'s node_modules. Each
+# is checked offline first, so a machine that has them spends a few seconds here.
+WHEELHOUSE=/opt/dcv-widget/wheelhouse
+JS_DEPS=/opt/dcv-widget/js-deps
+requirements() {  # a requirement list of pyproject.toml (table, key), one a line
+    "$VENV/bin/python" -c 'import sys, tomllib
+table = tomllib.load(open(sys.argv[1], "rb"))
+print("\n".join(table[sys.argv[2]][sys.argv[3]]))' "$ROOT/pyproject.toml" "$@"
+}
+fill_wheelhouse() {
+    "$VENV/bin/pip" wheel -q --no-index --find-links "$WHEELHOUSE" -w "$WHEELHOUSE" "$@" \
+        >/dev/null 2>&1 || "$VENV/bin/pip" wheel -q -w "$WHEELHOUSE" "$@"
+}
+log "filling $WHEELHOUSE and $JS_DEPS (offline wheel build and install)"
+mkdir -p "$WHEELHOUSE" "$JS_DEPS"
+mapfile -t build_requirements < <(requirements build-system requires)
+mapfile -t runtime_requirements < <(requirements project dependencies)
+# Two resolutions: the build pins JupyterLab below 4.6 (docs/development.md), a head node runs
+# the newest.
+fill_wheelhouse "${build_requirements[@]}"
+fill_wheelhouse "${runtime_requirements[@]}" jupyterlab
+cp "$ROOT/js/package.json" "$ROOT/js/package-lock.json" "$JS_DEPS/"
+(cd "$JS_DEPS" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+chmod -R a+rX "$WHEELHOUSE" "$JS_DEPS"
