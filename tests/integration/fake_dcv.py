@@ -26,12 +26,18 @@ FAKES = Path(__file__).resolve().parent.parent / "fakes"
 
 @dataclass
 class FakeNode:
-    """The stand-in DCV node: fake `dcv` state, the real verifier, the fake web server."""
+    """The stand-in DCV node: fake `dcv` state, the real verifier, the fake web server.
+
+    `cert` is the web server's certificate (PEM), which a dcv job on this node records in its
+    session file (read over loopback from the port dcv.conf names, as on a real node); `tls`
+    trusts it.
+    """
 
     state: Path
     logs: list[Path]
     verifier_url: str
     web_port: int
+    cert: str
     tls: ssl.SSLContext
     env: dict[str, str] = field(default_factory=dict)
 
@@ -130,9 +136,10 @@ def running_fake_dcv(folder: Path) -> Iterator[FakeNode]:
     )  # fmt: skip
     (folder / "dcv.conf").write_text(f"[connectivity]\nweb-port={web_port}\n")
     env["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = f"http://127.0.0.1:{imds_port}"
-    tls = ssl.create_default_context(cafile=str(folder / "cert.pem"))
+    cert = (folder / "cert.pem").read_text()
+    tls = ssl.create_default_context(cadata=cert)
     try:
-        yield FakeNode(state, logs, verifier_url, web_port, tls, env)
+        yield FakeNode(state, logs, verifier_url, web_port, cert, tls, env)
     finally:
         for process in (web, verifier, imds):
             process.terminate()

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+import websocket
 
 from dcv_widget.desktops.engines import ENGINES
 from dcv_widget.desktops.engines.dcv import DCVEngine
@@ -19,11 +21,13 @@ from dcv_widget.desktops.manager import SessionManager
 from dcv_widget.desktops.request import LaunchRequest
 from dcv_widget.desktops.session import DesktopSession, SessionState
 
-# pytest puts this folder on sys.path (no __init__.py); mypy knows it by its path.
+# pytest puts this folder and tests/ on sys.path (no __init__.py); mypy knows them by path.
 if TYPE_CHECKING:
     from tests.integration.fake_dcv import FakeNode, recorded_session_id, running_fake_dcv
+    from tests.tls import pinned_context
 else:
     from fake_dcv import FakeNode, recorded_session_id, running_fake_dcv
+    from tls import pinned_context
 
 
 def is_ready_or_ended(session: DesktopSession) -> bool:
@@ -82,6 +86,8 @@ def test_dcv_desktop_end_to_end(
         "127.0.0.1",
         "us-east-2",
     )
+    # ...and the certificate DCV's web server presents, read by the job on the node: the pin.
+    assert fields["cert"] == node.cert
 
     # The URL authenticates through the real verifier, as the session's owner; while the client
     # is connected, DCV lists it.
@@ -130,6 +136,47 @@ def test_dcv_desktop_end_to_end(
     with pytest.raises(RuntimeError) as closed:
         manager.connect_url(session.key).result(timeout=30)
     assert token not in str(closed.value)
+
+
+def test_dcvs_web_client_and_its_websocket_with_the_recorded_certificate(
+    manager: SessionManager, node: FakeNode
+) -> None:
+    """Over TLS pinned to what the job recorded: the web client's page, then its WebSocket,
+    let in with the desktop's token only, carrying binary frames both ways (what a relay must
+    pass through), and counted by DCV as a connection while open."""
+    session = launch_ready(manager, time="10")
+    session_id = recorded_session_id(manager, session.job_id)
+    url = urlsplit(manager.connect_url(session.key).result(timeout=30))
+    token = parse_qs(url.query)["authToken"][0]
+    fields = json.loads(Path(manager.paths().session_file(session.job_id)).read_text())
+    pinned = pinned_context(fields["cert"])
+
+    with urllib.request.urlopen(url.geturl(), timeout=10, context=pinned) as page:
+        assert page.status == 200 and b"DCV" in page.read()
+
+    def auth(token: str) -> websocket.WebSocket:
+        query = urlencode({"authToken": token, "sessionId": session_id})
+        return websocket.create_connection(
+            f"wss://{url.netloc}/auth?{query}", timeout=10, sslopt={"context": pinned}
+        )
+
+    ws = auth(token)
+    try:
+        assert node.connections(session_id) == 1
+        for frame in (b"\x00\x01\xff", bytes(range(256)) * 300):  # short, and 16-bit length
+            ws.send_binary(frame)
+            assert ws.recv() == frame
+    finally:
+        ws.close()
+    for _ in range(50):
+        if node.connections(session_id) == 0:
+            break
+        time.sleep(0.1)
+    assert node.connections(session_id) == 0
+
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        auth(token[:-2])
+    assert refused.value.status_code == 403
 
 
 def test_idle_desktops_end_themselves_but_not_while_someone_is_connected(

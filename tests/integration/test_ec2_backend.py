@@ -368,7 +368,7 @@ def test_wait_ready_returns_once_dcv_answers(account: Account, dcv_web: int) -> 
     account.template("dcv-linux")
     alice = backend()
     launched = alice.launch("dcv-linux")
-    assert alice.dcv_answers("127.0.0.1", dcv_web)  # a 404 from a self-signed server is "up"
+    assert alice.dcv_answers("127.0.0.1", dcv_web)  # a self-signed server answering is "up"
     ready = alice.wait_ready(launched.instance_id, timeout=120, port=dcv_web, host="127.0.0.1")
     assert ready.instance_id == launched.instance_id and ready.state == "running"
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
@@ -126,6 +131,69 @@ def test_session_names_are_random_and_what_the_verifier_accepts(tmp_path: Path) 
         assert job_id_of(made) == "4242"
         names.add(made)
     assert len(names) == 5
+
+
+def read_dcv_cert(port: int) -> list[str]:
+    """The job's own lines that read DCV's certificate, run for `port`: what they log, then
+    the session file's "cert" value (a JSON string) as the last line."""
+    text = script()
+    start = text.index('cert=$(python3 - "$port"')
+    block = text[start : text.index("\nfi\n", start) + 4]
+    driver = f'log() {{ echo "LOG: $*"; }}\nport={port}\n{block}\nprintf "%s\\n" "$cert"'
+    done = subprocess.run(
+        ["bash", "-c", driver],
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.splitlines()
+
+
+@contextlib.contextmanager
+def tls_server(folder: Path) -> Iterator[tuple[int, str]]:
+    """A TLS server on 127.0.0.1 (a certificate made here): its port and certificate (PEM)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-subj", "/CN=dcv", "-days", "1", "-keyout", str(key), "-out", str(cert)],
+        capture_output=True,
+        check=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = listener.accept()
+                with contextlib.suppress(OSError), context.wrap_socket(client, server_side=True):
+                    pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield int(listener.getsockname()[1]), cert.read_text()
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (close alone would not)
+        listener.close()
+
+
+@needs_bash
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_the_job_records_the_certificate_dcv_serves_on_loopback(tmp_path: Path) -> None:
+    with tls_server(tmp_path) as (port, served):
+        *logged, recorded = read_dcv_cert(port)
+    assert logged == []
+    pem = json.loads(recorded)
+    assert ssl.PEM_cert_to_DER_cert(pem) == ssl.PEM_cert_to_DER_cert(served)
+
+    # Nothing answers there any more: the desktop is published without a certificate, and the
+    # job's log says what that means.
+    *logged, recorded = read_dcv_cert(port)
+    assert recorded == '""'
+    assert len(logged) == 1 and f"could not read DCV's certificate on 127.0.0.1:{port}" in logged[0]
+    assert "the jupyter route will refuse this desktop (the other routes work)" in logged[0]
 
 
 def bootstrap_text() -> str:

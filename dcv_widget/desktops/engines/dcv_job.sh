@@ -67,6 +67,32 @@ port=$(awk -F= '/^[[:space:]]*\[/ { section = $0; gsub(/[[:space:]]/, "", sectio
 port=${port##*$'\n'}
 [[ $port =~ ^[0-9]{1,5}$ ]] || port=8443
 
+# The certificate DCV's web server presents, recorded for the Jupyter server's proxy to pin. It
+# is read here, on the node, over loopback, from the port dcvserver holds: `dcv list-sessions`
+# above showed dcvserver runs, so it has bound its web port (on every address by default), and
+# no other user can listen on a port a running listener holds (SO_REUSEPORT is shared only
+# between sockets of the same user); loopback never leaves the node, so nobody on the network
+# can answer in its place. (Where a site binds DCV to other addresses only, whatever answers on
+# 127.0.0.1 is not what the proxy meets at the node's address: the proxy refuses, it is never
+# misled.) A site with a CA-signed certificate gets its leaf pinned all the same. No
+# certificate read: the desktop is published without one, the other routes work.
+cert=$(python3 - "$port" 2>/dev/null <<'PY'
+import json, socket, ssl, sys, time
+socket.setdefaulttimeout(10)
+for attempt in range(3):
+    try:
+        print(json.dumps(ssl.get_server_certificate(("127.0.0.1", int(sys.argv[1])))))
+        break
+    except OSError:
+        time.sleep(1)
+PY
+)
+if [[ $cert != '"-----BEGIN CERTIFICATE-----'* ]]; then
+    cert='""'
+    log "could not read DCV's certificate on 127.0.0.1:$port; the jupyter route will refuse \
+this desktop (the other routes work)"
+fi
+
 # EC2 instance metadata (IMDSv2), for the access routes; off EC2 each lookup fails within a second.
 # The IMDS token reaches curl on stdin (-H @-), not in its argv.
 imds_token=""
@@ -85,9 +111,9 @@ region=$(metadata placement/region)
 
 publish_session "$(printf '"host": %s, "port": %d, "session_id": "%s", "secret": "%s", ' \
     "$(json_string "$(hostname)")" "$port" "$session_id" "$token")$(printf \
-    '"private_ip": %s, "public_ip": %s, "instance_id": %s, "region": %s' \
+    '"private_ip": %s, "public_ip": %s, "instance_id": %s, "region": %s, "cert": %s' \
     "$(json_string "$private_ip")" "$(json_string "$public_ip")" \
-    "$(json_string "$instance_id")" "$(json_string "$region")")"
+    "$(json_string "$instance_id")" "$(json_string "$region")" "$cert")"
 log "desktop ready: DCV session $session_id on port $port"
 
 # connections: how many clients DCV reports for the session; fails when the session is gone.
