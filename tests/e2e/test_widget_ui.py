@@ -50,8 +50,13 @@ def test_the_widget_end_to_end(
 ) -> None:
     instance_id = node_as_ec2_instance(moto_server)
     write_notebook(str(lab.root / "desktops.ipynb"), *CELLS)
+    # The direct route's Connect opens the desktop itself, whose certificate its job made
+    # (self-signed): a person accepts it once per desktop; this browser is told to. The jupyter
+    # route needs no such exception (its proxy pins the certificate).
     context = browser.new_context(
-        viewport={"width": 1280, "height": 1000}, permissions=["clipboard-read", "clipboard-write"]
+        viewport={"width": 1280, "height": 1000},
+        permissions=["clipboard-read", "clipboard-write"],
+        ignore_https_errors=True,
     )
     page = context.new_page()
     # A workspace of its own: JupyterLab would otherwise reopen the other tests' notebooks.

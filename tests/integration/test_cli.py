@@ -6,7 +6,17 @@ import re
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+from dcv_widget.desktops.session_file import SessionPaths
+
+# pytest puts tests/ on sys.path (no __init__.py); mypy knows the module by its path.
+if TYPE_CHECKING:
+    from tests.tls import pinned_context, recorded_cert
+else:
+    from tls import pinned_context, recorded_cert
 
 
 def dcv_desktop(*args: str) -> subprocess.CompletedProcess[str]:
@@ -31,7 +41,9 @@ def test_launch_list_connect_end() -> None:
 
     connect = dcv_desktop("connect", job_id)
     url = connect.stdout.strip()
-    assert urllib.request.urlopen(f"http://{urlsplit(url).netloc}/vnc.html").status == 200
+    pinned = pinned_context(recorded_cert(SessionPaths(str(Path.home())).session_file(job_id)))
+    page = f"https://{urlsplit(url).netloc}/vnc.html"
+    assert urllib.request.urlopen(page, timeout=10, context=pinned).status == 200
 
     ended = dcv_desktop("end", job_id)
     assert ended.stdout.strip() == f"job {job_id}: cancelled"

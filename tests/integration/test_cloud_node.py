@@ -50,7 +50,7 @@ def test_a_cloud_node_is_powered_up_for_a_desktop(manager: SessionManager) -> No
         assert starting, [s.state.value for s in seen]
         assert starting[0].detail.startswith(f"powering up {CLOUD_NODE}")
         assert handle.session.node == CLOUD_NODE
-        assert handle.connect_url().startswith("http://127.0.0.1:")
+        assert handle.connect_url().startswith("https://127.0.0.1:")
     finally:
         handle.end()
     assert handle.session.outcome == "cancelled"

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import struct
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
@@ -28,6 +30,12 @@ from dcv_widget.desktops.manager import SessionManager
 from dcv_widget.desktops.request import LaunchRequest
 from dcv_widget.desktops.session import DesktopSession, SessionState
 from dcv_widget.desktops.session_file import parse_session_file
+
+# pytest puts tests/ on sys.path (no __init__.py); mypy knows the module by its path.
+if TYPE_CHECKING:
+    from tests.tls import pinned_context, recorded_cert
+else:
+    from tls import pinned_context, recorded_cert
 
 ATTACKER = "dcvstudent2"
 
@@ -160,6 +168,11 @@ def test_a_job_refuses_a_user_owned_x_socket_folder(tmp_path: Path) -> None:
 # -- websockify: nothing reaches VNC without the desktop's token ----------------------------
 
 
+def pinned(manager: SessionManager, session: DesktopSession) -> ssl.SSLContext:
+    """The owner's TLS: trusting the certificate the desktop's job recorded, and only it."""
+    return pinned_context(recorded_cert(manager.paths().session_file(session.job_id)))
+
+
 def connect_parts(manager: SessionManager, session: DesktopSession) -> tuple[str, int, str, str]:
     """(host, port, token, password) from the URL Connect opens."""
     url = manager.connect_url(session.key).result(timeout=30)
@@ -202,17 +215,19 @@ class Rfb:
 
 
 # The attacker's side: 100 WebSocket attempts with wrong, missing and guessed tokens; any that
-# gets through to VNC tries a wrong password (six of those used to lock the owner out).
+# gets through to VNC tries a wrong password (six of those used to lock the owner out). The
+# attacker takes whatever certificate the port presents (verification protects a client, and
+# the attacker has nothing to protect): the token alone must stop them.
 FLOOD = """
-import sys, websocket
+import ssl, sys, websocket
 host, port = sys.argv[1], sys.argv[2]
 paths = ["/websockify", "/websockify?token=", "/websockify?token=" + "A" * 32, "/?token=x"]
 reached = 0
 for attempt in range(100):
     try:
         ws = websocket.create_connection(
-            "ws://%s:%s%s" % (host, port, paths[attempt % len(paths)]),
-            subprotocols=["binary"], timeout=5)
+            "wss://%s:%s%s" % (host, port, paths[attempt % len(paths)]),
+            subprotocols=["binary"], timeout=5, sslopt={"cert_reqs": ssl.CERT_NONE})
     except Exception:
         continue
     try:
@@ -246,7 +261,10 @@ def test_others_cannot_reach_vnc_nor_lock_the_owner_out(
     # The owner still gets in, now and again right after.
     for _ in range(2):
         ws = websocket.create_connection(
-            f"ws://{host}:{port}/websockify?token={token}", subprotocols=["binary"], timeout=10
+            f"wss://{host}:{port}/websockify?token={token}",
+            subprotocols=["binary"],
+            timeout=10,
+            sslopt={"context": pinned(manager, session)},
         )
         try:
             assert Rfb(ws).log_in(password) == 0
@@ -260,14 +278,20 @@ def test_websockify_log_and_the_session_file(
     """The token (sent in the WebSocket request line) never lands in websockify's log."""
     manager, session = desktop
     host, port, token, _ = connect_parts(manager, session)
+    tls = {"context": pinned(manager, session)}
     ws = websocket.create_connection(
-        f"ws://{host}:{port}/websockify?token={token}", subprotocols=["binary"], timeout=10
+        f"wss://{host}:{port}/websockify?token={token}",
+        subprotocols=["binary"],
+        timeout=10,
+        sslopt=tls,
     )
     ws.close()
     # A wrong token is refused and logged, hidden too.
     guess = "B" * 32
     with pytest.raises(websocket.WebSocketException):
-        websocket.create_connection(f"ws://{host}:{port}/websockify?token={guess}", timeout=10)
+        websocket.create_connection(
+            f"wss://{host}:{port}/websockify?token={guess}", timeout=10, sslopt=tls
+        )
     log = (run_folder(manager, session) / "websockify.log").read_text()
     assert "token=(hidden)" in log
     assert token not in log and guess not in log
@@ -328,7 +352,10 @@ def test_an_ipv6_squatter_gets_nothing(desktop: tuple[SessionManager, DesktopSes
         if first.startswith("no-ipv6"):
             pytest.skip(f"no IPv6 on loopback here: {first}")
         assert first == "squatting"
-        with socket.create_connection((host, port), timeout=10) as browser:
+        with (
+            socket.create_connection((host, port), timeout=10) as raw,
+            pinned(manager, session).wrap_socket(raw, server_hostname=host) as browser,
+        ):
             browser.sendall(b"GET /vnc.html HTTP/1.0\r\n\r\n")
             assert browser.recv(100).startswith(b"HTTP/1.")
         out, _ = squatter.communicate(timeout=30)
@@ -348,6 +375,8 @@ def test_the_ssm_route_holds_both_loopbacks() -> None:
         assert session.state == SessionState.READY, session.detail
         found = parse_session_file(Path(manager.paths().session_file(session.job_id)).read_text())
         port = found.endpoint.port
+        # The node's address as Slurm knows it (loopback here), not the last one listened on.
+        assert found.endpoint.host == "127.0.0.1"
         listeners = subprocess.run(
             ["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True
         ).stdout.split()
@@ -360,6 +389,14 @@ def test_the_ssm_route_holds_both_loopbacks() -> None:
             pytest.skip("no IPv6 loopback on this node: nothing to squat")
         assert {f"127.0.0.1:{port}", f"[::1]:{port}"} <= set(listeners), listeners
         assert not {f"0.0.0.0:{port}", f"[::]:{port}", f"*:{port}"} & set(listeners)
+        # Both sides serve the recorded certificate, which names both addresses.
+        for address in ("127.0.0.1", "::1"):
+            with (
+                socket.create_connection((address, port), timeout=10) as raw,
+                pinned(manager, session).wrap_socket(raw, server_hostname=address) as tls,
+            ):
+                tls.sendall(b"GET /vnc.html HTTP/1.0\r\n\r\n")
+                assert tls.recv(100).startswith(b"HTTP/1."), address
         squat = as_attacker(SQUAT, str(port), "0.1")
         assert squat.startswith("no-ipv6") and "in use" in squat, squat  # EADDRINUSE
     finally:

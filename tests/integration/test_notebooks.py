@@ -43,7 +43,7 @@ def test_01_quickstart_launches_connects_and_ends(tmp_path: Path) -> None:
     text = outputs(execute("01-quickstart.ipynb", tmp_path))
     assert "application/vnd.jupyter.widget-view+json" in text  # the widget rendered
     assert "ready: running on dcv-node-1" in text
-    assert "Connect opens http://" in text and "vnc.html" in text
+    assert "Connect opens https://" in text and "vnc.html" in text
     assert "password" not in text  # the URL's secret is not in the notebook
     assert "cancelled" in text
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import ssl
 import stat
 import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -20,6 +23,12 @@ from dcv_widget.desktops.request import LaunchRequest
 from dcv_widget.desktops.session import DesktopSession, SessionState
 from dcv_widget.transport.base import CommandResult
 from dcv_widget.transport.local import LocalTransport
+
+# pytest puts tests/ on sys.path (no __init__.py); mypy knows the module by its path.
+if TYPE_CHECKING:
+    from tests.tls import pinned_context, public_key_of, recorded_cert
+else:
+    from tls import pinned_context, public_key_of, recorded_cert
 
 ORDER = [s.value for s in SessionState]
 
@@ -66,17 +75,25 @@ def test_desktop_lifecycle_end_to_end(
 
     url = manager.connect_url(session.key).result(timeout=30)
     parts = urlsplit(url)
+    assert parts.scheme == "https" and "encrypt=1" in parts.fragment.split("&")
     secret = secret_of(url)
     assert len(secret) == 8
 
-    # The noVNC page is served and websockify bridges to a live VNC server.
-    page = urllib.request.urlopen(f"http://{parts.netloc}/vnc.html", timeout=10)
+    # The noVNC page is served over TLS, verified against the certificate the job recorded (its
+    # name the URL's address), and websockify bridges to a live VNC server.
+    paths = manager.paths()
+    session_file = paths.session_file(session.job_id)
+    pinned = pinned_context(recorded_cert(session_file))
+    page = urllib.request.urlopen(f"https://{parts.netloc}/vnc.html", timeout=10, context=pinned)
     assert page.status == 200 and b"noVNC" in page.read()
     path = websocket_path_of(url)
     token = path.partition("token=")[2]
     assert len(token) >= 32
     ws = websocket.create_connection(
-        f"ws://{parts.netloc}/{path}", subprotocols=["binary"], timeout=10
+        f"wss://{parts.netloc}/{path}",
+        subprotocols=["binary"],
+        timeout=10,
+        sslopt={"context": pinned},
     )
     try:
         greeting = ws.recv()
@@ -84,9 +101,16 @@ def test_desktop_lifecycle_end_to_end(
     finally:
         ws.close()
 
+    # The TLS key lives only in the private run folder, 0600 in 0700.
+    run = Path(paths.root, "run", session.job_id)
+    key_file = run / "tls.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(run.stat().st_mode) == 0o700
+    key_text = key_file.read_text()
+    key_body = "".join(key_text.splitlines()[1:-1])  # the base64 between the PEM lines
+    assert "PRIVATE KEY-----" in key_text and len(key_body) > 40
+
     # The secret lives only in the private session file: not in any process's argv, not in the log.
-    paths = manager.paths()
-    session_file = paths.session_file(session.job_id)
     assert stat.S_IMODE(os.stat(session_file).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(paths.sessions).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(paths.root).st_mode) == 0o700
@@ -94,17 +118,21 @@ def test_desktop_lifecycle_end_to_end(
         ["ps", "-eo", "args"], capture_output=True, text=True, check=True
     ).stdout
     assert secret not in argv_of_all and token not in argv_of_all
+    for line in key_text.splitlines()[1:-1]:
+        assert line not in argv_of_all
     log_file = paths.log_file(session.job_id)
     assert stat.S_IMODE(os.stat(log_file).st_mode) == 0o600
-    assert secret not in Path(log_file).read_text()
-    assert token not in Path(log_file).read_text()
+    log = Path(log_file).read_text()
+    assert secret not in log and token not in log
+    assert "PRIVATE KEY" not in log and all(line not in log for line in key_text.splitlines()[1:-1])
 
     manager.end(session.key).result(timeout=30)
     session = manager.wait_for(session.key, is_ended, timeout=60)
     assert session.outcome == "cancelled"
-    # Cleaned up: no session file, no private run folder, job gone from the live queue.
+    # Cleaned up: no session file, no private run folder (nor the TLS key in it), job gone from
+    # the live queue.
     assert not os.path.exists(session_file)
-    assert not os.path.exists(os.path.join(paths.root, "run", session.job_id))
+    assert not run.exists() and not key_file.exists()
     assert not in_live_queue(session.job_id)
     # The job's last word is read and removed too, even when it comes after Slurm's "cancelled".
     end_file = Path(paths.end_file(session.job_id))
@@ -115,6 +143,39 @@ def test_desktop_lifecycle_end_to_end(
     assert "desktop closed" in Path(log_file).read_text()
     # Nothing dcv_widget (or anything else in this process) logged carries the secret.
     assert caplog.records and secret not in caplog.text and token not in caplog.text
+
+
+def test_the_stream_is_tls_only_with_the_recorded_certificate(manager: SessionManager) -> None:
+    """What websockify serves is the certificate in the session file (same public key, and a
+    context trusting only that certificate verifies it); a client speaking plain HTTP gets
+    nothing: no page, no WebSocket, no token crosses the network in clear."""
+    session = manager.launch(LaunchRequest(partition="dcv", time="10"))
+    session = manager.wait_for(session.key, is_ready_or_ended, timeout=120)
+    assert session.state == SessionState.READY, session.detail
+    connect = manager.connect_url(session.key).result(timeout=30)
+    url = urlsplit(connect)
+    assert url.hostname and url.port
+    recorded = recorded_cert(manager.paths().session_file(session.job_id))
+
+    served = ssl.get_server_certificate((url.hostname, url.port))
+    assert public_key_of(served) == public_key_of(recorded)
+    with (
+        socket.create_connection((url.hostname, url.port), timeout=10) as raw,
+        pinned_context(recorded).wrap_socket(raw, server_hostname=url.hostname) as tls,
+    ):
+        tls.sendall(b"GET /vnc.html HTTP/1.0\r\n\r\n")
+        assert tls.recv(100).startswith(b"HTTP/1.")
+
+    with socket.create_connection((url.hostname, url.port), timeout=10) as plain:
+        plain.sendall(b"GET /vnc.html HTTP/1.0\r\n\r\n")
+        try:
+            answer = plain.recv(100)
+        except ConnectionResetError:
+            answer = b""
+    assert answer == b""  # closed without a word
+    # The WebSocket in clear, with the right token: cut off the same way.
+    with pytest.raises((OSError, websocket.WebSocketException)):
+        websocket.create_connection(f"ws://{url.netloc}/{websocket_path_of(connect)}", timeout=10)
 
 
 def test_unknown_partition_fails_with_slurms_reason(manager: SessionManager) -> None:

@@ -15,8 +15,12 @@ from dcv_widget.desktops.manager import SessionManager
 from dcv_widget.desktops.request import LaunchRequest
 from dcv_widget.desktops.session import SessionState
 
+# pytest puts tests/ on sys.path (no __init__.py); mypy knows the module by its path.
 if TYPE_CHECKING:
     from tests.integration.sshd import SSHServer
+    from tests.tls import pinned_context, recorded_cert
+else:
+    from tls import pinned_context, recorded_cert
 
 
 def test_a_desktop_over_ssh_survives_a_dropped_connection(
@@ -40,7 +44,10 @@ def test_a_desktop_over_ssh_survives_a_dropped_connection(
             time.sleep(0.2)
         assert handle.state == SessionState.READY
         assert handle.connect_url() == url
-        page = urllib.request.urlopen(f"http://{urlsplit(url).netloc}/vnc.html", timeout=10)
+        pinned = pinned_context(recorded_cert(manager.paths().session_file(handle.job_id)))
+        page = urllib.request.urlopen(
+            f"https://{urlsplit(url).netloc}/vnc.html", timeout=10, context=pinned
+        )
         assert page.status == 200
         assert jobs_of_launch(handle.key) == [handle.job_id]  # no duplicate job
     finally:

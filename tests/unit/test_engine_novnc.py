@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from cryptography import x509
 
 from dcv_widget.access.endpoint import Endpoint
 from dcv_widget.desktops.engines.novnc import NoVNCEngine, vnc_password
@@ -54,6 +59,62 @@ def test_script_keeps_the_secrets_out_of_argv_and_output() -> None:
             ), line
     # The X cookie never leaves python3: it writes the authority file itself.
     assert "secrets.token_bytes(16)" in script and "xauth" not in script
+    # The TLS key is only ever a file in the private folder: openssl writes it, openssl and
+    # websockify are handed its path.
+    uses = [line.strip() for line in script.splitlines() if "tls.key" in line]
+    assert uses and all('"$work/tls.key"' in line for line in uses), uses
+
+
+def tls_block(script: str) -> str:
+    """The job's lines that make the TLS certificate (its own text, to run here)."""
+    start = script.index("# The desktop's TLS certificate")
+    return script[start : script.index("\n\n", start)]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+@pytest.mark.parametrize(
+    ("listen_on", "names"),
+    [("node", ["10.0.0.5"]), ("loopback", ["127.0.0.1", "::1"])],
+)
+def test_the_certificate_names_the_listening_addresses_and_its_key_stays_private(
+    tmp_path: Path, listen_on: str, names: list[str]
+) -> None:
+    work = tmp_path / "run"
+    work.mkdir(mode=0o700)
+    driver = (
+        'fail() { echo "FAIL: $*"; exit 1; }\numask 077\n'
+        + tls_block(NoVNCEngine().job_script(LaunchRequest(), launch_id="ab12"))
+        + '\nprintf "%s" "$cert"'
+    )
+    made = subprocess.run(
+        ["bash", "-c", driver],
+        env={
+            "PATH": os.environ["PATH"],
+            "work": str(work),
+            "listen_on": listen_on,
+            "bind_address": "127.0.0.1" if listen_on == "loopback" else "10.0.0.5",
+            "cert_days": "30",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    pem = json.loads(made.stdout)  # the session file's "cert": a JSON string
+    assert pem == (work / "tls.crt").read_text()
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == names
+    assert (cert.not_valid_after_utc - cert.not_valid_before_utc).days == 30
+    key = work / "tls.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert "PRIVATE KEY" in key.read_text() and "PRIVATE KEY" not in made.stdout + made.stderr
+
+
+@pytest.mark.parametrize(("time", "days"), [("10", 30), ("1:00:00", 30), ("40-00:00:00", 41)])
+def test_the_certificate_outlives_the_time_limit(time: str, days: int) -> None:
+    script = NoVNCEngine().job_script(LaunchRequest(time=time), launch_id="ab12")
+    assert f"cert_days={days} " in script
 
 
 def test_websockify_listens_on_one_address_by_route() -> None:
@@ -61,7 +122,7 @@ def test_websockify_listens_on_one_address_by_route() -> None:
     assert "listen_on=node " in node
     ssm = NoVNCEngine().job_script(LaunchRequest(access="ssm"), launch_id="ab12")
     assert "listen_on=loopback " in ssm
-    assert '"$address:$port"' in ssm and 'addresses+=("[::1]")' in ssm
+    assert '"$listen_address:$port"' in ssm and 'addresses+=("[::1]")' in ssm
 
 
 def test_the_password_is_derived_as_the_job_derives_it() -> None:
@@ -82,7 +143,7 @@ def test_connect_url_carries_the_secret_only_in_the_fragment() -> None:
     url = NoVNCEngine().connect_url(Endpoint("novnc", "10.0.0.5", 43199), "s3cr/t+")
     parts = urlsplit(url)
     assert (parts.scheme, parts.hostname, parts.port, parts.path) == (
-        "http",
+        "https",
         "10.0.0.5",
         43199,
         "/vnc.html",
@@ -91,4 +152,4 @@ def test_connect_url_carries_the_secret_only_in_the_fragment() -> None:
     fragment = parse_qs(parts.fragment)
     assert fragment["path"] == ["websockify?token=s3cr/t+"]
     assert fragment["password"] == [vnc_password("s3cr/t+")]
-    assert "autoconnect=1" in parts.fragment
+    assert fragment["autoconnect"] == ["1"] and fragment["encrypt"] == ["1"]  # wss, not ws

@@ -6,6 +6,10 @@ cannot reach VNC's own (8-character, DES) password check at all, nor lock the ow
 failed logins. The VNC password is derived from the token (`vnc_password`), so one secret
 opens the desktop. Both travel to the browser only in the URL fragment, which browsers never
 send to a server: noVNC reads the WebSocket path (`websockify?token=…`) and the password from it.
+
+websockify serves TLS only, with a self-signed certificate the job makes for the address it
+listens on and records in the session file (`cert`): the Jupyter server's proxy pins it, and a
+browser that connects directly is asked once to accept it (docs/access-routes.md).
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ import hashlib
 from urllib.parse import quote
 
 from ...access.endpoint import Endpoint
-from ..request import LaunchRequest
+from ..request import LaunchRequest, time_limit_seconds
 from .script import render_job_script
 
 # Keep in step with novnc_job.sh, which derives the password the same way.
 _PASSWORD_SALT = b"dcv-widget vnc password:"
+# The certificate outlives the job: at least this many days, else its time limit and a day more
+# (an admin may extend a running job's limit; a pinned certificate that expires is refused).
+_MIN_CERT_DAYS = 30
 
 
 def vnc_password(token: str) -> str:
@@ -30,6 +37,7 @@ def vnc_password(token: str) -> str:
 
 class NoVNCEngine:
     name = "novnc"
+    proxy_adds_token = True
 
     def job_script(self, request: LaunchRequest, *, launch_id: str) -> str:
         """The batch script for this desktop (see `render_job_script` for `launch_id`).
@@ -37,23 +45,42 @@ class NoVNCEngine:
         websockify listens on loopback only for the `ssm` route (the SSM agent on the node
         connects there); every other route reaches it at the node's address.
         """
+        limit_days = -(-time_limit_seconds(request.time) // 86400)  # rounded up
         return render_job_script(
             self.name,
             "novnc_job.sh",
             launch_id=launch_id,
             GEOMETRY=request.geometry,
             LISTEN="loopback" if request.access == "ssm" else "node",
+            CERT_DAYS=str(max(_MIN_CERT_DAYS, limit_days + 1)),
         )
 
     def connect_url(self, endpoint: Endpoint, secret: str) -> str:
-        """The noVNC page on the node, connecting by itself with the token and the password."""
+        """The noVNC page on the node over TLS, connecting by itself (WebSocket over TLS too:
+        `encrypt=1`) with the token and the password."""
         fragment = "&".join(
             (
                 "autoconnect=1",
+                "encrypt=1",
                 "resize=remote",
                 "reconnect=1",
                 "path=" + quote(f"websockify?token={secret}", safe=""),
                 "password=" + quote(vnc_password(secret), safe=""),
             )
         )
-        return f"http://{endpoint.host}:{endpoint.port}/vnc.html#{fragment}"
+        return f"https://{endpoint.host}:{endpoint.port}/vnc.html#{fragment}"
+
+    def proxied_page(self, prefix: str, session_id: str, secret: str) -> str:
+        """The noVNC page under the desktop proxy's `prefix` (a URL path ending in "/"): its
+        WebSocket goes to the proxy, which adds websockify's token itself, so the browser
+        holds only the VNC password (in the fragment). noVNC encrypts when the page is https."""
+        fragment = "&".join(
+            (
+                "autoconnect=1",
+                "resize=remote",
+                "reconnect=1",
+                "path=" + quote(prefix.lstrip("/") + "websockify", safe=""),
+                "password=" + quote(vnc_password(secret), safe=""),
+            )
+        )
+        return f"{prefix}vnc.html#{fragment}"

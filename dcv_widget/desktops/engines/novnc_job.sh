@@ -6,14 +6,20 @@
 #   random bits), so nobody else even reaches VNC's password check, let alone locks it up with
 #   failed logins; the VNC password is derived from the token (novnc.py beside this file);
 # - websockify listens on one address, the node's, or on loopback only (both families) for the
-#   ssm route.
-# Secrets are made by python3 and reach files through pipes and builtins, never argv or the log.
+#   ssm route;
+# - websockify speaks TLS only (--ssl-only), with a certificate made here for this desktop, so
+#   nothing of the desktop (page, token, screen, keys) crosses the network in clear; the session
+#   file records the certificate, which the Jupyter server's proxy pins.
+# Secrets are made by python3 (and the TLS key by openssl, straight into its file) and reach
+# files through pipes and builtins, never argv or the log.
 geometry=@GEOMETRY@
 listen_on=@LISTEN@  # "node": the address Slurm knows the node by; "loopback": 127.0.0.1 and ::1
+cert_days=@CERT_DAYS@  # the certificate's validity: longer than the job's time limit
 novnc_web=${DCV_WIDGET_NOVNC_WEB:-/usr/share/novnc}
 
 require "ask your admin to install tigervnc-standalone-server, tigervnc-tools, websockify, \
-novnc, python3 and iproute2 on the desktop nodes" Xvnc vncpasswd websockify python3 ss
+novnc, python3, iproute2 and openssl on the desktop nodes" Xvnc vncpasswd websockify python3 ss \
+    openssl
 [[ -f $novnc_web/vnc.html ]] || fail "the noVNC web client is not in $novnc_web; install novnc \
 or set DCV_WIDGET_NOVNC_WEB"
 require_root_sticky /tmp/.X11-unix "X display sockets"
@@ -84,6 +90,29 @@ else
     command -v xterm >/dev/null && { xterm -geometry 100x30+40+40 >/dev/null 2>&1 & }
 fi
 
+# The desktop's TLS certificate, self-signed, for the address(es) websockify listens on (IP
+# SANs: URLs name the literal address). The key is made by openssl straight into the private
+# folder (0600 through umask 077, in the 0700 folder, removed with it on exit): never in argv,
+# never printed. The certificate is public; the session file records it for the proxy to pin.
+case $listen_on in
+    loopback) names="IP:127.0.0.1, IP:::1" ;;
+    *) names="IP:$bind_address" ;;
+esac
+printf '%s\n' "[req]" "distinguished_name = subject" "x509_extensions = desktop" "prompt = no" \
+    "[subject]" "CN = $bind_address" "[desktop]" "subjectAltName = $names" \
+    "basicConstraints = critical, CA:FALSE" "keyUsage = critical, digitalSignature" \
+    "extendedKeyUsage = serverAuth" "subjectKeyIdentifier = hash" \
+    "authorityKeyIdentifier = keyid:always" > "$work/tls.cnf"
+# Two steps (ecparam, then req -key) rather than req -newkey ec: OpenSSL 1.0.2 (Amazon Linux 2)
+# knows only these.
+{ openssl ecparam -name prime256v1 -genkey -noout -out "$work/tls.key" \
+    && openssl req -new -x509 -config "$work/tls.cnf" -key "$work/tls.key" -sha256 \
+        -days "$cert_days" -out "$work/tls.crt"; } >"$work/openssl.log" 2>&1 \
+    || { tail -n 5 "$work/openssl.log"; fail "could not make the desktop's TLS certificate"; }
+cert=$(python3 -c 'import json, sys; print(json.dumps(sys.stdin.read()))' < "$work/tls.crt")
+[[ $cert == '"-----BEGIN CERTIFICATE-----'* ]] || fail "could not read the desktop's TLS \
+certificate (python3 failed)"
+
 # websockify listening on $1 at $2, as seen by ss: the port is ours, not another process's
 # that grabbed it between the free-port probe and websockify's bind.
 listening() { ss -Hltnp "sport = :$1" 2>/dev/null | grep -q "pid=$2,"; }
@@ -108,12 +137,12 @@ s = socket.socket()
 s.bind((sys.argv[1], 0))
 print(s.getsockname()[1])' "$bind_address")
     web_pids=()
-    for address in "${addresses[@]}"; do
+    for listen_address in "${addresses[@]}"; do
         log_file=$work/websockify.log
-        [[ $address == "[::1]" ]] && log_file=$work/websockify-ipv6.log
-        websockify --web "$novnc_web" --token-plugin ReadOnlyTokenFile \
-            --token-source "$work/tokens" "$address:$port" \
-            > >(hide_tokens >"$log_file") 2>&1 &
+        [[ $listen_address == "[::1]" ]] && log_file=$work/websockify-ipv6.log
+        websockify --web "$novnc_web" --cert "$work/tls.crt" --key "$work/tls.key" --ssl-only \
+            --token-plugin ReadOnlyTokenFile --token-source "$work/tokens" \
+            "$listen_address:$port" > >(hide_tokens >"$log_file") 2>&1 &
         web_pids+=($!)
     done
     for _ in $(seq 100); do
@@ -132,7 +161,8 @@ for pid in "${web_pids[@]}"; do
     listening "$port" "$pid" || { tail -n 5 "$work/websockify.log"; fail "websockify did not start"; }
 done
 
-publish_session "$(printf '"host": "%s", "port": %d, "secret": "%s"' "$address" "$port" "$token")"
+publish_session "$(printf '"host": "%s", "port": %d, "secret": "%s", "cert": %s' "$address" \
+    "$port" "$token" "$cert")"
 log "desktop ready on $bind_address port $port"
 
 wait_while_alive "$xvnc_pid" "${web_pids[@]}"
