@@ -56,6 +56,19 @@ log "installing dcv_widget from $ROOT into $VENV (builds the JupyterLab extensio
 "$VENV/bin/pip" install -q --no-warn-script-location "$ROOT[test,dev,ssh,aws]"
 chmod -R a+rX "$VENV"
 
+# The e2e tests under JupyterHub (tests/e2e/hub.py; jupyterhub itself comes with the `test`
+# extra) need its proxy, configurable-http-proxy from npm: installed into the virtualenv
+# ($VENV/bin/configurable-http-proxy, $VENV/lib/node_modules/), so the machine's global npm is
+# left alone and the proxy goes with the venv. 4.6: the dependencies of 5.x ask for Node.js 22,
+# Debian 13 has 20.
+CHP_VERSION=4.6.3
+if [[ $("$VENV/bin/configurable-http-proxy" --version 2>/dev/null) != "$CHP_VERSION" ]]; then
+    log "installing configurable-http-proxy $CHP_VERSION into $VENV"
+    npm install --global --prefix "$VENV" --no-audit --no-fund --loglevel=error \
+        "configurable-http-proxy@$CHP_VERSION" >/dev/null
+    chmod -R a+rX "$VENV/lib/node_modules"
+fi
+
 # What tests/integration/test_wheel_install.py needs to build the wheel and install it into a
 # fresh virtualenv without the network: a wheelhouse with the build requirements and the
 # runtime dependencies (plus JupyterLab, which a head node has), and js/'s node_modules. Each

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from .hub import Hub, running_hub
 from .lab import CHROMIUM, CHROMIUM_ARGS, Lab, running_lab
 
 # pytest puts tests/ on sys.path (it has no __init__.py); mypy knows it by its path.
@@ -32,7 +33,7 @@ else:
 
 AWS_REGION = "eu-west-3"
 
-__all__ = ["Lab"]
+__all__ = ["Hub", "Lab"]
 
 NOTEBOOKS = Path(__file__).parents[2] / "notebooks"
 
@@ -48,10 +49,31 @@ def lab(
     root = tmp_path_factory.mktemp("lab")
     shutil.copytree(NOTEBOOKS, root / "notebooks")
     home = tmp_path_factory.mktemp("jupyter-home")
+    with running_lab(root, home, artifacts / "jupyterlab.log", _kernel_env(moto_server)) as lab:
+        yield lab
+
+
+@pytest.fixture(scope="session")
+def hub(
+    tmp_path_factory: pytest.TempPathFactory, artifacts: Path, moto_server: str
+) -> Iterator[Hub]:
+    """A real JupyterHub on 127.0.0.1 (hub.py) whose single-user JupyterLab runs as the test
+    user with what the `lab` fixture's gets (root folder with the notebooks, kernels' AWS)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (run scripts/setup-system.sh)")
+    root = tmp_path_factory.mktemp("hub-lab")
+    shutil.copytree(NOTEBOOKS, root / "notebooks")
+    home = tmp_path_factory.mktemp("hub-home")
+    with running_hub(root, home, artifacts / "jupyterhub.log", _kernel_env(moto_server)) as hub:
+        yield hub
+
+
+def _kernel_env(moto_server: str) -> dict[str, str]:
+    """This process's environment for a test Jupyter server, its AWS the moto server (fake
+    credentials, region AWS_REGION), nothing real."""
     env = {**without_aws(os.environ), **FAKE_CREDENTIALS}
     env.update(AWS_ENDPOINT_URL=moto_server, AWS_REGION=AWS_REGION)
-    with running_lab(root, home, artifacts / "jupyterlab.log", env) as lab:
-        yield lab
+    return env
 
 
 @pytest.fixture(scope="session")

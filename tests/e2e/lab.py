@@ -26,6 +26,10 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# The servers and commands of the test run's virtualenv (jupyter, jupyterhub, the hub's proxy).
+VENV_BIN = Path(sys.executable).parent
+# JupyterLab's options for every test server: no news, no update check (no call home).
+LAB_ARGS = ["--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ class Lab:
         return f"{self.url}{path}?token={self.token}"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -65,27 +69,19 @@ def running_lab(
 ) -> Iterator[Lab]:
     """JupyterLab (and Notebook 7, same server) serving `root`, logging to `log_path`, its
     kernels with `base_env` (default: this process's environment)."""
-    token, port = secrets.token_hex(16), _free_port()
-    env = {
-        **(os.environ if base_env is None else base_env),
-        "JUPYTER_CONFIG_DIR": str(home / "config"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "IPYTHONDIR": str(home / "ipython"),
-        "JUPYTERLAB_SETTINGS_DIR": str(_settings(home / "settings")),
-    }
-    jupyter = Path(sys.executable).parent / "jupyter"
+    token, port = secrets.token_hex(16), free_port()
+    env = lab_environment(home, base_env)
     with open(log_path, "w") as log:
         server = subprocess.Popen(
             [
-                str(jupyter),
+                str(VENV_BIN / "jupyter"),
                 "lab",
                 "--no-browser",
                 "--ServerApp.ip=127.0.0.1",
                 f"--ServerApp.port={port}",
                 f"--IdentityProvider.token={token}",
                 f"--ServerApp.root_dir={root}",
-                "--LabApp.news_url=",
-                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                *LAB_ARGS,
             ],
             env=env,
             stdout=log,
@@ -93,26 +89,47 @@ def running_lab(
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            _wait_until_up(server, f"{url}/api/status?token={token}", log_path)
+            wait_until_up(server, f"{url}/api/status?token={token}", "JupyterLab", log_path)
             yield Lab(url, token, root, home / "config")
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                # Still shutting its kernels down after a failed test: the run goes on.
-                server.kill()
-                server.wait(timeout=30)
+            stop(server)
 
 
-def _wait_until_up(server: subprocess.Popen[bytes], status_url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + 60
+def lab_environment(home: Path, base_env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a test Jupyter server and its kernels: `base_env` (default: this
+    process's) with Jupyter's config, runtime and settings folders under `home`."""
+    return {
+        **(os.environ if base_env is None else base_env),
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "IPYTHONDIR": str(home / "ipython"),
+        "JUPYTERLAB_SETTINGS_DIR": str(_settings(home / "settings")),
+    }
+
+
+def wait_until_up(
+    server: subprocess.Popen[bytes], url: str, name: str, log_path: Path, timeout: float = 60
+) -> None:
+    """Return once `url` answers without an error status; fail with the log's path if
+    `server` exits or `url` does not answer within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(status_url, timeout=2)
+            urllib.request.urlopen(url, timeout=2)
             return
         except OSError:
             if server.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited; see {log_path}") from None
+                raise RuntimeError(f"{name} exited; see {log_path}") from None
             time.sleep(0.5)
-    raise RuntimeError(f"JupyterLab did not answer within 60 s; see {log_path}")
+    raise RuntimeError(f"{name} did not answer within {timeout:.0f} s; see {log_path}")
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """Terminate a server and wait for it; kill it if it is still shutting its kernels down
+    after 30 s (after a failed test): the run goes on."""
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=30)
