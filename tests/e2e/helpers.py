@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import socket
+import threading
 import time
+from urllib.parse import urlsplit
 
 import nbformat
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, ProxySettings, expect
 
 LAUNCH_TIMEOUT = 120_000
 
@@ -97,3 +100,40 @@ def switch_theme(page: Page, theme: str) -> None:
         "data-jp-theme-light", "false" if "Dark" in theme else "true", timeout=30_000
     )
     page.wait_for_timeout(1500)  # the theme's stylesheet settles before any screenshot
+
+
+class OtherOriginsBlocked:
+    """A browser that reaches nothing but JupyterLab: the context's every request (HTTP and
+    WebSocket, to any host or port, loopback included) goes to this refusing proxy, except
+    those to JupyterLab's own host and port. It answers 403 and notes what was asked.
+
+    At the network, not in the page: Playwright's route_web_socket replaces the page's
+    WebSocket class, which noVNC refuses ("Raw channel missing property").
+    """
+
+    def __init__(self, origin: str) -> None:
+        self.origin = urlsplit(origin).netloc
+        self.blocked: list[str] = []
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._thread = threading.Thread(target=self._refuse, daemon=True)
+        self._thread.start()
+
+    @property
+    def proxy(self) -> ProxySettings:
+        port = self._server.getsockname()[1]
+        # "<-loopback>": Chromium would otherwise never send loopback through a proxy.
+        return {"server": f"http://127.0.0.1:{port}", "bypass": f"<-loopback>,{self.origin}"}
+
+    def _refuse(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            with client:
+                first = client.recv(65536).split(b"\r\n", 1)[0].decode(errors="replace")
+                self.blocked.append(first.split(" ")[1] if " " in first else first)
+                client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+
+    def close(self) -> None:
+        self._server.close()

@@ -25,6 +25,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-features=AutofillServerCommunication",
 ]
 # The servers and commands of the test run's virtualenv (jupyter, jupyterhub, the hub's proxy).
 VENV_BIN = Path(sys.executable).parent
