@@ -25,16 +25,26 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import websocket
 
+from dcv_widget.access.instructions import JUPYTER_ROUTE_ENV
 from dcv_widget.desktops.engines.novnc import vnc_password
+from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.session import SessionState
 from dcv_widget.desktops.session_file import SessionPaths
 from dcv_widget.desktops.slurm import JOB_NAME, JobTag, job_comment
 
 if TYPE_CHECKING:
     from tests.e2e.lab import Lab, running_lab
-    from tests.integration.fake_dcv import FAKES, serve
+    from tests.integration.fake_dcv import (
+        FAKES,
+        FakeNode,
+        recorded_session_id,
+        running_fake_dcv,
+        serve,
+    )
 else:
     from e2e.lab import Lab, running_lab
-    from fake_dcv import FAKES, serve
+    from fake_dcv import FAKES, FakeNode, recorded_session_id, running_fake_dcv, serve
 
 OTHER_USER = "dcvstudent2"
 # Every secret a fake desktop of this module held: none may reach the Jupyter server's log.
@@ -541,6 +551,64 @@ def test_connect_redirects_into_the_page_with_no_secret_outside_the_fragment(
     assert f"path=dcv-widget%2Fdesktops%2F{fake.job_id}%2Fwebsockify" in fragment
     assert fake.secret not in location  # websockify's token stays in the Jupyter server
     assert headers["Cache-Control"] == "no-store"
+
+
+# -- a DCV desktop (the stand-in DCV web server, tokens checked by the real verifier) ----------
+
+
+@pytest.fixture
+def dcv_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeNode]:
+    """The stand-in DCV node, its settings in this process's environment (sbatch hands it to
+    the job), and this process a kernel of a server that relays desktops."""
+    with running_fake_dcv(tmp_path) as fake:
+        monkeypatch.delenv("AWS_EC2_METADATA_DISABLED", raising=False)
+        for name, value in {**fake.env, JUPYTER_ROUTE_ENV: "/"}.items():
+            monkeypatch.setenv(name, value)
+        yield fake
+
+
+def test_a_dcv_desktop_through_the_proxy(
+    lab: Lab, dcv_node: FakeNode, manager: SessionManager, artifacts: Path
+) -> None:
+    request_ = LaunchRequest(partition="dcv", engine="dcv", time="10", access="jupyter")
+    session = manager.launch(request_)
+    session = manager.wait_for(
+        session.key, lambda s: s.state in (SessionState.READY, SessionState.ENDED), timeout=120
+    )
+    assert session.state == SessionState.READY, (session.detail, session.log_tail)
+    assert (
+        manager.connect_url(session.key).result(timeout=30) == f"dcv-widget/open/{session.job_id}"
+    )
+    session_id = recorded_session_id(manager, session.job_id)
+
+    status, headers, _ = request(lab, "GET", f"/dcv-widget/open/{session.job_id}")
+    assert status == 302
+    prefix = f"/dcv-widget/desktops/{session.job_id}/"
+    page, _, fragment = headers["Location"].partition("#")
+    assert page.startswith(f"{prefix}?authToken=") and fragment == session_id
+    token = page.split("authToken=", 1)[1]
+    # DCV's web client page, then its WebSocket beside it, through the proxy over pinned TLS.
+    status, _, body = request(lab, "GET", f"{prefix}?authToken={token}")
+    assert status == 200 and b"authToken" in body, body[:300]
+    ws = _ws(
+        lab,
+        f"{prefix}auth?authToken={token}&sessionId={session_id}",
+        header=[f"Authorization: token {lab.token}"],
+    )
+    frame = os.urandom(1 << 20)
+    ws.send_binary(frame)
+    assert ws.recv() == frame
+    ws.close()
+    # A wrong token is refused by DCV (the verifier), seen through the proxy as a refusal.
+    with pytest.raises(websocket.WebSocketBadStatusException):
+        _ws(
+            lab,
+            f"{prefix}auth?authToken=wrong&sessionId={session_id}",
+            header=[f"Authorization: token {lab.token}"],
+        )
+    log = (artifacts / "proxy-lab.log").read_text()
+    assert token not in log
+    manager.end(session.key).result(timeout=60)
 
 
 def test_no_secret_reaches_the_jupyter_servers_log(lab: Lab, artifacts: Path) -> None:

@@ -144,3 +144,15 @@ def test_the_instances_ssm_document_reaches_their_cards() -> None:
     )  # fmt: skip
     card = Ec2Backend.ssm_access(manager.backend, desktop, 19443, 8443, manager.ssm_document)
     assert "--document-name Site-ToNode" in card.commands[0].text
+
+
+def test_the_jupyter_route_is_the_default_where_the_server_relays_desktops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dcv_widget.access.instructions import JUPYTER_ROUTE_ENV
+
+    monkeypatch.delenv(JUPYTER_ROUTE_ENV, raising=False)
+    assert DesktopSettings().access == "direct"
+    monkeypatch.setenv(JUPYTER_ROUTE_ENV, "/user/ana/")  # set by the server extension
+    assert DesktopSettings().access == "jupyter"
+    assert DesktopSettings(access="ssh").access == "ssh"  # a site's or user's choice stands
