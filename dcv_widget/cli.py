@@ -2,7 +2,8 @@
 
 dcv-desktop launch --partition dcv --time 2:00:00     waits until ready, prints the job id
 dcv-desktop list                                      this user's live desktops
-dcv-desktop connect 1234                              prints the URL that opens it
+dcv-desktop connect 1234                              prints the URL that opens it (through
+                                                      your running JupyterLab on its route)
 dcv-desktop end 1234
 """
 
@@ -15,9 +16,11 @@ import threading
 import time
 from typing import Any
 
+from .access.instructions import LABELS
 from .api import DesktopFailed, DesktopHandle, launch, sessions
 from .desktops.manager import SessionManager
 from .desktops.request import InvalidRequest
+from .desktops.session import SessionState
 from .desktops.session_file import SessionFileError
 from .desktops.slurm import SlurmError
 from .managers import session_manager
@@ -85,6 +88,9 @@ def _run(args: argparse.Namespace) -> int:
             print(f"{s.job_id:>8}  {s.state.value:<10} {node:<16} {left:>10}  {s.detail}")
     elif args.command == "connect":
         handle = _find(manager, args.job_id)
+        if handle.session.request.access == "jupyter":
+            _connect_through_jupyter(handle)
+            return 0
         url = handle.connect_url()
         route = handle.access()
         if route.commands:  # on stderr: stdout stays the URL alone, for scripts
@@ -100,6 +106,24 @@ def _run(args: argparse.Namespace) -> int:
         handle.end()
         print(f"job {handle.job_id}: {handle.session.outcome}")
     return 0
+
+
+def _connect_through_jupyter(handle: DesktopHandle) -> None:
+    """The jupyter route's URL: this user's running JupyterLab that relays desktops opens it."""
+    from .server.discovery import desktop_server_url
+
+    if handle.state != SessionState.READY:
+        raise RuntimeError(f"desktop {handle.job_id} is {handle.state.value}, not ready yet")
+    server = desktop_server_url()
+    if not server:
+        raise LookupError(
+            f"desktop {handle.job_id} opens through JupyterLab (access 'jupyter'), and no Jupyter "
+            "server of yours with dcv_widget's server extension is running here: start "
+            "JupyterLab and click Connect on the desktop's card, or run this again; for a "
+            "desktop without JupyterLab, launch with --access direct or --access ssh"
+        )
+    print(f"{LABELS['jupyter']}: open this where you are logged in to it", file=sys.stderr)
+    print(f"{server}dcv-widget/open/{handle.job_id}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.cookiejar
+import os
 import re
 import subprocess
 import sys
@@ -14,18 +16,21 @@ from dcv_widget.desktops.session_file import SessionPaths
 
 # pytest puts tests/ on sys.path (no __init__.py); mypy knows the module by its path.
 if TYPE_CHECKING:
+    from tests.e2e.lab import running_lab
     from tests.tls import pinned_context, recorded_cert
 else:
+    from e2e.lab import running_lab
     from tls import pinned_context, recorded_cert
 
 
-def dcv_desktop(*args: str) -> subprocess.CompletedProcess[str]:
+def dcv_desktop(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dcv_widget.cli", *args],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
+        env=env,
     )
 
 
@@ -73,3 +78,38 @@ def test_bad_option_is_refused_before_slurm_sees_it() -> None:
     refused = dcv_desktop("launch", "--time", "1h; reboot")
     assert refused.returncode == 2
     assert refused.stderr.startswith("dcv-desktop: time: ")
+
+
+def test_connect_prints_the_url_of_the_users_jupyterlab_or_says_there_is_none(
+    tmp_path: Path, artifacts: Path
+) -> None:
+    """On the jupyter route the URL is this user's running JupyterLab's, which relays it."""
+    runtime = tmp_path / "home" / "runtime"
+    runtime.mkdir(parents=True)
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
+    launched = dcv_desktop(
+        "launch", "--partition", "dcv", "--time", "5", "--access", "jupyter", env=env
+    )
+    assert launched.returncode == 0, launched.stderr
+    found = re.search(r"^job (\d+): ready", launched.stdout, re.M)
+    assert found, launched.stdout
+    job_id = found.group(1)
+    try:
+        alone = dcv_desktop("connect", job_id, env=env)
+        assert alone.returncode == 1
+        assert "no Jupyter server of yours with dcv_widget's server extension" in alone.stderr
+        (tmp_path / "root").mkdir()
+        with running_lab(tmp_path / "root", tmp_path / "home", artifacts / "cli-lab.log") as lab:
+            connect = dcv_desktop("connect", job_id, env=env)
+            assert connect.returncode == 0, connect.stderr
+            url = connect.stdout.strip()
+            assert url == f"{lab.url}/dcv-widget/open/{job_id}"
+            assert "Through JupyterLab" in connect.stderr
+            # A browser logged in to that JupyterLab (its login cookie) is led into the desktop.
+            browser = urllib.request.build_opener(
+                urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+            )
+            with browser.open(f"{url}?token={lab.token}", timeout=30) as page:
+                assert urlsplit(page.url).path == f"/dcv-widget/desktops/{job_id}/vnc.html"
+    finally:
+        assert dcv_desktop("end", job_id, env=env).returncode == 0
