@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from datetime import datetime, timezone
 from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import urlencode
@@ -35,6 +36,10 @@ PING_SECONDS = 25.0
 # Frames as large as a 4K desktop's full update; tornado's default is 10 MiB.
 MAX_MESSAGE = 64 * 1024 * 1024
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# Jupyter counts every `*_last_activity` setting as activity (JupyterHub's idle culler reads it):
+# someone in a desktop is using this server. Marked at most this often.
+ACTIVITY_KEY = "dcv_widget_last_activity"
+ACTIVITY_EVERY = 5.0
 _CERT_MISMATCH = (
     "the desktop's TLS certificate is not the one its job recorded, so nothing was relayed "
     "(another program may be listening on its port); end this desktop and launch a new one"
@@ -57,6 +62,13 @@ class _DesktopHandler(JupyterHandler):
             raise web.HTTPError(404, str(exc).replace("%", "%%")) from None
         except UpstreamUnavailable as exc:
             raise web.HTTPError(502, str(exc).replace("%", "%%")) from None
+
+    def _mark_activity(self) -> None:
+        """Tell Jupyter (and JupyterHub's idle culler) that its user is in a desktop."""
+        last = self.settings.get(ACTIVITY_KEY)
+        now = datetime.now(timezone.utc)
+        if last is None or (now - last).total_seconds() >= ACTIVITY_EVERY:
+            self.settings[ACTIVITY_KEY] = now
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """The reason in words (Jupyter's 404 page would only say the page does not exist)."""
@@ -173,6 +185,7 @@ class DesktopProxyHandler(WebSocketMixin, websocket.WebSocketHandler, _DesktopHa
             self.redirect(forwarding.desktop_prefix(self.base_url, job_id), permanent=False)
             return
         upstream = await self._upstream(job_id)
+        self._mark_activity()
         prefix = forwarding.desktop_prefix(self.base_url, job_id)
         url = self._url(upstream, path)
         started: list[bool] = []
@@ -323,6 +336,7 @@ class DesktopProxyHandler(WebSocketMixin, websocket.WebSocketHandler, _DesktopHa
         """Browser → desktop; tornado delivers the next frame once this one is written."""
         if self.upstream_ws is None:
             return
+        self._mark_activity()
         try:
             await self.upstream_ws.write_message(message, binary=isinstance(message, bytes))
         except websocket.WebSocketClosedError:

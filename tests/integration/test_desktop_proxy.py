@@ -328,6 +328,28 @@ def test_websocket_frames_cross_both_ways_with_the_subprotocol(
     ws.close()
 
 
+def test_desktop_traffic_counts_as_activity_of_the_jupyter_server(
+    lab: Lab, desktop: Callable[..., FakeDesktop]
+) -> None:
+    """JupyterHub's idle culler reads the server's last activity: someone in a desktop is
+    using it (docs/access-routes.md, JupyterHub)."""
+
+    def last_activity() -> str:
+        status, _, body = request(lab, "GET", "/api/status")
+        assert status == 200
+        return str(json.loads(body)["last_activity"])
+
+    fake = desktop()
+    time.sleep(6)  # the proxy marks activity at most every 5 s
+    before = last_activity()
+    ws = _ws(lab, f"{fake.prefix}ws", header=[f"Authorization: token {lab.token}"])
+    ws.recv()
+    ws.send_binary(b"key press")
+    assert ws.recv() == b"key press"
+    ws.close()
+    assert last_activity() > before
+
+
 # -- who may ----------------------------------------------------------------------------------
 
 
