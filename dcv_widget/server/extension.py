@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from jupyter_server.utils import url_path_join
+from tornado.httpclient import AsyncHTTPClient
 
 from ..access.instructions import JUPYTER_ROUTE_ENV
 from ..desktops.upstream import Upstreams
@@ -20,12 +21,19 @@ from ..settings import load_settings
 from . import forwarding
 from .relay import DesktopProxyHandler, InfoHandler, OpenDesktopHandler
 
+HTTP_CONCURRENCY = 64
+
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     web_app = serverapp.web_app
     base_url = web_app.settings["base_url"]
     upstreams = Upstreams(transport_for(load_settings()))
     web_app.settings["dcv_widget_upstreams"] = upstreams
+    # A client of its own: a desktop page loads ~40 files at once, and tornado's shared client
+    # (other extensions use it too) runs 10 requests at a time.
+    web_app.settings["dcv_widget_http"] = AsyncHTTPClient(
+        force_instance=True, max_clients=HTTP_CONCURRENCY
+    )
     web_app.add_handlers(
         ".*$",
         [

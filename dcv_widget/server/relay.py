@@ -4,6 +4,10 @@ Every request is Jupyter's to authenticate first (a WebSocket without a logged-i
 403 before anything else happens: jupyter-server-proxy's GHSA-w3vc-fx9p-wp4v), and Jupyter's
 origin checks apply. Then the job id alone leads to the upstream (`Upstreams`), TLS to it is
 pinned to the certificate its job recorded, and `forwarding` decides what crosses.
+
+Responses stream through (tornado's client hands over each chunk as it arrives); request
+bodies, small for a desktop's web client, are read whole first. tornado's client gives a POST
+without a Content-Type the form type; desktop web clients always send one.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado import httputil, web, websocket
 from tornado.escape import xhtml_escape
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httpclient import HTTPClientError, HTTPRequest
 
 from ..desktops.engines import ENGINES
 from ..desktops.upstream import DesktopNotFound, Upstream, Upstreams, UpstreamUnavailable
@@ -222,7 +226,7 @@ class DesktopProxyHandler(WebSocketMixin, websocket.WebSocketHandler, _DesktopHa
             streaming_callback=on_chunk,
         )
         try:
-            await AsyncHTTPClient().fetch(request, raise_error=False)
+            await self.settings["dcv_widget_http"].fetch(request, raise_error=False)
         except ssl.SSLError:
             self._upstream_failed(job_id, _CERT_MISMATCH, started)
             return
