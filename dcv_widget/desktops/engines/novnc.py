@@ -58,29 +58,26 @@ class NoVNCEngine:
     def connect_url(self, endpoint: Endpoint, secret: str) -> str:
         """The noVNC page on the node over TLS, connecting by itself (WebSocket over TLS too:
         `encrypt=1`) with the token and the password."""
-        fragment = "&".join(
-            (
-                "autoconnect=1",
-                "encrypt=1",
-                "resize=remote",
-                "reconnect=1",
-                "path=" + quote(f"websockify?token={secret}", safe=""),
-                "password=" + quote(vnc_password(secret), safe=""),
-            )
-        )
+        fragment = _fragment(f"websockify?token={secret}", secret, "encrypt=1")
         return f"https://{endpoint.host}:{endpoint.port}/vnc.html#{fragment}"
 
     def proxied_page(self, prefix: str, session_id: str, secret: str) -> str:
         """The noVNC page under the desktop proxy's `prefix` (a URL path ending in "/"): its
         WebSocket goes to the proxy, which adds websockify's token itself, so the browser
         holds only the VNC password (in the fragment). noVNC encrypts when the page is https."""
-        fragment = "&".join(
-            (
-                "autoconnect=1",
-                "resize=remote",
-                "reconnect=1",
-                "path=" + quote(prefix.lstrip("/") + "websockify", safe=""),
-                "password=" + quote(vnc_password(secret), safe=""),
-            )
+        return f"{prefix}vnc.html#{_fragment(prefix.lstrip('/') + 'websockify', secret)}"
+
+
+def _fragment(websocket_path: str, secret: str, *extra: str) -> str:
+    """What noVNC's page reads from its fragment: connect at once to `websocket_path` (relative
+    to the page's host) with the desktop's VNC password, resize the desktop to the window."""
+    return "&".join(
+        (
+            "autoconnect=1",
+            *extra,
+            "resize=remote",
+            "reconnect=1",
+            "path=" + quote(websocket_path, safe=""),
+            "password=" + quote(vnc_password(secret), safe=""),
         )
-        return f"{prefix}vnc.html#{fragment}"
+    )
