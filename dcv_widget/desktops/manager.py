@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..access.endpoint import Endpoint
 from ..access.instructions import ROUTES, Access, pending
-from ..access.routes import RouteOptions, Routes
+from ..access.routes import RouteOptions, Routes, jupyter_route_base
 from ..common.listeners import Listeners
 from ..common.poll_loop import Backoff, PollLoop
 from ..transport.base import Transport, TransportError
@@ -145,7 +145,7 @@ class SessionManager:
 
     def connect_url(self, key: str) -> Future[str]:
         """The URL that opens the desktop, secret included: for the browser, kept nowhere. On
-        the jupyter route, a path relative to the Jupyter server's base URL, with no secret."""
+        the jupyter route, the path of the Jupyter server's Connect entry, with no secret."""
         return self._actions.submit(self._connect_url, key)
 
     def route(self, key: str) -> Future[Access | None]:
@@ -312,7 +312,7 @@ class SessionManager:
         if route is None or browser is None:
             raise RuntimeError(route.problem if route else "the desktop has just ended")
         if route.open_path:  # through the Jupyter server, which adds what the desktop needs
-            return route.open_path
+            return jupyter_route_base() + route.open_path
         found = self._read_session_file(session.job_id)
         if found is None:
             raise RuntimeError(f"desktop {session.job_id} has closed; launch a new one")

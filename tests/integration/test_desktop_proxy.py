@@ -599,7 +599,7 @@ def test_a_dcv_desktop_through_the_proxy(
     )
     assert session.state == SessionState.READY, (session.detail, session.log_tail)
     assert (
-        manager.connect_url(session.key).result(timeout=30) == f"dcv-widget/open/{session.job_id}"
+        manager.connect_url(session.key).result(timeout=30) == f"/dcv-widget/open/{session.job_id}"
     )
     session_id = recorded_session_id(manager, session.job_id)
 
