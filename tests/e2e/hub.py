@@ -45,6 +45,7 @@ class Hub:
     password: str = field(repr=False)
     root: Path  # the single-user server's root folder
     config: Path  # its JUPYTER_CONFIG_DIR: its jupyter_dcv_widget_config reaches new kernels
+    log: Path  # the hub's, its proxy's and the single-user server's
 
     def user_url(self, path: str) -> str:
         """`path` (e.g. "/lab") under the user's server: /user/<name>/lab."""
@@ -107,7 +108,7 @@ def running_hub(
         try:
             # Through the proxy: the proxy runs and routes to the hub.
             wait_until_up(hub, f"{url}/hub/health", "JupyterHub", log_path)
-            yield Hub(url, user, password, root, home / "config")
+            yield Hub(url, user, password, root, home / "config", log_path)
         finally:
             stop(hub)
             _end_leftovers(folder, log_path)
@@ -115,7 +116,10 @@ def running_hub(
 
 def log_in(page: Page, hub: Hub) -> None:
     """Log in on the hub's login page as a person would and wait until JupyterLab's shell is
-    there, at /user/<name>/lab (the first login waits for the hub to start the server)."""
+    there, at /user/<name>/lab (the first login waits for the hub to start the server).
+
+    Tests then open their notebook in a workspace of their own (/lab/workspaces/<name>/...):
+    the default one would bring back another test's tabs."""
     page.goto(f"{hub.url}/hub/login")
     page.get_by_label("Username:").fill(hub.user)
     page.get_by_label("Password:").fill(hub.password)
