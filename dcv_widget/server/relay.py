@@ -13,6 +13,7 @@ without a Content-Type the form type; desktop web clients always send one.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 from datetime import datetime, timezone
@@ -74,6 +75,18 @@ class _DesktopHandler(JupyterHandler):
         if last is None or (now - last).total_seconds() >= ACTIVITY_EVERY:
             self.settings[ACTIVITY_KEY] = now
 
+    @property
+    def content_security_policy(self) -> str:
+        """Desktop pages open in a JupyterLab tab, an iframe of the same origin, which
+        JupyterHub's default (`frame-ancestors 'none'`) would refuse; no other site may frame
+        them."""
+        return "frame-ancestors 'self'"
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        # Jupyter lets a site's configured CSP header win over `content_security_policy`.
+        self.set_header("Content-Security-Policy", self.content_security_policy)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """The reason in words (Jupyter's 404 page would only say the page does not exist)."""
         exception = kwargs.get("exc_info", (None, None, None))[1]
@@ -100,9 +113,13 @@ class _DesktopHandler(JupyterHandler):
 
 
 class OpenDesktopHandler(_DesktopHandler):
-    """`<base>dcv-widget/open/<job>`: where Connect points. Redirects into the desktop's page
-    under the proxy, with what its web client needs in the URL (the page's fragment holds
-    novnc's VNC password: browsers never send fragments anywhere)."""
+    """`<base>dcv-widget/open/<job>`: where Connect points. Leads into the desktop's page under
+    the proxy, with what its web client needs in the URL (novnc's VNC password in the page's
+    fragment, which browsers never send anywhere; DCV's token in its query, as DCV expects).
+
+    A small page that moves on by script, not a redirect: a redirect's `Location` is logged by
+    some servers (JupyterHub's single-user server logs where each 302 leads, fragment and all).
+    """
 
     async def get(self, job_id: str) -> None:
         if not self._require_user():
@@ -112,7 +129,15 @@ class OpenDesktopHandler(_DesktopHandler):
         page = ENGINES[upstream.engine].proxied_page(prefix, upstream.session_id, upstream.secret)
         self.set_header("Cache-Control", "no-store")
         self.set_header("Referrer-Policy", "no-referrer")
-        self.redirect(page)
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        # json.dumps, then "<" escaped: the URL cannot end the script element.
+        target = json.dumps(page).replace("<", "\\u003c")
+        self.finish(
+            "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+            f"<title>Desktop {job_id}</title></head><body style='font-family: sans-serif'>"
+            f"<p>Opening desktop {job_id}…</p><script>location.replace({target});</script>"
+            "</body></html>"
+        )
 
 
 class InfoHandler(_DesktopHandler):

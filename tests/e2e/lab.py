@@ -3,7 +3,9 @@ for the e2e tests and the browser benchmarks."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -134,3 +136,11 @@ def stop(server: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         server.kill()
         server.wait(timeout=30)
+
+
+def connect_target(html: str) -> str:
+    """Where the proxy's Connect entry page (`…/dcv-widget/open/<job>`) leads: the desktop's
+    page, with what its web client needs (the page moves on by script, not by a redirect)."""
+    found = re.search(r"location\.replace\((\"[^<]*?\")\);", html)
+    assert found, html[:500]
+    return str(json.loads(found.group(1)))

@@ -16,10 +16,10 @@ from dcv_widget.desktops.session_file import SessionPaths
 
 # pytest puts tests/ on sys.path (no __init__.py); mypy knows the module by its path.
 if TYPE_CHECKING:
-    from tests.e2e.lab import running_lab
+    from tests.e2e.lab import connect_target, running_lab
     from tests.tls import pinned_context, recorded_cert
 else:
-    from e2e.lab import running_lab
+    from e2e.lab import connect_target, running_lab
     from tls import pinned_context, recorded_cert
 
 
@@ -109,7 +109,10 @@ def test_connect_prints_the_url_of_the_users_jupyterlab_or_says_there_is_none(
             browser = urllib.request.build_opener(
                 urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
             )
-            with browser.open(f"{url}?token={lab.token}", timeout=30) as page:
-                assert urlsplit(page.url).path == f"/dcv-widget/desktops/{job_id}/vnc.html"
+            with browser.open(f"{url}?token={lab.token}", timeout=30) as entry:
+                target = connect_target(entry.read().decode())
+            assert urlsplit(target).path == f"/dcv-widget/desktops/{job_id}/vnc.html"
+            with browser.open(f"{lab.url}{target}", timeout=30) as page:
+                assert page.status == 200 and b"noVNC" in page.read()
     finally:
         assert dcv_desktop("end", job_id, env=env).returncode == 0
