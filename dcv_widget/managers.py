@@ -70,11 +70,15 @@ def default_manager() -> SessionManager:
 
 def instances_manager(settings: InstanceSettings, owner: str) -> InstancesManager:
     """A manager as the settings say (region, profile, tags, route, poll intervals)."""
-    aws = Aws(profile=settings.profile, region=settings.region)
-    project = (settings.project_tag, settings.project_value) if settings.project_tag else None
-    backend = Ec2Backend(
-        aws, aws.region(), owner=owner, owner_tag=settings.owner_tag, project=project
+    aws = Aws(
+        profile=settings.profile,
+        region=settings.region,
+        profile_setting="c.InstanceSettings.profile",
+        region_setting="c.InstanceSettings.region",
     )
+    project = (settings.project_tag, settings.project_value) if settings.project_tag else None
+    # The region is found on the first call: a panel shows what is missing, never a traceback.
+    backend = Ec2Backend(aws, "", owner=owner, owner_tag=settings.owner_tag, project=project)
     return InstancesManager(
         backend,
         access=settings.access,

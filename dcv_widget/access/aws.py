@@ -25,6 +25,16 @@ class AwsError(Exception):
     """An AWS lookup failed; the message says what and what to do."""
 
 
+class AwsNotSetUp(AwsError):
+    """AWS cannot be asked from here at all: boto3, the profile, a region or credentials is
+    missing where JupyterLab runs. `missing` says each (with where to set it), so a panel can
+    show them apart from the failures of calls AWS did answer."""
+
+    def __init__(self, *missing: str) -> None:
+        self.missing = missing
+        super().__init__("; ".join(missing))
+
+
 @dataclass(frozen=True)
 class Instance:
     """An EC2 instance as the routes need it."""
@@ -40,9 +50,19 @@ class Aws:
     """boto3 clients for one profile, created on first use and shared by the threads (a boto3
     Session is not thread-safe: it and the clients are made under a lock; clients are)."""
 
-    def __init__(self, *, profile: str = "", region: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        profile: str = "",
+        region: str = "",
+        profile_setting: str = "c.DesktopSettings.aws_profile",
+        region_setting: str = "c.DesktopSettings.aws_region",
+    ) -> None:
+        """`profile_setting`, `region_setting`: the settings that give `profile` and `region`,
+        named in the messages saying what to set."""
         self.profile = profile
         self.region_setting = region
+        self._setting_names = {"profile": profile_setting, "region": region_setting}
         self._session: Any = None
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.RLock()
@@ -57,15 +77,15 @@ class Aws:
         try:
             import boto3
         except ImportError as exc:
-            raise AwsError(
+            raise AwsNotSetUp(
                 "this needs boto3 where JupyterLab runs: pip install 'dcv_widget[aws]'"
             ) from exc
         try:
             return boto3.Session(profile_name=self.profile or None)
         except Exception as exc:  # botocore's ProfileNotFound
-            raise AwsError(
-                f"AWS profile {self.profile!r} is not configured here ({exc}); fix the "
-                "aws_profile / profile setting or run `aws configure --profile`"
+            raise AwsNotSetUp(
+                f"AWS profile {self.profile!r} is not configured here ({exc}); fix "
+                f"{self._setting_names['profile']} or run `aws configure --profile {self.profile}`"
             ) from exc
 
     def region(self, hint: str = "") -> str:
@@ -79,10 +99,34 @@ class Aws:
             or metadata_region()
         )
         if not found:
-            raise AwsError(
-                "no AWS region is known here; set c.DesktopSettings.aws_region (or AWS_REGION)"
+            raise AwsNotSetUp(
+                f"no AWS region is known here; set {self._setting_names['region']} in "
+                "jupyter_dcv_widget_config.py (or AWS_REGION where JupyterLab runs)"
             )
         return str(found)
+
+    def missing(self, hint: str = "") -> tuple[str, ...]:
+        """What this machine lacks before AWS can be asked at all, each with where to set it
+        (boto3 or the profile, else a region and credentials); () when nothing is. Asks no AWS
+        service: only the local chain (and, on EC2, the instance metadata)."""
+        try:
+            session = self.session()
+        except AwsNotSetUp as exc:
+            return exc.missing
+        missing: list[str] = []
+        try:
+            self.region(hint)
+        except AwsNotSetUp as exc:
+            missing.extend(exc.missing)
+        if session.get_credentials() is None:
+            missing.append(self._no_credentials())
+        return tuple(missing)
+
+    def _no_credentials(self) -> str:
+        return (
+            "no AWS credentials where JupyterLab runs; attach an instance role, set AWS_PROFILE "
+            f"(or {self._setting_names['profile']}), or run `aws configure`"
+        )
 
     def client(self, service: str, region: str) -> Any:
         """The service's client in `region`, made once."""
@@ -94,10 +138,7 @@ class Aws:
                 return found
             session = self.session()
             if session.get_credentials() is None:
-                raise AwsError(
-                    "no AWS credentials where JupyterLab runs; attach an instance role, set "
-                    "AWS_PROFILE, or run `aws configure`"
-                )
+                raise AwsNotSetUp(self._no_credentials())
             made = session.client(service, region_name=region, config=Config(**CLIENT_CONFIG))
             self._clients[(service, region)] = made
             return made
@@ -201,7 +242,10 @@ def error_code(exc: Exception) -> str:
 def explain(exc: Exception, doing: str, *, needs: str = "") -> AwsError:
     """An AwsError for a botocore failure: the error code and what to do, no request dump.
 
-    `needs`: the IAM actions the call takes (named when AWS refuses them)."""
+    `needs`: the IAM actions the call takes (named when AWS refuses them). An AwsError (the
+    call could not be made: AWS not set up, a bad argument) already says what to do: as is."""
+    if isinstance(exc, AwsError):
+        return exc
     code = error_code(exc)
     if code in ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException"):
         if needs:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..access.aws import Aws, AwsError, explain
+from ..access.aws import Aws, AwsError, AwsNotSetUp, explain
 from ..access.instructions import Access, ssm_forward
 from .prices import on_demand_price
 from .windows_password import decrypt_password
@@ -73,7 +73,8 @@ class Ec2Desktop:
 
 
 class Ec2Backend:
-    """One user's DCV instances in one region, marked by tags."""
+    """One user's DCV instances in one region, marked by tags. `region` "": Aws's (its
+    setting, the environment or profile, the instance metadata), found on the first call."""
 
     def __init__(
         self,
@@ -326,8 +327,13 @@ class Ec2Backend:
     # -- helpers -------------------------------------------------------------------------------
 
     def ec2(self) -> Any:
-        """The EC2 client (botocore clients are thread-safe: one for the backend)."""
+        """The EC2 client (botocore clients are thread-safe: one for the backend); until AWS
+        is set up here, AwsNotSetUp naming everything missing at once."""
         if self._ec2 is None:
+            missing = self.aws.missing(self.region)
+            if missing:
+                raise AwsNotSetUp(*missing)
+            self.region = self.aws.region(self.region)
             self._ec2 = self.aws.client("ec2", self.region)
         return self._ec2
 

@@ -11,17 +11,14 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from ..access import instructions as routes
-from ..access.aws import AwsError
+from ..access.aws import AwsError, AwsNotSetUp
 from ..access.instructions import Access
 from ..common.listeners import Listeners
 from ..common.poll_loop import PollLoop
 from .ec2 import Ec2Backend, Ec2Desktop
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,6 +60,8 @@ class InstancesManager:
         self._busy: dict[str, str] = {}  # instance id -> the action under way, in words
         self._prices: dict[tuple[str, str], float | None] = {}  # (type, platform) -> $/h
         self.problem = ""  # why the last listing failed, for the panel
+        # What the last listing found missing to ask AWS at all (AwsNotSetUp.missing).
+        self.not_set_up: tuple[str, ...] = ()
         self._listeners: Listeners[Callable[[], None]] = Listeners()
         self._lock = threading.Lock()
         self._loop = PollLoop("dcv-widget-ec2-poll", self._poll_round, lambda: not self._closed)
@@ -88,6 +87,12 @@ class InstancesManager:
         """The On-Demand price per hour of its type and platform once looked up, else None."""
         with self._lock:
             return self._prices.get((desktop.instance_type, desktop.platform))
+
+    def check_setup(self) -> tuple[str, ...]:
+        """What this machine lacks to ask AWS at all (boto3, the profile, a region,
+        credentials), each with where to set it; () when nothing is. Asked now, on the
+        caller's thread, of the local chain only (no AWS call)."""
+        return self.backend.aws.missing(self.backend.region)
 
     def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call `listener()` after every change; returns an unsubscribe."""
@@ -183,10 +188,14 @@ class InstancesManager:
         """One listing; the seconds until the next (fast while an instance changes state)."""
         try:
             changing = self.poll_once()
+        except AwsNotSetUp as exc:
+            self.problem, self.not_set_up = "", exc.missing
+            self._notify()
+            changing = False
         except Exception as exc:  # the loop must live on: the panel says what failed
             if not isinstance(exc, AwsError):
                 log.exception("listing the instances failed")
-            self.problem = str(exc) or type(exc).__name__
+            self.problem, self.not_set_up = str(exc) or type(exc).__name__, ()
             self._notify()
             changing = False
         return self.fast_poll if changing else self.slow_poll
@@ -198,7 +207,7 @@ class InstancesManager:
         On the ssm route the instances have no inbound access from here, so a running one
         counts as ready (its DCV page answers through the user's forward once it is up)."""
         listed = {d.instance_id: d for d in self.backend.desktops()}
-        self.problem = ""
+        self.problem, self.not_set_up = "", ()
         answering = set()
         for desktop in listed.values():
             host = desktop.public_ip or desktop.private_ip

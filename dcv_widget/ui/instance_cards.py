@@ -98,3 +98,24 @@ def instance_card(
         "access": access_card(access) if access and state == "ready" else None,
         "actions": instance_actions(desktop, dcv_ready, bool(busy)),
     }
+
+
+def panel_problem(not_set_up: tuple[str, ...], listing: str) -> str:
+    """The panel's box (its first line the heading): what keeps it from AWS at all, each
+    missing piece with where to set it; else why the last listing failed; "" when neither.
+    Launch failures are not here: they are the form's message, next to the button."""
+    if not_set_up:
+        missing = "\n".join(f"• {_sentence(m)}" for m in not_set_up)
+        return f"AWS is not set up here\n{missing}\nThen run this cell again."
+    if listing:
+        return (
+            f"Your instances could not be listed\n{_sentence(listing)}\n"
+            "The cards below may be out of date; the panel tries again by itself."
+        )
+    return ""
+
+
+def _sentence(words: str) -> str:
+    """`words` as a sentence: capital first letter, a full stop."""
+    words = words[:1].upper() + words[1:]
+    return words if words.endswith((".", "?", "!")) else words + "."

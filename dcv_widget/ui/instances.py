@@ -14,12 +14,13 @@ from concurrent.futures import Future
 from functools import partial
 from typing import Any
 
+from ..access.aws import AwsNotSetUp
 from ..instances.ec2 import INSTANCE_TYPE, PLAIN, TEMPLATE_ID, TEMPLATE_NAME
 from ..instances.manager import ACTIONS, InstancesManager
 from ..managers import instances_manager
 from ..settings import InstanceSettings, load_instance_settings
 from .card_widget import COMPACT_AFTER, CardWidget
-from .instance_cards import instance_card
+from .instance_cards import instance_card, panel_problem
 
 _FIELDS = (
     ("template", "Launch template", "id lt-… or name"),
@@ -175,6 +176,8 @@ class Instances(CardWidget):
 
         def done(future: Future[str]) -> None:
             exc = future.exception()
+            if isinstance(exc, AwsNotSetUp):  # the panel's box says what to set
+                return
             self._policy = f"Could not read the idle policy: {exc}" if exc else future.result()
             self._refresh()
 
@@ -185,8 +188,7 @@ class Instances(CardWidget):
     def _refresh(self) -> None:
         with self._sync_lock:
             errors = {n: field_error(n, self._values[n]) for n, _, _ in _FIELDS}
-            parts = (self._message, self.manager.problem, self._policy)
-            message = " ".join(m for m in parts if m)
+            not_set_up = self.manager.not_set_up
             self.launcher = {
                 "fields": [
                     {
@@ -202,8 +204,9 @@ class Instances(CardWidget):
                 ],
                 "heading": "New DCV instance",
                 "locked": False,
-                "can_launch": not any(errors.values()) and not self._launching,
-                "message": message,
+                "can_launch": not any(errors.values()) and not self._launching and not not_set_up,
+                "message": "\n".join(m for m in (self._message, self._policy) if m),
+                "problem": panel_problem(not_set_up, self.manager.problem),
             }
             cards = [self._card(d) for d in self.manager.desktops()]
             self.cards = cards

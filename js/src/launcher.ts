@@ -23,6 +23,7 @@ export class LauncherForm {
   private readonly launchButton: HTMLButtonElement;
   private readonly actions: HTMLElement;
   private readonly message: HTMLElement;
+  private readonly problem: HTMLElement;
   private readonly ids = uniqueId('dcv-launcher');
   private rows = new Map<string, FieldRow>();
   private structure = '';
@@ -35,10 +36,12 @@ export class LauncherForm {
     this.launchButton = button('Launch', 'mod-primary dcv-launch', () => this.launch(), { 'data-action': 'launch' });
     this.actions = h('div', { class: 'dcv-launcher-actions' }, this.launchButton);
     this.message = h('div', { class: 'dcv-launcher-message', 'aria-live': 'polite' });
+    this.problem = h('div', { class: 'dcv-launcher-problem', role: 'alert' });
     this.el = h(
       'div',
       { class: 'dcv-launcher', role: 'group', 'aria-labelledby': `${this.ids}-heading`, 'data-lm-suppress-shortcuts': 'true' },
       this.heading,
+      this.problem,
       this.body,
       this.actions,
       this.message,
@@ -80,6 +83,10 @@ export class LauncherForm {
       this.message.textContent = launcher.message;
     }
     this.message.hidden = !launcher.message;
+    if (this.problem.textContent !== launcher.problem) {
+      this.problem.textContent = launcher.problem;
+    }
+    this.problem.hidden = !launcher.problem;
   }
 
   dispose(): void {

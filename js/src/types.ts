@@ -16,6 +16,8 @@ export interface Field {
   value: FieldValue;
   options: FieldOption[];
   error: string;
+  /** A choice the kernel accepts but that will not work by itself (a partition that is down). */
+  warning: string;
   hint: string;
 }
 
@@ -30,9 +32,13 @@ export interface Launcher {
   fields: Field[];
   locked: boolean;
   can_launch: boolean;
+  /** Why Launch is disabled, naming the fields to fix; '' when it is enabled. */
+  launch_blocker: string;
   /** [] for a form without buttons (the class overview's filter and sort). */
   actions: LauncherAction[];
   message: string;
+  /** What keeps the form from working at all (first line its heading), shown in a box; '' for none. */
+  problem: string;
 }
 
 export type StepStatus = 'done' | 'current' | 'pending' | 'failed';
@@ -139,15 +145,18 @@ export function toLauncher(value: unknown): Launcher | null {
           return { value: str(opt.value), label: str(opt.label ?? opt.value), disabled: opt.disabled === true };
         }),
         error: str(f.error),
+        warning: str(f.warning),
         hint: str(f.hint),
       };
     }),
     locked: raw.locked === true,
     can_launch: raw.can_launch === true,
+    launch_blocker: str(raw.launch_blocker),
     actions: Array.isArray(raw.actions)
       ? raw.actions.map(str).filter((a): a is LauncherAction => (LAUNCHER_ACTIONS as readonly string[]).includes(a))
       : ['launch'],
     message: str(raw.message),
+    problem: str(raw.problem),
   };
 }
 

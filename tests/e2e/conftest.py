@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from tests.aws_server import ec2_client as ec2_client
     from tests.aws_server import launch_template as launch_template
     from tests.aws_server import loopback_subnet as loopback_subnet
-    from tests.aws_server import without_aws
+    from tests.aws_server import without_aws as without_aws
 else:
     from aws_server import (  # noqa: F401 (re-exported for the tests)
         FAKE_CREDENTIALS,

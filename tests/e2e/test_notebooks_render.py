@@ -4,10 +4,13 @@ would): no cell fails and its widgets render. The AWS parts talk to the moto ser
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 from .conftest import (
     AWS_REGION,
@@ -17,8 +20,10 @@ from .conftest import (
     launch_template,
     loopback_subnet,
     node_as_ec2_instance,
+    without_aws,
 )
-from .helpers import run_all_cells
+from .helpers import run_all_cells, switch_theme
+from .lab import running_lab
 
 
 def prepare_aws(name: str, lab: Lab, moto_server: str) -> None:
@@ -33,6 +38,22 @@ def prepare_aws(name: str, lab: Lab, moto_server: str) -> None:
         (lab.config / "jupyter_dcv_widget_config.json").write_text(json.dumps(settings))
 
 
+def run_all_and_save(page: Page, lab: Lab, name: str, workspace: str) -> list[str]:
+    """Open notebooks/`name` in a workspace of its own, Run All, save; the cells (their first
+    60 characters) that ended in an error."""
+    page.goto(lab.page_url(f"/lab/workspaces/{workspace}/tree/notebooks/{name}"))
+    run_all_cells(page)
+    page.keyboard.press("Control+s")
+    expect(page.locator(".jp-mod-dirty")).to_have_count(0, timeout=30_000)
+    saved = json.loads((lab.root / "notebooks" / name).read_text())
+    return [
+        "".join(cell["source"])[:60]
+        for cell in saved["cells"]
+        for output in cell.get("outputs", [])
+        if output["output_type"] == "error"
+    ]
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
 def test_the_notebook_runs_and_its_widgets_render(
     name: str, browser: Browser, lab: Lab, artifacts: Path, moto_server: str
@@ -40,17 +61,7 @@ def test_the_notebook_runs_and_its_widgets_render(
     prepare_aws(name, lab, moto_server)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     stem = name.removesuffix(".ipynb")
-    page.goto(lab.page_url(f"/lab/workspaces/{stem}/tree/notebooks/{name}"))
-    run_all_cells(page)
-    page.keyboard.press("Control+s")
-    expect(page.locator(".jp-mod-dirty")).to_have_count(0, timeout=30_000)
-    saved = json.loads((lab.root / "notebooks" / name).read_text())
-    failed = [
-        "".join(cell["source"])[:60]
-        for cell in saved["cells"]
-        for output in cell.get("outputs", [])
-        if output["output_type"] == "error"
-    ]
+    failed = run_all_and_save(page, lab, name, stem)
     assert not failed, failed
     widgets = page.locator(".dcv-widget")
     expect(widgets.first).to_be_visible(timeout=30_000)
@@ -62,4 +73,39 @@ def test_the_notebook_runs_and_its_widgets_render(
         expect(overview).to_have_count(1)
         expect(overview.get_by_role("button", name="Launch")).to_have_count(0)
         expect(overview).to_contain_text("Class overview · dcv")
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def lab_without_aws(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[Lab]:
+    """A JupyterLab whose kernels know no AWS at all: no region, no credentials, no profile,
+    no instance metadata (a laptop that never ran `aws configure`)."""
+    root = tmp_path_factory.mktemp("lab-without-aws")
+    shutil.copytree(NOTEBOOKS, root / "notebooks")
+    home = tmp_path_factory.mktemp("jupyter-home-without-aws")
+    log = artifacts / "jupyterlab-without-aws.log"
+    with running_lab(root, home, log, without_aws(os.environ)) as lab:
+        yield lab
+
+
+def test_05_without_aws_runs_to_the_end_and_its_panel_says_what_to_set(
+    browser: Browser, lab_without_aws: Lab, artifacts: Path
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    failed = run_all_and_save(page, lab_without_aws, "05-ec2-instances.ipynb", "05-without-aws")
+    assert not failed, failed
+    expect(page.get_by_text("AWS is not set up here (the panel's box says")).to_be_visible()
+    panel = page.locator(".dcv-widget").first
+    box = panel.locator(".dcv-launcher-problem")
+    expect(box).to_be_visible(timeout=30_000)
+    expect(box).to_contain_text("AWS is not set up here")
+    expect(box).to_contain_text("set c.InstanceSettings.region in jupyter_dcv_widget_config.py")
+    expect(box).to_contain_text("No AWS credentials where JupyterLab runs")
+    expect(box).not_to_contain_text("Error")
+    expect(panel.get_by_role("button", name="Launch")).to_be_disabled()
+    expect(panel.locator(".dcv-launcher-message")).to_be_hidden()  # no launch was tried
+    for theme, suffix in (("JupyterLab Light", "light"), ("JupyterLab Dark", "dark")):
+        switch_theme(page, theme)
+        panel.scroll_into_view_if_needed()
+        panel.screenshot(path=artifacts / f"instances-no-aws-{suffix}.png")
     page.close()
