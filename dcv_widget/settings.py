@@ -99,6 +99,13 @@ class DesktopSettings(Configurable):
         help="Seconds a running job may take to bring its desktop up before it is failed and "
         "cancelled (queue time does not count).",
     ).tag(config=True)
+    node_boot_seconds = Int(
+        60,
+        min=0,
+        help="About how long a powered-down (cloud) node takes to boot, for the launcher's "
+        "partition labels ('powered down: starts in about a minute'); 0: say only that a node "
+        "boots first.",
+    ).tag(config=True)
     ssh_host = Unicode(
         "",
         help="Reach the cluster over SSH at this host (a name from ~/.ssh/config works); "

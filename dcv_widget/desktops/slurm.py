@@ -8,7 +8,7 @@ last. Parsing never depends on column widths or on the JSON schema of one Slurm 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..transport.base import CommandResult, Transport, TransportError
 from .request import LaunchRequest
@@ -17,7 +17,10 @@ JOB_NAME = "dcv-widget"
 SEP = "\x1f"
 
 _SQUEUE_FIELDS = ("%i", "%T", "%r", "%N", "%L", "%P", "%k")
-_SINFO_FIELDS = ("%P", "%a", "%l", "%F")
+# One line per partition and node state (sinfo groups a partition's nodes by state): the
+# partition, whether it is up, its time limit, the nodes' compact state with its flags (idle~ is
+# powered down), how many nodes, and their CPUs allocated/idle/other/total.
+_SINFO_FIELDS = ("%P", "%a", "%l", "%t", "%D", "%C")
 _SACCT_FIELDS = ("JobIDRaw", "State", "NodeList")
 # The partition overview's fields: the job's user, then exactly `jobs()`'s (comment last).
 _PARTITION_FIELDS = ("%u", *_SQUEUE_FIELDS)
@@ -94,14 +97,33 @@ class UserDesktop:
 
 @dataclass(frozen=True)
 class Partition:
-    """One line of sinfo: a partition and how many of its nodes are free."""
+    """A partition as a desktop sees it: whether one starts now, after a node boots, or not at
+    all. CPU counts are summed over the partition's nodes; a desktop needs them on one node."""
 
     name: str
-    available: bool
+    state: str  # the partition's own: up, down (jobs wait), drain or inact (jobs refused)
     default: bool
     time_limit: str
-    nodes_idle: int
+    cpus_idle: int  # idle, on nodes that are up and powered on: a desktop starts now
+    cpus_asleep: int  # idle, on powered-down (cloud) nodes: a desktop starts after a boot
+    cpus_total: int
     nodes_total: int
+    nodes_unusable: int  # down, drained, failed, reserved or not responding
+
+    @property
+    def available(self) -> bool:
+        return self.state == "up"
+
+
+# Node states (sinfo's compact %t, flags stripped) that take no new job.
+_UNUSABLE_NODE_STATES = frozenset(
+    {"down", "drain", "drng", "fail", "failg", "maint", "resv", "inval", "unk", "futr", "npc"}
+)
+# Flags after a compact state: not responding; in a maintenance reservation.
+_UNUSABLE_FLAGS = frozenset("*$")
+# Powered down, powering up, powering down: a job waits for the node to boot.
+_ASLEEP_FLAGS = frozenset("~#%")
+_STATE_FLAGS = "*~#!%$@^-"
 
 
 def parse_sbatch(text: str) -> str:
@@ -172,27 +194,48 @@ def parse_sacct(text: str) -> dict[str, JobStatus]:
 
 
 def parse_sinfo(text: str) -> list[Partition]:
-    """Partitions from sinfo output in the `_SINFO_FIELDS` format (one line each)."""
-    partitions = []
+    """Partitions from sinfo output in the `_SINFO_FIELDS` format, in sinfo's order: each
+    partition's lines (one per node state) summed into one."""
+    partitions: dict[str, Partition] = {}
     for line in text.splitlines():
         if not line.strip():
             continue
         parts = line.split(SEP)
         if len(parts) != len(_SINFO_FIELDS):
             raise SlurmError(f"unexpected sinfo line {line!r}")
-        name, avail, time_limit, counts = parts
-        _allocated, idle, _other, total = (int(n) for n in counts.split("/"))
-        partitions.append(
-            Partition(
-                name=name.rstrip("*"),
-                available=avail == "up",
-                default=name.endswith("*"),
-                time_limit=time_limit,
-                nodes_idle=idle,
-                nodes_total=total,
-            )
+        name, avail, time_limit, node_state, nodes, cpus = parts
+        try:
+            node_count = int(nodes)
+            _allocated, idle, _other, total = (int(n) for n in cpus.split("/"))
+        except ValueError:
+            raise SlurmError(f"unexpected sinfo line {line!r}") from None
+        base = node_state.rstrip(_STATE_FLAGS)
+        flags = set(node_state[len(base) :])
+        unusable = base in _UNUSABLE_NODE_STATES or bool(flags & _UNUSABLE_FLAGS)
+        asleep = not unusable and bool(flags & _ASLEEP_FLAGS)
+        # A partition without nodes has one line with state n/a and no nodes.
+        empty = node_count == 0
+        key = name.rstrip("*")
+        known = partitions.get(key) or Partition(
+            name=key,
+            state=avail,
+            default=name.endswith("*"),
+            time_limit=time_limit,
+            cpus_idle=0,
+            cpus_asleep=0,
+            cpus_total=0,
+            nodes_total=0,
+            nodes_unusable=0,
         )
-    return partitions
+        partitions[key] = replace(
+            known,
+            cpus_idle=known.cpus_idle + (0 if unusable or asleep or empty else idle),
+            cpus_asleep=known.cpus_asleep + (idle if asleep else 0),
+            cpus_total=known.cpus_total + total,
+            nodes_total=known.nodes_total + node_count,
+            nodes_unusable=known.nodes_unusable + (node_count if unusable else 0),
+        )
+    return list(partitions.values())
 
 
 def sbatch_argv(request: LaunchRequest, *, output: str, comment: str) -> list[str]:
@@ -337,7 +380,7 @@ class SlurmBackend:
             raise SlurmError(f"scancel {job_id} failed: {_first_line(result)}")
 
     def partitions(self) -> list[Partition]:
-        """Every partition with its availability and free nodes: one sinfo call."""
+        """Every partition: whether it is up, its nodes' states and idle CPUs; one sinfo call."""
         result = self._run(["sinfo", "--noheader", f"--format={SEP.join(_SINFO_FIELDS)}"])
         if not result.ok:
             raise SlurmError(f"sinfo failed: {_first_line(result)}")

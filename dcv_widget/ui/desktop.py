@@ -16,18 +16,23 @@ from dataclasses import fields
 from functools import partial
 from typing import Any
 
+from ..common.poll_loop import PollLoop
 from ..desktops.manager import SessionManager
 from ..desktops.request import InvalidRequest, LaunchRequest
 from ..desktops.session import DesktopSession
-from ..desktops.slurm import Partition
+from ..desktops.slurm import Partition, SlurmError
 from ..managers import default_manager
 from ..settings import DesktopSettings, load_settings
 from .card_widget import COMPACT_AFTER, CardWidget
 from .desktop_cards import card_for
-from .launcher import FIELD_NAMES, launcher_fields, parse_field
+from .launcher import FIELD_NAMES, launch_blocker, launcher_fields, parse_field
 
 # Launch clicks with the same values closer together than this (seconds) are one launch.
 DOUBLE_CLICK = 2.0
+# While a view shows the form, its partition labels are re-read this often (seconds): one sinfo
+# per round for the widget, however many views it has. N students with a launcher open cost the
+# controller N sinfo per interval (issue 15 bounds the scheduler load of many kernels).
+PARTITIONS_REFRESH = 45.0
 
 
 class Desktop(CardWidget):
@@ -63,6 +68,10 @@ class Desktop(CardWidget):
         self._errors: dict[str, str] = {}
         self._message = ""
         self._partitions: list[Partition] = []
+        self._partitions_read = 0.0  # time.monotonic() of the last sinfo
+        self._partitions_loop = PollLoop(
+            "dcv-widget partitions", self._partitions_round, self._shown
+        )
         self._last_launch: tuple[float, dict[str, Any]] = (0.0, {})
         # A failed Connect or End, shown on its card until the desktop's state changes:
         # key -> (the state it happened in, the message).
@@ -73,9 +82,11 @@ class Desktop(CardWidget):
         self._refresh()
         self._unsubscribe = self._manager.subscribe(lambda _session: self._refresh_cards())
         self.on_msg(self._on_message)
-        self._manager.run_later(self._manager.slurm.partitions).add_done_callback(
-            self._got_partitions
-        )
+        self._manager.run_later(self._read_partitions)
+        # Set to a number, the front-end counts the views showing this widget (ipywidgets'
+        # _view_count): the partition labels refresh only while there is one.
+        self.observe(self._views_changed, names="_view_count")
+        self._view_count = 0
         if attach:
             self._manager.rediscover_later().add_done_callback(lambda _: self._refresh_cards())
 
@@ -166,14 +177,36 @@ class Desktop(CardWidget):
             self._card_errors[key] = (session.state.value, message)
             self._refresh_cards()
 
-    def _got_partitions(self, future: Future[list[Partition]]) -> None:
-        exc = future.exception()
-        if exc is None:
-            self._partitions = future.result()
-        else:
+    def _views_changed(self, _change: Any) -> None:
+        if self._shown():
+            self._partitions_loop.ensure_running()
+
+    def _shown(self) -> bool:
+        """A view shows the widget (a browser closed without unloading the page may leave the
+        count up: the labels then refresh at their slow pace until the widget is closed)."""
+        return bool(self._view_count) and self.comm is not None
+
+    def _partitions_round(self) -> float:
+        """One round of the refresh while the form is shown: sinfo if the last is old enough."""
+        wait = PARTITIONS_REFRESH - (time.monotonic() - self._partitions_read)
+        if wait > 0:
+            return wait
+        self._read_partitions()
+        return PARTITIONS_REFRESH
+
+    def _read_partitions(self) -> None:
+        """One sinfo: what a desktop can expect on each partition, or why that is not known."""
+        self._partitions_read = time.monotonic()
+        try:
+            self._partitions = self._manager.slurm.partitions()
+            self._message = ""
+        except SlurmError as exc:
+            kept = "the labels show the last state read"
+            if not self._partitions:
+                kept = "the form still works with the partition you give"
             self._message = (
-                f"Could not list the partitions ({exc}); the form still works with the "
-                "partition you give. Re-run the cell to try again."
+                f"Could not read the partitions' state ({exc}); {kept}. Trying again every "
+                f"{PARTITIONS_REFRESH:.0f} s while this form is shown."
             )
         self._refresh()
 
@@ -188,9 +221,11 @@ class Desktop(CardWidget):
                     self._partitions,
                     locked=self._locked,
                     bounds=self._bounds,
+                    boot_seconds=self._settings.node_boot_seconds,
                 ),
                 "locked": self._locked,
                 "can_launch": not self._errors,
+                "launch_blocker": launch_blocker(self._errors),
                 "message": self._message,
             }
         self._refresh_cards()

@@ -79,16 +79,80 @@ def _hint(f: _Field, bounds: Bounds) -> str:
     return "; ".join(h for h in (f.hint, bounds.hint(f.name)) if h)
 
 
-def _partition_options(current: str | None, partitions: list[Partition]) -> list[dict[str, Any]]:
-    options: list[dict[str, Any]] = [{"value": "", "label": "the cluster's default"}]
+def boot_words(seconds: int) -> str:
+    """About how long a powered-down node takes, as the partition labels say it."""
+    if seconds <= 0:
+        return "once a node has booted"
+    if seconds < 50:
+        return f"in ~{seconds} s"
+    if seconds < 90:
+        return "in about a minute"
+    return f"in ~{round(seconds / 60)} min"
+
+
+def partition_outlook(p: Partition, cpus: int, boot_seconds: int) -> tuple[str, bool]:
+    """What a desktop of `cpus` CPUs can expect on `p`, in a few words, and whether it would
+    not start by itself (the partition or all its nodes down: only an admin can change that)."""
+    if p.state == "down":
+        return "down, desktops wait for an admin", True
+    if not p.available:
+        return f"closed to new desktops ({p.state})", True
+    if p.nodes_unusable == p.nodes_total:
+        return "no usable node (down or drained)", True
+    idle = f"{p.cpus_idle} of {p.cpus_total} CPUs idle"
+    if p.cpus_idle >= cpus:
+        return f"starts now, {idle}", False
+    if p.cpus_asleep >= cpus:
+        return f"powered down, starts {boot_words(boot_seconds)}", False
+    return f"busy, {idle}, desktops queue", False
+
+
+def _partition_warning(p: Partition, outlook: str) -> str:
+    """What to do when the chosen partition would not start a desktop by itself."""
+    if p.state == "down":
+        why = f"{p.name} is down: a desktop launched there waits in the queue until an admin "
+        return why + "brings it back up. Choose another partition, or ask your cluster admin."
+    if not p.available:
+        return (
+            f"{p.name} takes no new jobs ({p.state}): Slurm would refuse the desktop. Choose "
+            "another partition."
+        )
+    return (
+        f"{p.name} has {outlook}: a desktop launched there waits until an admin brings a node "
+        "back. Choose another partition, or ask your cluster admin."
+    )
+
+
+def _partition_field(
+    current: str | None, partitions: list[Partition], cpus: int, boot_seconds: int
+) -> tuple[list[dict[str, Any]], str]:
+    """The partition options, each saying what a desktop can expect there now, and the warning
+    for the chosen one ("" unless it would not start by itself)."""
+    default = next((p for p in partitions if p.default), None)
+    default_label = (
+        f"the cluster's default ({default.name})" if default else "the cluster's default"
+    )
+    options: list[dict[str, Any]] = [{"value": "", "label": default_label}]
+    warning = ""
     for p in partitions:
-        state = "up" if p.available else "down"
-        default = ", default" if p.default else ""
-        label = f"{p.name} ({state}{default}, {p.nodes_idle} of {p.nodes_total} nodes free)"
-        options.append({"value": p.name, "label": label})
+        outlook, blocked = partition_outlook(p, cpus, boot_seconds)
+        name = f"{p.name} (default)" if p.default else p.name
+        options.append({"value": p.name, "label": f"{name}: {outlook}"})
+        if blocked and (current == p.name or (not current and p.default)):
+            warning = _partition_warning(p, outlook)
     if current and current not in {p.name for p in partitions}:
         options.append({"value": current, "label": current})
-    return options
+    return options, warning
+
+
+def launch_blocker(errors: dict[str, str]) -> str:
+    """Why Launch is disabled, naming the fields to fix; "" when it is not."""
+    if not errors:
+        return ""
+    labels = {f.name: f.label for f in FIELDS}
+    names = [labels.get(name, name) for name in errors]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return f"To launch, fix {listed} (see the message{'s' if len(names) > 1 else ''} above)."
 
 
 def launcher_fields(
@@ -98,12 +162,17 @@ def launcher_fields(
     *,
     locked: bool = False,
     bounds: Bounds = UNBOUNDED,
+    boot_seconds: int = 60,
 ) -> list[dict[str, Any]]:
-    """The form's fields with their current values, options (the engines and routes the site
-    allows) and errors; typed fields' hints say the site's bound (no typing hints on a locked
-    form: nobody types there)."""
+    """The form's fields with their current values, options (the partitions and what a desktop
+    can expect on each, the engines and routes the site allows), errors and warnings; typed
+    fields' hints say the site's bound (no typing hints on a locked form: nobody types there)."""
+    cpus = values["cpus"] if isinstance(values["cpus"], int) else 1
+    partition_options, partition_warning = _partition_field(
+        values["partition"], partitions, cpus, boot_seconds
+    )
     options = {
-        "partition": _partition_options(values["partition"], partitions),
+        "partition": partition_options,
         "engine": [{"value": e, "label": e} for e in bounds.engines],
         "access": [{"value": r, "label": _ROUTE_LABELS[r]} for r in bounds.routes],
     }
@@ -117,6 +186,7 @@ def launcher_fields(
             "kind": f.kind,
             "value": shown,
             "error": errors.get(f.name, ""),
+            "warning": partition_warning if f.name == "partition" else "",
             "hint": "" if locked else _hint(f, bounds),
         }
         if f.kind == "select":

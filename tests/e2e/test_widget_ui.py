@@ -66,7 +66,7 @@ def test_the_widget_end_to_end(
     launch = widget.get_by_role("button", name="Launch")
     expect(launch).to_be_enabled(timeout=60_000)
     expect(
-        widget.locator('.dcv-field[data-name="partition"] option', has_text="nodes free").first
+        widget.locator('.dcv-field[data-name="partition"] option', has_text="CPUs idle").first
     ).to_be_attached(timeout=30_000)
     shoot(widget, artifacts, "widget-launcher-light")
 

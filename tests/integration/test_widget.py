@@ -46,8 +46,10 @@ def card(widget: Desktop) -> dict[str, Any]:
 def test_form_validates_inline_before_anything_is_submitted(manager: SessionManager) -> None:
     widget = RecordingDesktop(manager=manager, attach=False, partition="dcv", time="5")
     # The partitions come from sinfo, off the kernel's thread.
-    eventually(lambda: "nodes free" in json.dumps(field(widget, "partition")), timeout=30)
-    assert "dcv (up, default" in json.dumps(field(widget, "partition")["options"])
+    eventually(lambda: "CPUs idle" in json.dumps(field(widget, "partition")), timeout=30)
+    labels = [o["label"] for o in field(widget, "partition")["options"]]
+    assert any(label.startswith("dcv (default): ") for label in labels), labels
+    assert "dcv-maint: down, desktops wait for an admin" in labels
 
     click(widget, "set", field="time", value="1h")
     assert field(widget, "time")["error"].startswith("time: '1h' is not valid")

@@ -1,29 +1,132 @@
-"""The launcher form: fields from settings and sinfo, one edit validated by name."""
+"""The launcher form: fields from settings and sinfo, one edit validated by name; the partition
+labels re-read while a view shows the form."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any, cast
 
+import pytest
+
+from dcv_widget.desktops.manager import SessionManager
 from dcv_widget.desktops.request import LaunchRequest
 from dcv_widget.desktops.slurm import Partition
-from dcv_widget.ui.launcher import launcher_fields, parse_field
+from dcv_widget.settings import DesktopSettings
+from dcv_widget.transport.base import CommandResult, Transport
+from dcv_widget.ui import desktop as desktop_module
+from dcv_widget.ui.desktop import Desktop
+from dcv_widget.ui.launcher import (
+    boot_words,
+    launch_blocker,
+    launcher_fields,
+    parse_field,
+    partition_outlook,
+)
 
 VALUES = asdict(LaunchRequest(partition="dcv"))
+
+
+def partition(name: str, state: str = "up", **counts: int) -> Partition:
+    """A partition as parse_sinfo sums it: by default one idle 8-CPU node."""
+    numbers = {"cpus_idle": 8, "cpus_asleep": 0, "cpus_total": 8, "nodes_total": 1}
+    numbers.update(counts)
+    return Partition(
+        name=name,
+        state=state,
+        default=name == "dcv",
+        time_limit="infinite",
+        nodes_unusable=numbers.pop("nodes_unusable", 0),
+        **numbers,
+    )
+
+
+# The local Slurm: a shared node with 7 CPUs idle, a powered-down cloud node, a partition down.
 PARTITIONS = [
-    Partition("dcv", True, True, "infinite", 1, 2),
-    Partition("viz", False, False, "1:00:00", 0, 4),
+    partition("dcv", cpus_idle=7),
+    partition("dcv-cloud", cpus_idle=0, cpus_asleep=8),
+    partition("dcv-maint", "down", cpus_idle=7),
 ]
 
 
-def test_partitions_come_with_their_state_and_free_nodes() -> None:
-    partition = launcher_fields(VALUES, {}, PARTITIONS)[0]
-    assert partition["name"] == "partition" and partition["value"] == "dcv"
-    labels = [o["label"] for o in partition["options"]]
-    assert labels == [
-        "the cluster's default",
-        "dcv (up, default, 1 of 2 nodes free)",
-        "viz (down, 0 of 4 nodes free)",
+def partition_field(values: dict[str, Any], partitions: list[Partition]) -> dict[str, Any]:
+    return launcher_fields(values, {}, partitions, boot_seconds=30)[0]
+
+
+def test_partition_labels_say_whether_a_desktop_starts_now() -> None:
+    field = partition_field(VALUES, PARTITIONS)
+    assert field["name"] == "partition" and field["value"] == "dcv"
+    assert [o["label"] for o in field["options"]] == [
+        "the cluster's default (dcv)",
+        "dcv (default): starts now, 7 of 8 CPUs idle",
+        "dcv-cloud: powered down, starts in ~30 s",
+        "dcv-maint: down, desktops wait for an admin",
     ]
+    assert field["warning"] == ""
+
+
+def test_the_outlook_depends_on_the_cpus_asked_for() -> None:
+    dcv, cloud, _ = PARTITIONS
+    assert partition_outlook(dcv, 8, 30) == ("busy, 7 of 8 CPUs idle, desktops queue", False)
+    # Idle CPUs first; a node boots only when they are not enough.
+    mixed = partition("viz", cpus_idle=2, cpus_asleep=16, cpus_total=24, nodes_total=3)
+    assert partition_outlook(mixed, 2, 30)[0] == "starts now, 2 of 24 CPUs idle"
+    assert partition_outlook(mixed, 4, 30)[0] == "powered down, starts in ~30 s"
+    assert partition_outlook(cloud, 9, 30)[0] == "busy, 0 of 8 CPUs idle, desktops queue"
+    labels = [o["label"] for o in partition_field({**VALUES, "cpus": 8}, PARTITIONS)["options"]]
+    assert labels[1] == "dcv (default): busy, 7 of 8 CPUs idle, desktops queue"
+
+
+def test_partitions_that_will_not_start_a_desktop_by_themselves() -> None:
+    drained = partition("gpu", nodes_unusable=1, cpus_idle=0)
+    assert partition_outlook(drained, 1, 30) == ("no usable node (down or drained)", True)
+    assert partition_outlook(partition("old", "inact"), 1, 30) == (
+        "closed to new desktops (inact)",
+        True,
+    )
+    assert partition_outlook(PARTITIONS[2], 1, 30) == ("down, desktops wait for an admin", True)
+
+
+def test_choosing_a_down_partition_warns_under_it() -> None:
+    warning = partition_field({**VALUES, "partition": "dcv-maint"}, PARTITIONS)["warning"]
+    assert warning.startswith("dcv-maint is down: a desktop launched there waits in the queue")
+    assert warning.endswith("Choose another partition, or ask your cluster admin.")
+    drained = partition("gpu", nodes_unusable=1, cpus_idle=0)
+    warning = partition_field({**VALUES, "partition": "gpu"}, [drained])["warning"]
+    assert warning.startswith("gpu has no usable node (down or drained): a desktop")
+    closed = partition_field({**VALUES, "partition": "old"}, [partition("old", "drain")])
+    assert "Slurm would refuse the desktop" in closed["warning"]
+    # The cluster's default warns when the default partition is the one that is down.
+    down_default = [partition("dcv", "down")]
+    assert partition_field({**VALUES, "partition": None}, down_default)["warning"].startswith(
+        "dcv is down"
+    )
+    # Only the partition field warns.
+    fields = launcher_fields({**VALUES, "partition": "dcv-maint"}, {}, PARTITIONS)
+    assert all(f["warning"] == "" for f in fields[1:])
+
+
+def test_boot_time_in_words() -> None:
+    assert boot_words(30) == "in ~30 s"
+    assert boot_words(60) == "in about a minute"
+    assert boot_words(240) == "in ~4 min"
+    assert boot_words(0) == "once a node has booted"
+
+
+def test_a_partition_sinfo_does_not_list_keeps_its_name() -> None:
+    labels = [o["label"] for o in partition_field({**VALUES, "partition": "x"}, [])["options"]]
+    assert labels == ["the cluster's default", "x"]
+
+
+def test_a_disabled_launch_names_the_fields_to_fix() -> None:
+    assert launch_blocker({}) == ""
+    assert launch_blocker({"time": "time: bad"}) == (
+        "To launch, fix Time limit (see the message above)."
+    )
+    assert launch_blocker({"time": "t", "cpus": "c", "memory": "m"}) == (
+        "To launch, fix Time limit, CPUs and Memory (see the messages above)."
+    )
 
 
 def test_a_bad_edit_is_kept_and_explained() -> None:
@@ -60,3 +163,67 @@ def test_a_locked_form_has_no_typing_hints() -> None:
 
 def test_an_unset_optional_field_stays_unset() -> None:
     assert parse_field("partition", None, VALUES) == (None, "")
+
+
+# sinfo --noheader --format=%P^_%a^_%l^_%t^_%D^_%C on the local Slurm (test_slurm_parsing.py).
+SINFO = (
+    "dcv*\x1fup\x1finfinite\x1fmix\x1f1\x1f1/7/0/8\n"
+    "dcv-maint\x1fdown\x1finfinite\x1fmix\x1f1\x1f1/7/0/8\n"
+    "dcv-cloud\x1fup\x1finfinite\x1fidle~\x1f1\x1f0/8/0/8\n"
+)
+
+
+class SinfoTransport:
+    """Answers sinfo with the local Slurm's partitions and counts the calls; nothing else runs."""
+
+    def __init__(self) -> None:
+        self.sinfo_calls = 0
+
+    def run(self, argv: list[str], **_kwargs: object) -> CommandResult:
+        assert argv[0] == "sinfo", argv
+        self.sinfo_calls += 1
+        return CommandResult(tuple(argv), 0, SINFO, "")
+
+
+def eventually(check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def test_the_form_rereads_the_partitions_only_while_a_view_shows_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(desktop_module, "PARTITIONS_REFRESH", 0.1)
+    transport = SinfoTransport()
+    manager = SessionManager(cast(Transport, transport))
+    widget = Desktop(manager=manager, attach=False, settings=DesktopSettings(), partition="dcv")
+    eventually(lambda: transport.sinfo_calls == 1)
+    labels = [o["label"] for o in widget.launcher["fields"][0]["options"]]
+    assert "dcv-cloud: powered down, starts in about a minute" in labels
+    time.sleep(0.5)
+    assert transport.sinfo_calls == 1  # no view: the form is not looked at
+
+    widget._view_count = 1  # what the front-end does when it shows the widget
+    eventually(lambda: transport.sinfo_calls >= 3)
+    widget._view_count = 0
+    eventually(lambda: not widget._partitions_loop.running)
+    stopped = transport.sinfo_calls
+    time.sleep(0.5)
+    assert transport.sinfo_calls == stopped
+    widget.close()
+
+
+def test_the_widget_warns_about_a_down_partition_and_says_why_launch_is_disabled() -> None:
+    manager = SessionManager(cast(Transport, SinfoTransport()))
+    widget = Desktop(manager=manager, attach=False, settings=DesktopSettings(), partition="dcv")
+    eventually(lambda: len(widget.launcher["fields"][0]["options"]) > 1)
+    assert widget.launcher["launch_blocker"] == ""
+    widget._on_message(widget, {"action": "set", "field": "partition", "value": "dcv-maint"}, None)
+    assert widget.launcher["fields"][0]["warning"].startswith("dcv-maint is down")
+    assert widget.launcher["can_launch"] is True  # a warning: the desktop would queue
+    widget._on_message(widget, {"action": "set", "field": "cpus", "value": "two"}, None)
+    assert widget.launcher["can_launch"] is False
+    assert widget.launcher["launch_blocker"] == "To launch, fix CPUs (see the message above)."
+    widget.close()

@@ -9,6 +9,7 @@ from dcv_widget.desktops.slurm import (
     SEP,
     JobStatus,
     JobTag,
+    Partition,
     SlurmBackend,
     SlurmError,
     UserDesktop,
@@ -47,8 +48,24 @@ SACCT = (
     "42\x1fCANCELLED by 1001\x1fdcv-node-1\n"
     "43\x1fTIMEOUT\x1fdcv-node-2\n"
 )
-# Captured with: sinfo --noheader --format=%P^_%a^_%l^_%F
-SINFO = "dcv*\x1fup\x1finfinite\x1f0/1/0/1\nviz\x1fdown\x1f12:00:00\x1f2/0/1/3\n"
+# Captured with: sinfo --noheader --format=%P^_%a^_%l^_%t^_%D^_%C (the local Slurm: a shared
+# node, the same node in a partition set down, a powered-down cloud node)
+SINFO = (
+    "dcv*\x1fup\x1finfinite\x1fmix\x1f1\x1f1/7/0/8\n"
+    "dcv-maint\x1fdown\x1finfinite\x1fmix\x1f1\x1f1/7/0/8\n"
+    "dcv-cloud\x1fup\x1finfinite\x1fidle~\x1f1\x1f0/8/0/8\n"
+)
+# As documented for sinfo (a partition's nodes grouped by state, one line each; %t's flags: *
+# not responding, ~ powered down, # powering up, ! power down pending): a partition with a
+# drained, a down and a busy node, one with a mixed and a booting cloud node, one without nodes.
+SINFO_STATES = (
+    "gpu\x1fup\x1f8:00:00\x1fdrain\x1f1\x1f0/0/32/32\n"
+    "gpu\x1fup\x1f8:00:00\x1fdown*\x1f1\x1f0/0/32/32\n"
+    "gpu\x1fup\x1f8:00:00\x1falloc\x1f2\x1f64/0/0/64\n"
+    "viz\x1fup\x1f1:00:00\x1fmix!\x1f1\x1f6/2/0/8\n"
+    "viz\x1fup\x1f1:00:00\x1fidle#\x1f2\x1f0/16/0/16\n"
+    "old\x1finact\x1finfinite\x1fn/a\x1f0\x1f0/0/0/0\n"
+)
 
 
 def test_sbatch_parsable_plain_and_with_cluster() -> None:
@@ -107,22 +124,44 @@ def test_job_comment_round_trip_and_strangers() -> None:
     assert parse_job_comment("someone-else:dcv:ab12") is None
 
 
-def test_sinfo_partitions_with_default_and_free_nodes() -> None:
-    dcv, viz = parse_sinfo(SINFO)
-    assert (dcv.name, dcv.default, dcv.available, dcv.nodes_idle, dcv.nodes_total) == (
-        "dcv",
-        True,
-        True,
-        1,
-        1,
+def test_sinfo_partitions_say_what_a_desktop_can_expect() -> None:
+    dcv, maint, cloud = parse_sinfo(SINFO)
+    assert dcv == Partition(
+        name="dcv",
+        state="up",
+        default=True,
+        time_limit="infinite",
+        cpus_idle=7,
+        cpus_asleep=0,
+        cpus_total=8,
+        nodes_total=1,
+        nodes_unusable=0,
     )
-    assert (viz.name, viz.default, viz.available, viz.time_limit) == (
-        "viz",
+    # The partition is down though its node is fine: nothing starts there.
+    assert (maint.name, maint.state, maint.available, maint.default) == (
+        "dcv-maint",
+        "down",
         False,
         False,
-        "12:00:00",
     )
-    assert viz.nodes_idle == 0 and viz.nodes_total == 3
+    # A powered-down node's CPUs are idle, but a desktop waits for it to boot.
+    assert (cloud.cpus_idle, cloud.cpus_asleep, cloud.cpus_total) == (0, 8, 8)
+
+
+def test_sinfo_lines_of_one_partition_are_summed_by_node_state() -> None:
+    gpu, viz, old = parse_sinfo(SINFO_STATES)
+    # Drained and down (not responding) nodes are unusable; their CPUs are never idle.
+    assert (gpu.nodes_total, gpu.nodes_unusable, gpu.cpus_idle, gpu.cpus_total) == (4, 2, 0, 128)
+    # A node about to power down still runs jobs now; one powering up is not there yet.
+    assert (viz.cpus_idle, viz.cpus_asleep, viz.nodes_unusable) == (2, 16, 0)
+    assert (old.state, old.available, old.nodes_total) == ("inact", False, 0)
+
+
+def test_sinfo_garbage_is_an_error() -> None:
+    with pytest.raises(SlurmError, match="unexpected sinfo line"):
+        parse_sinfo("dcv*\x1fup\x1finfinite\x1f0/1/0/1\n")
+    with pytest.raises(SlurmError, match="unexpected sinfo line"):
+        parse_sinfo("dcv*\x1fup\x1finfinite\x1fmix\x1fone\x1f1/7/0/8\n")
 
 
 def test_sbatch_argv_passes_every_value_as_one_option_item() -> None:
@@ -262,3 +301,13 @@ def test_partition_desktops_says_when_squeue_fails() -> None:
     transport = RecordingTransport(returncode=1, stderr="squeue: error: Invalid user: nobody\n")
     with pytest.raises(SlurmError, match="squeue failed: squeue: error: Invalid user"):
         SlurmBackend(transport).partition_desktops("dcv")
+
+
+def test_partitions_is_one_sinfo_call_with_explicit_fields() -> None:
+    transport = RecordingTransport(SINFO)
+    assert [p.name for p in SlurmBackend(transport).partitions()] == [
+        "dcv",
+        "dcv-maint",
+        "dcv-cloud",
+    ]
+    assert transport.calls == [["sinfo", "--noheader", "--format=%P\x1f%a\x1f%l\x1f%t\x1f%D\x1f%C"]]
