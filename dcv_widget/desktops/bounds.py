@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..access.instructions import ROUTES
-from .request import ENGINES, InvalidRequest, LaunchRequest, memory_kib, time_limit_seconds
+from .request import (
+    ENGINES,
+    InvalidRequest,
+    LaunchRequest,
+    aligned,
+    memory_kib,
+    time_limit_seconds,
+)
 
 # The launch options a bound can refuse.
 BOUNDED = ("time", "cpus", "gpus", "memory", "engine", "access")
@@ -91,6 +98,27 @@ class Bounds:
     def routes(self) -> tuple[str, ...]:
         """The access routes a user may choose, in the usual order."""
         return tuple(r for r in ROUTES if not self.allowed_routes or r in self.allowed_routes)
+
+    def describe(self) -> str:
+        """The bounds in words, one a line: "no limit" where the field's "", 0 or () says so
+        (a repr's `max_cpus=0` reads as "no CPUs")."""
+
+        def most(bound: object) -> str:
+            return f"at most {bound}" if bound else "no limit"
+
+        def only(allowed: tuple[str, ...], everything: tuple[str, ...]) -> str:
+            return f"only {', '.join(allowed)}" if allowed else f"any ({', '.join(everything)})"
+
+        return aligned(
+            [
+                ("time limit", most(self.max_time)),
+                ("CPUs", most(self.max_cpus)),
+                ("GPUs", most(self.max_gpus)),
+                ("memory", most(self.max_memory)),
+                ("engines", only(self.allowed_engines, ENGINES)),
+                ("access routes", only(self.allowed_routes, ROUTES)),
+            ]
+        )
 
     def check(self, request: LaunchRequest) -> None:
         """Raise InvalidRequest for the first option of `request` out of the site's bounds."""

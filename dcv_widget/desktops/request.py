@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from ..access.instructions import ROUTES
 
 ENGINES = ("novnc", "dcv")
+# The examples a form's hint gives, and an error repeats (ui/launcher.py).
+TIME_EXAMPLES = "30 (minutes), 2:00:00 or 1-00:00:00"
+MEMORY_EXAMPLES = "8G or 512M"
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _MEMORY = re.compile(r"[1-9][0-9]{0,8}[KMGT]?")
@@ -25,11 +28,18 @@ _TIME = re.compile(
 
 
 class InvalidRequest(ValueError):
-    """A launch option has a value Slurm or the engine would not accept."""
+    """A launch option has a value Slurm or the engine would not accept. The message names the
+    option as code spells it (`time: …`); `named(label)` as a form labels it."""
 
     def __init__(self, field: str, value: object, allowed: str) -> None:
         self.field = field
-        super().__init__(f"{field}: {value!r} is not valid; {allowed}")
+        self.value = value
+        self.allowed = allowed
+        super().__init__(self.named(field))
+
+    def named(self, name: str) -> str:
+        """The message with `name` for the option (a form's label: "Time limit: …")."""
+        return f"{name}: {self.value!r} is not valid; {self.allowed}"
 
 
 def time_limit_seconds(value: str) -> int:
@@ -39,7 +49,7 @@ def time_limit_seconds(value: str) -> int:
         raise InvalidRequest(
             "time",
             value,
-            "use a Slurm time limit such as 30 (minutes), 1:00:00 or 1-12:00:00",
+            f"use a Slurm time limit such as {TIME_EXAMPLES}",
         )
     g = {k: int(v) for k, v in match.groupdict().items() if v is not None}
     days = g.get("days", 0)
@@ -59,7 +69,9 @@ def memory_kib(value: str) -> int:
     """KiB in a Slurm memory size (a number of megabytes, or with a K, M, G or T suffix);
     raises InvalidRequest for anything else."""
     if not _MEMORY.fullmatch(value):
-        raise InvalidRequest("memory", value, "use a size such as 4000 (megabytes), 8G or 512M")
+        raise InvalidRequest(
+            "memory", value, f"use a size such as {MEMORY_EXAMPLES} (a number alone is megabytes)"
+        )
     unit = value[-1] if value[-1] in _MEMORY_UNITS else "M"
     return int(value.rstrip("KMGT")) * _MEMORY_UNITS[unit]
 
@@ -109,3 +121,31 @@ class LaunchRequest:
             raise InvalidRequest("access", self.access, f"choose one of {', '.join(ROUTES)}")
         if not _GEOMETRY.fullmatch(self.geometry):
             raise InvalidRequest("geometry", self.geometry, "use WIDTHxHEIGHT such as 1600x900")
+
+    def describe(self) -> str:
+        """The request in words, one option a line, saying what None and 0 stand for; of the
+        engine's own options (geometry: novnc, idle_timeout: dcv), the chosen engine's."""
+        if self.engine == "novnc":
+            engine = ("screen size", self.geometry)
+        else:
+            idle = f"ends after {self.idle_timeout} min without a connection"
+            engine = ("idle timeout", idle if self.idle_timeout else "never")
+        return aligned(
+            [
+                ("partition", self.partition or "the cluster's default"),
+                ("time limit", self.time),
+                ("CPUs", str(self.cpus)),
+                ("memory", self.memory or "the partition's default"),
+                ("GPUs", str(self.gpus) if self.gpus else "none"),
+                ("account", self.account or "your default"),
+                ("engine", self.engine),
+                engine,
+                ("access", self.access),
+            ]
+        )
+
+
+def aligned(rows: list[tuple[str, str]]) -> str:
+    """Name-value rows as lines, the values lined up."""
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

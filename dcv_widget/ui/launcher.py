@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..desktops.bounds import UNBOUNDED, Bounds
-from ..desktops.request import InvalidRequest, LaunchRequest
+from ..desktops.request import MEMORY_EXAMPLES, TIME_EXAMPLES, InvalidRequest, LaunchRequest
 from ..desktops.slurm import Partition
 
 _ROUTE_LABELS = {
@@ -35,14 +35,16 @@ class _Field:
 
 FIELDS = (
     _Field("partition", "Partition", "select"),
-    _Field("time", "Time limit", "text", "e.g. 30 (minutes), 2:00:00 or 1-00:00:00"),
+    _Field("time", "Time limit", "text", f"e.g. {TIME_EXAMPLES}"),
     _Field("cpus", "CPUs", "number"),
     _Field("gpus", "GPUs", "number"),
-    _Field("memory", "Memory", "text", "e.g. 8G; empty: the partition's default"),
-    _Field("engine", "Engine", "select"),
+    _Field("memory", "Memory", "text", f"e.g. {MEMORY_EXAMPLES}; empty: the partition's default"),
+    _Field("engine", "Engine", "select", "dcv needs NICE DCV on the nodes; novnc needs TigerVNC"),
     _Field("access", "Access", "select"),
 )
 FIELD_NAMES = tuple(f.name for f in FIELDS)
+# Errors in the form name a field as it is labelled there ("Time limit: …", not "time: …").
+_LABELS = {f.name: f.label for f in FIELDS}
 _NUMBERS = {f.name for f in FIELDS if f.kind == "number"}
 # Empty text means "the cluster's default" for these.
 _OPTIONAL = {"partition", "memory"}
@@ -58,7 +60,7 @@ def parse_field(
         try:
             value = int(str(raw).strip())
         except ValueError:
-            return raw, f"{name}: {raw!r} is not valid; use a whole number"
+            return raw, f"{_LABELS[name]}: {raw!r} is not valid; use a whole number"
     elif name in _OPTIONAL:
         value = str(raw if raw is not None else "").strip() or None
     else:
@@ -67,11 +69,11 @@ def parse_field(
         LaunchRequest(**{**values, name: value})
     except InvalidRequest as exc:
         if exc.field == name:
-            return value, str(exc)
+            return value, exc.named(_LABELS[name])
     try:
         bounds.check_field(name, value)
     except InvalidRequest as exc:
-        return value, str(exc)
+        return value, exc.named(_LABELS[name])
     return value, ""
 
 

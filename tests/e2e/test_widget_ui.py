@@ -73,7 +73,9 @@ def test_the_widget_end_to_end(
     # A bad value is explained inline and blocks Launch, before anything reaches Slurm.
     set_field(widget, "time", "1h")
     time_field = widget.locator('.dcv-field[data-name="time"]')
-    expect(time_field.locator(".dcv-field-error")).to_contain_text("time: '1h' is not valid")
+    expect(time_field.locator(".dcv-field-error")).to_contain_text(
+        "Time limit: '1h' is not valid; use a Slurm time limit such as 30 (minutes), 2:00:00"
+    )
     expect(launch).to_be_disabled()
     set_field(widget, "time", "10")
     expect(time_field.locator(".dcv-field-error")).to_be_hidden()

@@ -134,7 +134,7 @@ def test_site_config_sets_defaults_and_bounds_in_a_fresh_kernel(
     assert found["engines"] == ["novnc"]
     assert found["routes"] == ["direct", "tunnel"]
     assert found["time_hint"].endswith("at most 8:00:00")
-    assert found["inline_error"] == TIME_REFUSED
+    assert found["inline_error"] == TIME_REFUSED.replace("time:", "Time limit:", 1)  # its label
     assert found["can_launch"] is False
     # The kernel's manager counts desktops against the site's limit.
     assert found["max_desktops"] == 2

@@ -52,7 +52,7 @@ def test_form_validates_inline_before_anything_is_submitted(manager: SessionMana
     assert "dcv-maint: down, desktops wait for an admin" in labels
 
     click(widget, "set", field="time", value="1h")
-    assert field(widget, "time")["error"].startswith("time: '1h' is not valid")
+    assert field(widget, "time")["error"].startswith("Time limit: '1h' is not valid")
     assert widget.launcher["can_launch"] is False
     click(widget, "launch")
     assert manager.sessions() == []  # refused before Slurm saw it
@@ -130,11 +130,11 @@ def test_every_bad_field_shows_its_error_at_once(manager: SessionManager) -> Non
     widget = RecordingDesktop(manager=manager, attach=False, partition="dcv", time="5")
     click(widget, "set", field="cpus", value="")
     click(widget, "set", field="memory", value="8 G")
-    assert field(widget, "cpus")["error"].startswith("cpus: ")
-    assert field(widget, "memory")["error"].startswith("memory: ")
+    assert field(widget, "cpus")["error"].startswith("CPUs: ")
+    assert field(widget, "memory")["error"].startswith("Memory: ")
     click(widget, "set", field="cpus", value=2)
     assert field(widget, "cpus")["error"] == ""
-    assert field(widget, "memory")["error"].startswith("memory: ")  # still shown
+    assert field(widget, "memory")["error"].startswith("Memory: ")  # still shown
     assert widget.launcher["can_launch"] is False
     widget.close()
 

@@ -159,14 +159,14 @@ def test_the_launcher_shows_a_bound_error_inline_on_its_field() -> None:
     bounds = site_settings().bounds()
     assert parse_field("time", "12:00:00", VALUES, bounds) == (
         "12:00:00",
-        "time: '12:00:00' is not valid; the site allows at most 8:00:00 "
+        "Time limit: '12:00:00' is not valid; the site allows at most 8:00:00 "
         "(c.DesktopSettings.max_time)",
     )
-    assert parse_field("cpus", "9", VALUES, bounds)[1].startswith("cpus: 9 is not valid; the site")
+    assert parse_field("cpus", "9", VALUES, bounds)[1].startswith("CPUs: 9 is not valid; the site")
     assert parse_field("memory", "64G", VALUES, bounds)[1].endswith(
         "(c.DesktopSettings.max_memory)"
     )
-    assert parse_field("engine", "dcv", VALUES, bounds)[1].startswith("engine: 'dcv' is not valid")
+    assert parse_field("engine", "dcv", VALUES, bounds)[1].startswith("Engine: 'dcv' is not valid")
     assert parse_field("time", "8:00:00", VALUES, bounds) == ("8:00:00", "")
     assert parse_field("cpus", "8", VALUES, bounds) == (8, "")
     # A malformed value keeps its own explanation; without bounds nothing changes.
@@ -195,3 +195,19 @@ def test_the_desktop_limit_message_names_the_setting() -> None:
         "(c.DesktopSettings.max_desktops): end one first"
     )
     assert str(DesktopLimitReached(1, 1)).startswith("you already have 1 desktop running")
+
+
+def test_the_bounds_say_no_limit_where_a_repr_would_say_zero() -> None:
+    lines = UNBOUNDED.describe().splitlines()
+    assert lines[:4] == [
+        "time limit     no limit",
+        "CPUs           no limit",
+        "GPUs           no limit",
+        "memory         no limit",
+    ]
+    assert lines[4] == f"engines        any ({', '.join(ENGINES)})"
+    assert lines[5] == f"access routes  any ({', '.join(ROUTES)})"
+    site = SITE.describe()
+    for words in ("at most 8:00:00", "at most 8\n", "at most 1\n", "at most 32G", "only novnc"):
+        assert words in site
+    assert "only tunnel, direct" in site and "=" not in site and "max_" not in site

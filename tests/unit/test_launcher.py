@@ -132,12 +132,12 @@ def test_a_disabled_launch_names_the_fields_to_fix() -> None:
 def test_a_bad_edit_is_kept_and_explained() -> None:
     value, error = parse_field("time", "1h", VALUES)
     assert value == "1h"
-    assert error.startswith("time: '1h' is not valid; use a Slurm time limit")
+    assert error.startswith("Time limit: '1h' is not valid; use a Slurm time limit")
 
 
 def test_numbers_are_parsed_and_bounded() -> None:
     assert parse_field("cpus", "4", VALUES) == (4, "")
-    assert parse_field("cpus", "four", VALUES)[1] == "cpus: 'four' is not valid; use a whole number"
+    assert parse_field("cpus", "four", VALUES)[1] == "CPUs: 'four' is not valid; use a whole number"
     assert "whole number from 1" in parse_field("cpus", "0", VALUES)[1]
 
 
@@ -148,7 +148,7 @@ def test_empty_means_the_default() -> None:
 
 def test_hostile_text_is_refused_by_name() -> None:
     _, error = parse_field("partition", "dcv; rm -rf ~", VALUES)
-    assert error.startswith("partition: ")
+    assert error.startswith("Partition: ")
 
 
 def test_errors_show_on_their_field() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dcv_widget.desktops.request import (
+    MEMORY_EXAMPLES,
+    TIME_EXAMPLES,
     InvalidRequest,
     LaunchRequest,
     memory_kib,
@@ -92,3 +94,32 @@ def test_memory_sizes_in_slurms_units(text: str, kib: int) -> None:
 def test_a_bad_memory_size_names_the_field() -> None:
     with pytest.raises(InvalidRequest, match=r"^memory: '8 G' is not valid"):
         memory_kib("8 G")
+
+
+def test_a_request_describes_itself_saying_what_empty_means() -> None:
+    lines = LaunchRequest().describe().splitlines()
+    assert lines[0] == "partition    the cluster's default"
+    assert "memory       the partition's default" in lines and "GPUs         none" in lines
+    assert "screen size  1600x900" in lines  # novnc's own option; dcv's idle timeout instead:
+    dcv = LaunchRequest(engine="dcv", idle_timeout=20).describe()
+    assert "idle timeout  ends after 20 min without a connection" in dcv
+    assert "screen size" not in dcv and "None" not in dcv
+
+
+def test_the_form_names_an_error_by_its_label_with_its_hints_examples() -> None:
+    """The hint above a field and the error below it give the same examples."""
+    from dcv_widget.ui.launcher import FIELDS, parse_field
+
+    hints = {f.name: f.hint for f in FIELDS}
+    values = {"partition": None, "time": "1:00:00", "memory": None, "cpus": 1, "engine": "novnc"}
+    for name, label, bad, examples in (
+        ("time", "Time limit", "1h", TIME_EXAMPLES),
+        ("memory", "Memory", "8 G", MEMORY_EXAMPLES),
+    ):
+        assert f"e.g. {examples}" in hints[name]
+        error = parse_field(name, bad, values)[1]
+        assert error.startswith(f"{label}: {bad!r} is not valid; ") and examples in error
+    with pytest.raises(InvalidRequest) as refused:
+        LaunchRequest(time="1h")
+    assert str(refused.value).startswith("time: '1h' is not valid")  # code's own spelling
+    assert refused.value.named("Time limit").startswith("Time limit: '1h' is not valid")
