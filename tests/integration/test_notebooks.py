@@ -20,11 +20,17 @@ else:
     from aws_server import ec2_client, launch_template, loopback_subnet
 
 REGION = "eu-west-1"
+# A clean-up cell's switch: off, Run All leaves the desktops running for the reader to see.
+END_SWITCH = "END_DESKTOPS = False"
 
 
-def execute(name: str, folder: Path) -> Any:
-    """The notebook after running every cell in a fresh kernel, in `folder`."""
+def execute(name: str, folder: Path, *, end_desktops: bool = False) -> Any:
+    """The notebook after running every cell in a fresh kernel, in `folder`; `end_desktops`:
+    as a reader who turns its clean-up cell's switch on."""
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)  # type: ignore[no-untyped-call]
+    if end_desktops:
+        (clean_up,) = [c for c in notebook.cells if c.source.startswith(END_SWITCH)]
+        clean_up.source = clean_up.source.replace(END_SWITCH, "END_DESKTOPS = True", 1)
     client = NotebookClient(notebook, timeout=600, resources={"metadata": {"path": str(folder)}})
     client.execute()
     return notebook
@@ -49,7 +55,7 @@ def test_01_quickstart_launches_connects_and_ends(tmp_path: Path) -> None:
 
 
 def test_02_several_desktops_are_found_again_by_a_fresh_manager(tmp_path: Path) -> None:
-    text = outputs(execute("02-several-desktops.ipynb", tmp_path))
+    text = outputs(execute("02-several-desktops.ipynb", tmp_path, end_desktops=True))
     assert text.count("ready 1 CPUs") == 1 and text.count("ready 2 CPUs") == 1
     assert text.count("cancelled") == 2
 
@@ -66,7 +72,7 @@ def test_03_no_ingress_shows_the_real_commands(
         PrivateIpAddress="127.0.0.1",
     )["Instances"][0]["InstanceId"]  # fmt: skip
     monkeypatch.setenv("AWS_REGION", REGION)
-    text = outputs(execute("03-no-ingress.ipynb", tmp_path))
+    text = outputs(execute("03-no-ingress.ipynb", tmp_path, end_desktops=True))
     assert "ssh -N -L " in text
     assert f"aws ssm start-session --target {node} " in text
     for shell in ("bash / zsh:", "PowerShell 7.3+:", "cmd:"):
@@ -75,7 +81,9 @@ def test_03_no_ingress_shows_the_real_commands(
 
 
 def test_04_for_instructors_shows_bounds_a_locked_launcher_and_the_class(tmp_path: Path) -> None:
-    text = outputs(execute("04-for-instructors.ipynb", tmp_path))
+    text = outputs(execute("04-for-instructors.ipynb", tmp_path, end_desktops=True))
+    assert "partition    the cluster's default" in text and "CPUs           no limit" in text
+    assert "max_cpus=" not in text and "LaunchRequest(" not in text  # words, not reprs
     assert "time: '8:00:00' is not valid; the site allows at most 4:00:00" in text
     assert text.count("application/vnd.jupyter.widget-view+json") >= 2  # launcher, overview
     assert "| running | dcv-node-1" in text
