@@ -14,6 +14,7 @@ import time
 from concurrent.futures import Future
 from dataclasses import fields
 from functools import partial
+from math import inf
 from typing import Any
 
 from ..common.poll_loop import PollLoop
@@ -145,6 +146,8 @@ class Desktop(CardWidget):
                 future.add_done_callback(partial(self._send_url, key, request))
             else:
                 self._send_url(key, request, None)
+        elif action == "check" and "check" in allowed:
+            self._manager.route(key)  # the card follows when the route is worked out again
         elif action == "end" and "end" in allowed:
             self.end(key)
         elif action == "dismiss" and "dismiss" in allowed:
@@ -232,13 +235,23 @@ class Desktop(CardWidget):
 
     def _refresh_cards(self) -> None:
         with self._sync_lock:
-            # Newest first (the manager keeps them in the order it learnt of them); this
-            # notebook's desktops (launched here, or before a kernel restart) before the
-            # user's others.
-            sessions = self._manager.sessions()
-            sessions.reverse()
-            sessions.sort(key=lambda s: s.origin != self._manager.origin)
-            cards = [card_for(s, self._manager.access(s.key), self._error_of(s)) for s in sessions]
+            # This notebook's desktops (launched here, or before a kernel restart), then the
+            # user's others (the front-end shows them apart); newest first by job id, the
+            # same after a re-attach (the manager lists them in the order it learnt of them).
+            origin = self._manager.origin
+            sessions = sorted(
+                self._manager.sessions(),
+                key=lambda s: (s.origin != origin, -int(s.job_id) if s.job_id.isdigit() else -inf),
+            )
+            cards = [
+                card_for(
+                    s,
+                    self._manager.access(s.key),
+                    self._error_of(s),
+                    elsewhere=s.origin != origin,
+                )
+                for s in sessions
+            ]
             with self.hold_sync():
                 self.cards = cards
                 self.compact = len(cards) > COMPACT_AFTER

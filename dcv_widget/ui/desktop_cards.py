@@ -62,23 +62,34 @@ def actions_for(session: DesktopSession, access: Access | None = None) -> list[s
     if session.ending:
         return []
     if session.state == SessionState.READY and access is not None and not access.pending:
-        # With a problem too: Connect looks at the route again and says what still fails.
-        return ["connect", "end"]
+        # While the route cannot work there is nothing to open: the card says why, and "Check
+        # again" works the route out anew once the user fixed it.
+        return ["check" if access.problem else "connect", "end"]
     return ["end"]
 
 
+_ENGINE_NAMES = {"novnc": "noVNC", "dcv": "DCV"}
+
+
 def card_for(
-    session: DesktopSession, access: Access | None = None, error: str = ""
+    session: DesktopSession,
+    access: Access | None = None,
+    error: str = "",
+    *,
+    elsewhere: bool = False,
 ) -> dict[str, Any]:
-    """The card of one desktop, with the error of its last Connect or End if any. Never holds a
-    secret: it is synced and saved in the notebook."""
+    """The card of one desktop, with the error of its last Connect or End if any; `elsewhere`:
+    launched from another notebook or outside one (shown apart). Never holds a secret: it is
+    synced and saved in the notebook."""
     request = session.request
-    where = request.partition or "default partition"
+    where = f"partition {request.partition}" if request.partition else "the default partition"
+    engine = _ENGINE_NAMES.get(request.engine, request.engine)
     ended = session.state == SessionState.ENDED
     return {
         "key": session.key,
         "job_id": session.job_id,
-        "title": f"Desktop {session.job_id or '…'} · {request.engine} · {where}",
+        "title": f"Desktop {session.job_id or '…'} · {engine} on {where}",
+        "elsewhere": elsewhere,
         "state": session.state.value,
         "unreachable": session.unreachable,
         "steps": steps_for(session),

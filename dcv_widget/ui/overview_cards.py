@@ -61,6 +61,7 @@ def overview_card(
         "key": job.job_id,
         "job_id": "",  # the title names the job
         "title": f"{desktop.user} · job {job.job_id}",
+        "elsewhere": False,  # the class overview lists everyone's desktops together
         "state": state,
         "unreachable": unreachable,
         "steps": [],

@@ -84,6 +84,7 @@ function confirmation(
  */
 const ACTIONS: Record<CardAction, ActionSpec> = {
   connect: { label: 'Connect', className: 'mod-primary dcv-connect', confirm: null },
+  check: { label: 'Check again', className: 'dcv-check', confirm: null },
   end: {
     label: 'End',
     className: 'dcv-end',
@@ -124,6 +125,18 @@ interface Entry {
   leftText: Text | null;
 }
 
+/** Put `order` into `list` moving only what is out of place: unchanged cards keep their node, focus and scroll. */
+function place(list: HTMLUListElement, order: HTMLElement[]): void {
+  let ref = list.firstChild;
+  for (const el of order) {
+    if (el === ref) {
+      ref = ref.nextSibling;
+    } else {
+      list.insertBefore(el, ref);
+    }
+  }
+}
+
 function stateWord(state: string): string {
   return STATE_WORDS[state] ?? state;
 }
@@ -157,6 +170,10 @@ function sentence(card: Card): string {
 export class CardList {
   readonly el: HTMLElement;
   private readonly list: HTMLUListElement;
+  /** The user's desktops launched elsewhere (another notebook, the CLI), behind a disclosure. */
+  private readonly others: HTMLDetailsElement;
+  private readonly othersList: HTMLUListElement;
+  private readonly othersLabel: Text;
   private readonly announcer: HTMLElement;
   private readonly ids = uniqueId('dcv-cards');
   private entries = new Map<string, Entry>();
@@ -168,6 +185,8 @@ export class CardList {
    */
   private confirming = new Map<string, CardAction>();
   private opened = new Set<string>();
+  /** Disclosures the user closed that would open by themselves (a command to run first). */
+  private closed = new Set<string>();
   /** Each card's route panel, which remembers the chosen shell tab across rebuilds. */
   private readonly routes = new RoutePanel();
   private lastStates: Map<string, string> | null = null;
@@ -181,7 +200,10 @@ export class CardList {
       'aria-atomic': 'true',
     });
     this.list = h('ul', { class: 'dcv-cards', 'aria-label': 'Desktops' });
-    this.el = h('div', { class: 'dcv-cards-region' }, this.announcer, this.list);
+    this.othersList = h('ul', { class: 'dcv-cards', 'aria-label': 'Your other desktops' });
+    this.othersLabel = document.createTextNode('');
+    this.others = h('details', { class: 'dcv-others' }, h('summary', { 'data-focus': 'others' }, this.othersLabel), this.othersList);
+    this.el = h('div', { class: 'dcv-cards-region' }, this.announcer, this.list, this.others);
   }
 
   update(cards: Card[], compact: boolean): void {
@@ -189,9 +211,11 @@ export class CardList {
     this.cards = cards;
     this.compact = compact;
     this.list.dataset.compact = String(compact);
+    this.othersList.dataset.compact = String(compact);
     const now = Date.now() / 1000;
     const seen = new Set<string>();
     const order: HTMLElement[] = [];
+    const elsewhere: HTMLElement[] = [];
     for (const card of cards) {
       if (!card.key || seen.has(card.key)) {
         continue;
@@ -212,7 +236,7 @@ export class CardList {
         this.entries.set(card.key, fresh);
         entry = fresh;
       }
-      order.push(entry.el);
+      (card.elsewhere ? elsewhere : order).push(entry.el);
     }
     for (const [key, entry] of this.entries) {
       if (!seen.has(key)) {
@@ -221,19 +245,15 @@ export class CardList {
         this.confirming.delete(key);
         this.opened.delete(`${key}/log`);
         this.opened.delete(`${key}/more`);
+        this.closed.delete(`${key}/more`);
         this.routes.forget(key);
       }
     }
-    // Move only what is out of place: unchanged cards keep their node, focus and scroll.
-    let ref = this.list.firstChild;
-    for (const el of order) {
-      if (el === ref) {
-        ref = ref.nextSibling;
-      } else {
-        this.list.insertBefore(el, ref);
-      }
-    }
+    place(this.list, order);
+    place(this.othersList, elsewhere);
     this.list.hidden = order.length === 0;
+    this.others.hidden = elsewhere.length === 0;
+    this.othersLabel.data = `Your other desktops (${elsewhere.length}): launched from another notebook or elsewhere`;
   }
 
   /** Called every second by the shared ticker: writes text only where it changed, reads nothing. */
@@ -366,7 +386,9 @@ export class CardList {
           : card.log_tail
             ? 'Job log and advice'
             : 'Details';
-        el.append(this.details(card.key, 'more', 'dcv-card-more', label, more));
+        // A command to run before Connect works is shown, not hidden behind a closed summary.
+        const mustRunFirst = (card.access?.commands.length ?? 0) > 0;
+        el.append(this.details(card.key, 'more', 'dcv-card-more', label, more, mustRunFirst));
       }
       return entry;
     }
@@ -416,15 +438,18 @@ export class CardList {
     return el;
   }
 
-  private details(key: string, name: string, className: string, label: string, body: HTMLElement[]): HTMLElement {
+  /** A disclosure that keeps the user's choice across rebuilds; `openFirst`: open until closed. */
+  private details(key: string, name: string, className: string, label: string, body: HTMLElement[], openFirst = false): HTMLElement {
     const id = `${key}/${name}`;
     const el = h('details', { class: className }, h('summary', { 'data-focus': `summary-${name}` }, label), ...body);
-    el.open = this.opened.has(id);
+    el.open = this.opened.has(id) || (openFirst && !this.closed.has(id));
     el.addEventListener('toggle', () => {
       if (el.open) {
         this.opened.add(id);
+        this.closed.delete(id);
       } else {
         this.opened.delete(id);
+        this.closed.add(id);
       }
     });
     return el;
@@ -445,7 +470,11 @@ export class CardList {
           h(
             'span',
             { class: 'dcv-confirm', role: 'group', 'aria-label': confirm.label, 'data-tone': confirm.tone },
-            h('span', { class: 'dcv-confirm-question' }, confirm.question),
+            h(
+              'span',
+              { class: 'dcv-confirm-question' },
+              card.elsewhere && name === 'end' ? `${confirm.question} It was launched from another notebook.` : confirm.question,
+            ),
             button(
               confirm.yes,
               confirm.yesClass,
@@ -475,8 +504,14 @@ export class CardList {
             this.refresh(key, confirm.noName);
           }
         : (event: MouseEvent) => this.perform(name, card, event.ctrlKey || event.metaKey || event.shiftKey);
+      const runFirst = name === 'connect' && (card.access?.commands.length ?? 0) > 0;
       el.append(
-        button(spec.label, spec.className, onClick, { 'data-action': name, 'data-focus': name, 'aria-describedby': titleId }),
+        button(spec.label, spec.className, onClick, {
+          'data-action': name,
+          'data-focus': name,
+          'aria-describedby': titleId,
+          title: runFirst ? 'Run the command shown on this card first; Connect then opens the desktop through it' : undefined,
+        }),
       );
       if (name === 'connect' && card.access?.open_path) {
         el.append(

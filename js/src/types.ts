@@ -70,7 +70,7 @@ export interface Access {
 }
 
 /** What a card offers, in the order the kernel lists them; anything else from the kernel is dropped. */
-export const CARD_ACTIONS = ['connect', 'end', 'dismiss', 'start', 'stop', 'reboot', 'terminate'] as const;
+export const CARD_ACTIONS = ['connect', 'check', 'end', 'dismiss', 'start', 'stop', 'reboot', 'terminate'] as const;
 
 export type CardAction = (typeof CARD_ACTIONS)[number];
 
@@ -91,6 +91,8 @@ export interface Card {
   /** What went wrong with the last Connect or End of this desktop, and what to do. */
   error: string;
   access: Access | null;
+  /** Launched from another notebook (or the CLI): shown apart, ended only deliberately. */
+  elsewhere: boolean;
   actions: CardAction[];
 }
 
@@ -99,6 +101,7 @@ export type ViewMessage =
   | { action: 'set'; field: string; value: FieldValue }
   | { action: 'launch' }
   | { action: 'connect'; key: string; request: string }
+  | { action: 'check'; key: string }
   | { action: 'end'; key: string }
   | { action: 'dismiss'; key: string }
   | { action: 'start' | 'stop' | 'reboot' | 'terminate'; key: string };
@@ -185,6 +188,7 @@ export function toCards(value: unknown): Card[] {
       log_tail: str(c.log_tail),
       advice: str(c.advice),
       error: str(c.error),
+      elsewhere: c.elsewhere === true,
       access: access
         ? {
             route: str(access.route),

@@ -2,6 +2,7 @@ import { DOMWidgetModel, DOMWidgetView, ISerializers } from '@jupyter-widgets/ba
 import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 
 import { CardList, cardTitle } from './cards';
+import { h } from './dom';
 import { openInLab } from './lab-tab';
 import { LauncherForm } from './launcher';
 import { onTick } from './time';
@@ -41,22 +42,28 @@ export class DesktopView extends DOMWidgetView {
   /** Connect requests awaiting the kernel's answer, each with the tab opened in its click. */
   private pending = new Map<string, Window | null>();
   private stopTicking: (() => void) | null = null;
+  private disconnected!: HTMLElement;
+  /** Whether this view has seen its kernel: a lost one is a restart, not a notebook never run. */
+  private wasLive = false;
 
   render(): void {
     this.el.classList.add('dcv-widget');
     const send = (msg: ViewMessage): void => this.send(msg);
     this.launcherForm = new LauncherForm(send);
     this.cardList = new CardList({ send, connect: (card, browserTab) => this.connect(card, browserTab) });
-    this.el.replaceChildren(this.launcherForm.el, this.cardList.el);
+    this.disconnected = h('p', { class: 'dcv-disconnected', role: 'alert', hidden: '' });
+    this.el.replaceChildren(this.disconnected, this.launcherForm.el, this.cardList.el);
 
     // listenTo: the handlers go away with the view, so a removed view never opens a tab.
     this.listenTo(this.model, 'change:launcher', () => this.renderLauncher());
     this.listenTo(this.model, 'change:cards change:compact', () => this.renderCards());
     this.listenTo(this.model, 'msg:custom', (msg: KernelMessage) => this.onKernelMessage(msg));
+    this.listenTo(this.model, 'comm_live_update', () => this.renderConnection());
+    this.renderConnection();
     this.renderLauncher();
     this.renderCards();
     this.stopTicking = onTick((now) => {
-      if (this.el.isConnected) {
+      if (this.el.isConnected && this.model.comm_live) {
         this.cardList.tick(now);
       }
     });
@@ -71,6 +78,25 @@ export class DesktopView extends DOMWidgetView {
     }
     this.pending.clear();
     return super.remove();
+  }
+
+  /**
+   * Without its kernel (restarted, stopped, or never run in this session) the widget controls
+   * nothing: it says so at once and its form and cards stop acting and ticking. The desktops
+   * themselves go on running; running the cell again re-attaches to them.
+   */
+  private renderConnection(): void {
+    const live = this.model.comm_live;
+    if (live) {
+      this.wasLive = true;
+    }
+    this.disconnected.hidden = live;
+    this.disconnected.textContent = this.wasLive
+      ? 'The kernel restarted or stopped: this widget no longer controls anything. Run this cell again to see and control your desktops (they keep running).'
+      : 'This widget is not connected to a running kernel: run this cell to see and control your desktops.';
+    this.el.toggleAttribute('data-disconnected', !live);
+    this.launcherForm.el.inert = !live;
+    this.cardList.el.inert = !live;
   }
 
   private renderLauncher(): void {

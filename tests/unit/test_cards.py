@@ -67,12 +67,13 @@ def test_access_instructions_only_once_ready() -> None:
     assert card_for(session(SessionState.LAUNCHING), access)["access"] is None
 
 
-def test_connect_waits_for_the_route_and_stays_to_retry_a_problem() -> None:
+def test_connect_waits_for_the_route_and_a_problem_offers_a_check_instead() -> None:
     ready = session(SessionState.READY)
     assert card_for(ready, None)["actions"] == ["end"]
     assert card_for(ready, access_pending("ssm"))["actions"] == ["end"]
+    # Nothing to open while the route cannot work: the card says why, "Check again" retries.
     assert card_for(ready, access_problem("ssm", "no credentials"))["actions"] == [
-        "connect",
+        "check",
         "end",
     ]
 
@@ -87,7 +88,7 @@ def test_static_card_for_renderers_without_widgets() -> None:
         card_for(replace(session(SessionState.QUEUED), detail="<script>alert(1)</script>")),
     ]
     html = static_html(cards)
-    assert "Desktop 7 · novnc · dcv: <b>ready</b>" in html
+    assert "Desktop 7 · noVNC on partition dcv: <b>ready</b>" in html
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "with a running kernel" in html
     assert static_summary(cards).startswith("Remote desktops (dcv_widget): 1 ready, 1 queued.")

@@ -21,6 +21,9 @@ end_file="$sessions/$SLURM_JOB_ID.end.json"
 end_cause="server-exit"
 end_reason="the desktop server exited"
 
+# The node as Slurm names it (the card shows that name), not its host name.
+node_name=${SLURMD_NODENAME:-$(hostname -s)}
+
 log() { printf '%s dcv-widget: %s\n' "$(date +%T)" "$*"; }
 fail() { end_cause="failed"; end_reason="$*"; log "ERROR: $*"; exit 1; }
 json_string() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "${s//$'\n'/ }"; }
@@ -55,7 +58,7 @@ require() {
     local hint=$1 cmd
     shift
     for cmd in "$@"; do
-        command -v "$cmd" >/dev/null || fail "$cmd is missing on $(hostname); $hint"
+        command -v "$cmd" >/dev/null || fail "$cmd is missing on $node_name; $hint"
     done
 }
 
@@ -64,7 +67,7 @@ require() {
 # bits do not hold against the folder's owner).
 require_root_sticky() {
     [[ ! -L $1 && $(stat -c '%u %a' "$1" 2>/dev/null) == "0 1777" ]] || fail "$1 (the $2 of \
-every user) on $(hostname) must be a folder owned by root with mode 1777, or other users could \
+every user) on $node_name must be a folder owned by root with mode 1777, or other users could \
 take over this desktop; ask your admin to run: install -d -m 1777 -o root -g root $1"
 }
 
@@ -73,7 +76,7 @@ chmod 700 "$state_dir" "$sessions" "$state_dir/run" "$work"
 # Files left by an earlier job with this id (killed with SIGKILL, cluster rebuilt) are not ours.
 rm -f "$session_file" "$tmp_file" "$end_file"
 cd "$HOME" || fail "cannot enter $HOME"
-log "job $SLURM_JOB_ID on $(hostname): starting the desktop"
+log "job $SLURM_JOB_ID on $node_name: starting the desktop"
 
 # publish_session JSON_FIELDS: announce the ready desktop; the fields follow job_id and launch.
 publish_session() {

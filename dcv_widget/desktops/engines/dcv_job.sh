@@ -47,7 +47,7 @@ if ! dcv list-sessions >/dev/null 2>&1; then
         dcv list-sessions >/dev/null 2>&1 && break
         sleep 1
     done
-    dcv list-sessions >/dev/null 2>&1 || fail "dcvserver is not running on $(hostname) and this \
+    dcv list-sessions >/dev/null 2>&1 || fail "dcvserver is not running on $node_name and this \
 job may not start it; ask your admin to enable it on the desktop nodes (systemctl enable --now \
 dcvserver; dcv_widget/node/ does this)"
 fi

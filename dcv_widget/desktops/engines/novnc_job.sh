@@ -29,13 +29,13 @@ require_root_sticky /tmp/.X11-unix "X display sockets"
 # another user may listen on the same port.
 node_ipv4() {
     local addr
-    addr=$(sinfo --noheader --Node --nodes="${SLURMD_NODENAME:-$(hostname -s)}" --format=%o \
+    addr=$(sinfo --noheader --Node --nodes="$node_name" --format=%o \
         2>/dev/null | head -n 1)
     getent ahostsv4 "${addr:-$(hostname)}" 2>/dev/null | awk 'NR == 1 { print $1 }'
 }
 address=$(node_ipv4)
 [[ $address =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || fail "cannot find the IPv4 address of \
-$(hostname) (NodeAddr in Slurm); ask your admin to check name resolution on the node"
+$node_name (NodeAddr in Slurm); ask your admin to check name resolution on the node"
 case $listen_on in
     loopback) bind_address=127.0.0.1 ;;
     *) bind_address=$address ;;
