@@ -151,8 +151,7 @@ def launch_blocker(errors: dict[str, str]) -> str:
     """Why Launch is disabled, naming the fields to fix; "" when it is not."""
     if not errors:
         return ""
-    labels = {f.name: f.label for f in FIELDS}
-    names = [labels.get(name, name) for name in errors]
+    names = [_LABELS.get(name, name) for name in errors]
     listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
     return f"To launch, fix {listed} (see the message{'s' if len(names) > 1 else ''} above)."
 
