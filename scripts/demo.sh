@@ -32,10 +32,24 @@ for tutorial in "$ROOT"/notebooks/*.ipynb; do
     fi
 done
 
+# JupyterLab's "get notified about official Jupyter news?" prompt would greet every demo user
+# over the notebook: the demo user's JupyterLab settings turn news and update checks off, unless
+# they have settings of their own for it (as the tests' JupyterLab does: tests/e2e/lab.py).
+# Written as that user, so nothing in their home belongs to root.
+lab_settings="$home/.jupyter/lab/user-settings/@jupyterlab/apputils-extension"
+if [[ ! -e $lab_settings/notification.jupyterlab-settings ]]; then
+    runuser -u "$DEMO_USER" -- install -d "$lab_settings"
+    echo '{"fetchNews": "false", "checkForUpdates": false}' |
+        runuser -u "$DEMO_USER" -- tee "$lab_settings/notification.jupyterlab-settings" >/dev/null
+fi
+
 echo "Starting JupyterLab as $DEMO_USER on $notebooks/01-quickstart.ipynb (Ctrl-C stops it)"
 cd "$notebooks"
+# No news feed and no update check: nothing calls home from a demo.
 exec runuser -u "$DEMO_USER" -- env -i \
     HOME="$home" USER="$DEMO_USER" LOGNAME="$DEMO_USER" LANG=C.UTF-8 \
     PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" \
     "$VENV/bin/jupyter" lab --ServerApp.ip="${DEMO_IP:-127.0.0.1}" \
-    --ServerApp.port="${DEMO_PORT:-8888}" --ServerApp.root_dir="$notebooks" 01-quickstart.ipynb
+    --ServerApp.port="${DEMO_PORT:-8888}" --ServerApp.root_dir="$notebooks" \
+    --LabApp.news_url= --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+    01-quickstart.ipynb

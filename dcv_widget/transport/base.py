@@ -31,6 +31,10 @@ class TransportError(Exception):
     """The command could not be run at all (not found, timed out, host unreachable)."""
 
 
+class CommandNotFound(TransportError):
+    """The command does not exist where it was to run: no retry can help."""
+
+
 class Transport(Protocol):
     """Runs argv lists and reads small files as the desktop's owner."""
 

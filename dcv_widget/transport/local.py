@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from .base import CommandResult, TransportError, decode
+from .base import CommandNotFound, CommandResult, TransportError, decode
 
 
 class LocalTransport:
@@ -31,10 +31,7 @@ class LocalTransport:
                 check=False,
             )
         except FileNotFoundError as exc:
-            raise TransportError(
-                f"{argv[0]!r} was not found on PATH; is this a Slurm head node with the Slurm "
-                "client commands installed?"
-            ) from exc
+            raise CommandNotFound(f"{argv[0]!r} is not on this machine's PATH") from exc
         except subprocess.TimeoutExpired as exc:
             raise TransportError(f"{argv[0]} did not answer within {timeout:g} s") from exc
         return CommandResult(tuple(argv), done.returncode, decode(done.stdout), decode(done.stderr))

@@ -152,3 +152,25 @@ def test_a_rediscover_during_sbatch_keeps_the_launch_request(
     assert handle.session.request == request
     assert [s.key for s in manager.sessions()] == [handle.key]
     handle.end()
+
+
+def test_without_a_slurm_client_a_launch_fails_at_once_saying_how_to_reach_the_cluster(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """JupyterLab on a laptop: no Slurm command on PATH and no ssh_host. A missing command is
+    not the controller being away: no retry (a retry marks the card unreachable first)."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no sbatch, squeue or sinfo
+    manager = SessionManager(fast_poll=0.3, slow_poll=1.0)
+    seen: list[DesktopSession] = []
+    manager.subscribe(seen.append)
+    session = manager.launch(LaunchRequest(partition="dcv", time="5"))
+    session = manager.wait_for(session.key, is_ended, timeout=60)
+    assert session.outcome == "failed to submit" and session.job_id == ""
+    assert session.detail.startswith(
+        "this machine has no Slurm client ('sbatch' is not on this machine's PATH)"
+    )
+    assert 'c.DesktopSettings.ssh_host = "<head node>" in jupyter_dcv_widget_config.py' in (
+        session.detail
+    )
+    assert "try again later" not in session.detail
+    assert not any(s.unreachable for s in seen)  # never retried
