@@ -1,9 +1,9 @@
 """dcv_widget: launch remote desktops on a Slurm cluster from a Jupyter notebook cell.
 
-`Desktop()` in a cell shows the widget; `launch()` and `sessions()` are the same machinery for
-scripts. `Instances()` manages stand-alone DCV EC2 instances, `install_idle_policy()` stops
-idle ones. Heavy optional libraries (boto3, paramiko) are imported only where they are used, so
-`import dcv_widget` stays fast.
+`Desktop()` in a cell shows the widget; `launch()`, `sessions()` and `end()` are the same
+machinery for scripts. `Instances()` manages stand-alone DCV EC2 instances,
+`install_idle_policy()` stops idle ones. Heavy optional libraries (boto3, paramiko) are
+imported only where they are used, so `import dcv_widget` stays fast.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .api import DesktopFailed, DesktopHandle, launch, sessions
+    from .api import DesktopFailed, DesktopHandle, end, launch, sessions
     from .instances.idle_policy import install_idle_policy, remove_idle_policy
     from .ui.class_overview import ClassOverview
     from .ui.desktop import Desktop
@@ -26,6 +26,7 @@ __all__ = [
     "DesktopHandle",
     "Instances",
     "__version__",
+    "end",
     "install_idle_policy",
     "launch",
     "remove_idle_policy",
@@ -37,6 +38,7 @@ _LAZY = {
     "Desktop": "ui.desktop",
     "DesktopFailed": "api",
     "DesktopHandle": "api",
+    "end": "api",
     "launch": "api",
     "sessions": "api",
     "Instances": "ui.instances",

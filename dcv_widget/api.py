@@ -3,13 +3,14 @@
     s = dcv_widget.launch(partition="dcv", time="2:00:00", engine="dcv")
     s.wait_ready(timeout=600)
     print(s.connect_url())
-    s.end()
+    s.end()                       # or dcv_widget.end(s, t, …): several at once
 
 The widget and the `dcv-desktop` command are built on the same manager.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from .access.instructions import Access
@@ -71,14 +72,36 @@ class DesktopHandle:
         return found
 
     def end(self, wait: bool = True, timeout: float = 120) -> None:
-        """Cancel the desktop's job; with `wait`, return once Slurm has ended it."""
-        self.manager.end(self.key).result(timeout)
+        """End the desktop: Slurm cancels its job. With `wait`, return once Slurm reports the
+        job ended: at once for a queued job; for a started one after its clean-up on the node
+        (the desktop closes and removes its files), a few seconds. Without `wait`, return once
+        Slurm took the cancel. To end several, `dcv_widget.end(a, b, …)` waits for them
+        together rather than one after the other."""
         if wait:
-            self.manager.wait_for(self.key, lambda s: s.state == SessionState.ENDED, timeout)
+            end(self, timeout=timeout)
+        else:
+            self.manager.end(self.key).result(timeout)
 
     def __repr__(self) -> str:
         s = self.session
-        return f"<desktop job {s.job_id or '-'} {s.state.value}: {s.detail}>"
+        return f"<desktop job {s.job_id or '-'} {s.display_state}: {s.detail}>"
+
+
+def end(*desktops: DesktopHandle, timeout: float = 120) -> None:
+    """End these desktops together: every job is cancelled first, then all are waited for side
+    by side, so ending several takes about as long as ending one. Returns once Slurm reports
+    every job ended (see `DesktopHandle.end` for what that waits for); TimeoutError names a
+    desktop still ending after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    cancels = [d.manager.end(d.key) for d in desktops]
+    for cancel in cancels:
+        cancel.result(max(0.0, deadline - time.monotonic()))
+    for desktop in desktops:
+        desktop.manager.wait_for(
+            desktop.key,
+            lambda s: s.state == SessionState.ENDED,
+            max(0.0, deadline - time.monotonic()),
+        )
 
 
 def launch(*, manager: SessionManager | None = None, **options: Any) -> DesktopHandle:

@@ -139,8 +139,12 @@ class SessionManager:
         return session
 
     def end(self, key: str) -> Future[None]:
-        """Cancel the session's job (even one still being submitted); the poll loop reports when
-        Slurm has ended it."""
+        """End the desktop (even one still being submitted): it is Ending from this call on, on
+        every card, before any command runs. `scancel` runs on an action thread (several ends
+        run side by side); the future is done once Slurm took the cancel. The session is ENDED
+        once the poll sees Slurm report the job ended: at once for a queued job, after the
+        job's clean-up on its node (the desktop closes; a few seconds) for a started one."""
+        self._update(key, DesktopSession.start_ending)
         return self._actions.submit(self._cancel, key)
 
     def connect_url(self, key: str) -> Future[str]:
@@ -161,7 +165,7 @@ class SessionManager:
             session = self._sessions[key]
         if not ok:
             raise TimeoutError(
-                f"desktop {session.job_id or key} is still {session.state.value} "
+                f"desktop {session.job_id or key} is still {session.display_state} "
                 f"({session.detail}) after {timeout:g} s"
             )
         return session
@@ -210,11 +214,7 @@ class SessionManager:
         queued = self._update(
             key,
             # A rediscover may have recorded the job already, and a poll moved it on since.
-            lambda s: (
-                s
-                if s.job_id == job_id
-                else replace(s, job_id=job_id).moved_to(SessionState.QUEUED, "submitted")
-            ),
+            lambda s: s if s.job_id == job_id else s.submitted(job_id),
         )
         self._ensure_polling()
         if queued.ending:  # End was clicked while sbatch ran
@@ -278,20 +278,17 @@ class SessionManager:
         return ""
 
     def _cancel(self, key: str) -> None:
-        def ending(session: DesktopSession) -> DesktopSession:
-            if session.state == SessionState.ENDED:
-                return session
-            return replace(session, detail="ending the desktop", ending=True)
-
-        session = self._update(key, ending)
+        session = self.get(key)
         # Without a job id sbatch is still running: _submit cancels once it has one.
         if session.job_id and session.state != SessionState.ENDED:
             try:
                 self.slurm.cancel(session.job_id)
             except Exception:
-                # Not ending after all: back to the normal poll, and the caller hears why.
+                # Not ending after all: back to the normal poll (which sets the state's time
+                # from Slurm's again), and the caller hears why.
                 self._update(key, lambda s: replace(s, ending=False, detail="End failed"))
                 raise
+            self._update(key, DesktopSession.ending_asked)
             self.poll_now()
 
     def _read_session_file(self, job_id: str) -> SessionFile | None:
@@ -507,9 +504,7 @@ class SessionManager:
                     # This kernel's own launch, seen between sbatch and the job id's return (or
                     # after a submission that seemed to fail went through): it keeps the
                     # request it was launched with, which the job comment does not carry.
-                    session = replace(existing, job_id=job.job_id, unreachable=False).moved_to(
-                        SessionState.QUEUED, "submitted"
-                    )
+                    session = existing.submitted(job.job_id)
                 else:
                     session = DesktopSession(
                         request=request,

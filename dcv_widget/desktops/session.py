@@ -1,8 +1,13 @@
 """A desktop's lifecycle as a state machine: Slurm's view of a job in, plain words out. No I/O.
 
 SUBMITTING -> QUEUED(reason) -> STARTING(node booting) -> LAUNCHING(job running, desktop not
-ready) -> READY -> ENDED(outcome). `unreachable` is an overlay: the scheduler did not answer, so
-the last known state stays and nothing is declared ended on a failed query.
+ready) -> READY -> ENDED(outcome). Two overlays keep the state reached: `unreachable` (the
+scheduler did not answer, so nothing is declared ended on a failed query) and `ending` (End was
+asked for, or Slurm is completing the job: the desktop is on its way out from whatever state it
+was in, and is shown as Ending).
+
+Times are Slurm's own (see `JobStatus`), so they survive a re-attach: a queued desktop waits
+since its submission, a started one runs since its job started; an ending one ends since End.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import time
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
-from .request import InvalidRequest, LaunchRequest, time_limit_seconds
+from .request import LaunchRequest
 from .session_file import LastWord
 from .slurm import JobStatus
 
@@ -81,6 +86,13 @@ _END_OUTCOMES = {
 FINAL_STATES = frozenset(_END_OUTCOMES)
 
 
+# What an ending desktop waits for: Slurm takes a queued job out at once; a started one first
+# gets its signal, and the job's clean-up on the node (the desktop closes, its files go) runs.
+ENDING_ASKED = "asking Slurm to end the job"
+_ENDING_QUEUED = "Slurm is taking the job out of the queue"
+_ENDING_STARTED = "Slurm is stopping the job; the desktop closes and cleans up on its node"
+
+
 def pending_reason(code: str) -> str:
     """Plain words for a squeue reason code (unknown codes are shown as Slurm says them)."""
     return _PENDING_REASONS.get(code, f"waiting ({code})")
@@ -101,6 +113,8 @@ class DesktopSession:
     state: SessionState = SessionState.SUBMITTING
     detail: str = "submitting the desktop job"
     node: str = ""
+    # When the job started (on its node) and when its time limit ends it: Slurm's times.
+    started_at: float | None = None
     ends_at: float | None = None
     outcome: str = ""
     unreachable: bool = False
@@ -110,26 +124,61 @@ class DesktopSession:
     since: float = field(default_factory=time.time)
 
     @property
+    def display_state(self) -> str:
+        """The state as a person is told it: "ending" while on its way out (an overlay here,
+        a state of its own on the card), otherwise the state's name."""
+        if self.ending and self.state != SessionState.ENDED:
+            return "ending"
+        return self.state.value
+
+    @property
     def active(self) -> bool:
         """Changing soon (starting up or shutting down): worth a fast poll."""
         return self.state in ACTIVE_STATES or (self.ending and self.state != SessionState.ENDED)
 
-    def moved_to(self, state: SessionState, detail: str, outcome: str = "") -> DesktopSession:
-        """A copy in `state`; the step's start time resets only when the state really changes,
-        and `furthest` remembers the last step reached before an end (the stepper shows it)."""
-        since = self.since if state == self.state else time.time()
-        furthest = self.furthest
-        if state != SessionState.ENDED and _ORDER.index(state) > _ORDER.index(furthest):
-            furthest = state
+    def moved_to(
+        self, state: SessionState, detail: str, outcome: str = "", since: float | None = None
+    ) -> DesktopSession:
+        """A copy in `state` since `since` (Slurm's time for it); without one, the step's start
+        time resets only when the state really changes. `furthest` remembers the last step
+        reached before an end (the stepper shows it)."""
+        if since is None:
+            since = self.since if state == self.state else time.time()
         return replace(
-            self,
+            self.reached(state),
             state=state,
             detail=detail,
             outcome=outcome,
             since=since,
-            furthest=furthest,
             unreachable=False,
         )
+
+    def reached(self, state: SessionState) -> DesktopSession:
+        """A copy that got at least as far as `state` (ENDED is not a step)."""
+        if state == SessionState.ENDED or _ORDER.index(state) <= _ORDER.index(self.furthest):
+            return self
+        return replace(self, furthest=state)
+
+    def submitted(self, job_id: str) -> DesktopSession:
+        """sbatch answered with the job's id: queued (one ending since End was clicked while
+        sbatch ran stays Ending, since then)."""
+        session = replace(self, job_id=job_id, unreachable=False)
+        if self.ending:
+            return replace(session.reached(SessionState.QUEUED), state=SessionState.QUEUED)
+        return session.moved_to(SessionState.QUEUED, "submitted")
+
+    def start_ending(self) -> DesktopSession:
+        """End was asked for: Ending from now, whatever state the desktop is in."""
+        if self.state == SessionState.ENDED or self.ending:
+            return self
+        return replace(self, ending=True, detail=ENDING_ASKED, since=time.time())
+
+    def ending_asked(self) -> DesktopSession:
+        """Slurm took the cancel: what the ending desktop waits for now."""
+        if self.state == SessionState.ENDED:
+            return self
+        started = _ORDER.index(self.furthest) >= _ORDER.index(SessionState.STARTING)
+        return replace(self, detail=_ENDING_STARTED if started else _ENDING_QUEUED)
 
 
 def observe(session: DesktopSession, job: JobStatus, desktop_ready: bool) -> DesktopSession:
@@ -140,41 +189,66 @@ def observe(session: DesktopSession, job: JobStatus, desktop_ready: bool) -> Des
     if session.state == SessionState.ENDED:
         return session
     session = replace(
-        session, node=job.nodes or session.node, ends_at=_ends_at(session.ends_at, job)
+        session,
+        node=job.nodes or session.node,
+        started_at=job.started_at,
+        ends_at=_ends_at(job),
     )
+    if job.state in _END_OUTCOMES:
+        outcome = _END_OUTCOMES[job.state]
+        return _reached_by(session, job).moved_to(SessionState.ENDED, outcome, outcome=outcome)
+    if session.ending:  # End was asked for: the job is on its way out whatever it does now
+        return replace(session, unreachable=False)
+    if job.state == "COMPLETING":  # ending by itself (or cancelled elsewhere): since its end
+        return replace(
+            session,
+            detail=_ENDING_STARTED,
+            ending=True,
+            since=job.end_time or time.time(),
+            unreachable=False,
+        )
     if job.state == "PENDING":
         reason = pending_reason(job.reason)
         if job.reason == "Resources" and session.request.gpus:
             reason = "waiting for a free GPU node"
-        return session.moved_to(SessionState.QUEUED, reason)
+        return session.moved_to(SessionState.QUEUED, reason, since=job.submitted_at)
     if job.state == "CONFIGURING":
         return session.moved_to(
             SessionState.STARTING,
             f"powering up {job.nodes or 'a node'} (a cloud node usually takes 3 to 5 minutes)",
+            since=job.started_at,
         )
     if job.state == "RUNNING":
+        # Both run since the job started: "running for" is the job's true running time.
         if desktop_ready:
-            return session.moved_to(SessionState.READY, f"running on {job.nodes}")
-        return session.moved_to(SessionState.LAUNCHING, f"starting the desktop on {job.nodes}")
-    if job.state in _END_OUTCOMES:
-        outcome = _END_OUTCOMES[job.state]
-        return session.moved_to(SessionState.ENDED, outcome, outcome=outcome)
-    if job.state == "COMPLETING":
-        return replace(session, detail="shutting down", ending=True, unreachable=False)
+            return session.moved_to(
+                SessionState.READY, f"running on {job.nodes}", since=job.started_at
+            )
+        return session.moved_to(
+            SessionState.LAUNCHING, f"starting the desktop on {job.nodes}", since=job.started_at
+        )
     # SUSPENDED, REQUEUED, …: keep the step and say what Slurm says.
     return replace(session, detail=f"Slurm reports {job.state.lower()}", unreachable=False)
 
 
-def _ends_at(known: float | None, job: JobStatus) -> float | None:
-    """When a started job hits its time limit (epoch seconds), from squeue's time left; kept
-    as it was when the new estimate is within a few seconds, so polls don't churn the state."""
-    if job.state not in ("RUNNING", "CONFIGURING", "COMPLETING"):
+def _ends_at(job: JobStatus) -> float | None:
+    """When a started job reaches its time limit: Slurm's EndTime. None while its cloud node
+    boots (CONFIGURING): Slurm then restarts the job's clock from the moment the node is up, so
+    a time left shown during the boot would jump back afterwards."""
+    if job.state not in ("RUNNING", "COMPLETING"):
         return None
-    try:
-        estimate = time.time() + time_limit_seconds(job.time_left)
-    except InvalidRequest:  # UNLIMITED, NOT_SET, INVALID
-        return None
-    return known if known is not None and abs(known - estimate) < 5 else estimate
+    return job.end_time
+
+
+def _reached_by(session: DesktopSession, job: JobStatus) -> DesktopSession:
+    """A job that ended by itself after getting a node got that far, even if no poll saw it
+    there (a desktop failing in its first second was last seen queued): a node that failed, to
+    the node's step; otherwise the job ran there, to the desktop's. A cancel says nothing of how
+    far the job got."""
+    if not job.nodes or job.state == "CANCELLED":
+        return session
+    node_failed = job.state in ("BOOT_FAIL", "NODE_FAIL")
+    return session.reached(SessionState.STARTING if node_failed else SessionState.LAUNCHING)
 
 
 def vanished(session: DesktopSession) -> DesktopSession:
@@ -199,6 +273,8 @@ _LAST_WORD_OUTCOMES = {"idle": "idle stop", "failed": "failed", "server-exit": "
 def with_last_word(session: DesktopSession, word: LastWord | None, log_tail: str) -> DesktopSession:
     """An ended session told by the job's own last word and, for failures, its log's tail."""
     if word is not None and word.launch_id == session.key:
+        # Only the job script on the node writes a last word: the desktop got that far.
+        session = session.reached(SessionState.LAUNCHING)
         if word.cause in _LAST_WORD_OUTCOMES:
             session = replace(session, outcome=_LAST_WORD_OUTCOMES[word.cause], detail=word.reason)
         elif word.cause == "signal" and session.outcome == "ended":

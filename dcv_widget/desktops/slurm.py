@@ -3,20 +3,31 @@
 Output is requested with explicit field lists and the ASCII unit separator (0x1F) between
 fields, a character no job name, reason or node list contains; free text (the job comment) comes
 last. Parsing never depends on column widths or on the JSON schema of one Slurm release.
+
+squeue prints times as epoch seconds (SLURM_TIME_FORMAT=%s): no time zone of the cluster to
+guess. They are on the cluster's clock; `ClusterClock` moves them onto this machine's, which
+the kernel compares them with (and the browser, whose counters tick from them).
 """
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, replace
 
-from ..transport.base import CommandResult, Transport, TransportError
-from .request import LaunchRequest
+from ..transport.base import CommandNotFound, CommandResult, Transport, TransportError
+from .request import InvalidRequest, LaunchRequest, time_limit_seconds
 
 JOB_NAME = "dcv-widget"
 SEP = "\x1f"
 
-_SQUEUE_FIELDS = ("%i", "%T", "%r", "%N", "%L", "%P", "%k")
+# Job id, state, reason, nodes, time left, partition, submit, start and end time, comment.
+_SQUEUE_FIELDS = ("%i", "%T", "%r", "%N", "%L", "%P", "%V", "%S", "%e", "%k")
+# squeue then prints %V, %S and %e as epoch seconds, whatever the cluster's time zone.
+_SQUEUE_ENV = {"SLURM_TIME_FORMAT": "%s"}
+# A new measure of the cluster's clock replaces the one in use only when further off than this:
+# one measure is good to a second plus half the command's round trip.
+CLOCK_TOLERANCE = 2.0
 # One line per partition and node state (sinfo groups a partition's nodes by state): the
 # partition, whether it is up, its time limit, the nodes' compact state with its flags (idle~ is
 # powered down), how many nodes, and their CPUs allocated/idle/other/total.
@@ -41,7 +52,16 @@ class SlurmUnavailable(SlurmError):
 
 @dataclass(frozen=True)
 class JobStatus:
-    """One line of squeue (or sacct): a job as the scheduler sees it now."""
+    """One line of squeue (or sacct): a job as the scheduler sees it now.
+
+    The times are Slurm's own (epoch seconds, None where Slurm has none; sacct gives none).
+    `started_at` is when the job started on its node (for a cloud node, Slurm moves it to when
+    the node is up), None while it is pending; for a job cancelled before it started, Slurm sets
+    it to the moment of the cancel. `expected_start` is only for a pending job: the scheduler's
+    estimate of its start, None when it has none (an estimate, which moves as the queue does).
+    `end_time` is when a started job ended, or will reach its time limit; None while pending
+    and without a limit.
+    """
 
     job_id: str
     state: str
@@ -50,6 +70,10 @@ class JobStatus:
     time_left: str
     partition: str
     comment: str
+    submitted_at: float | None = None
+    started_at: float | None = None
+    expected_start: float | None = None
+    end_time: float | None = None
 
 
 @dataclass(frozen=True)
@@ -134,8 +158,13 @@ def parse_sbatch(text: str) -> str:
     return job_id
 
 
+def _epoch(text: str) -> float | None:
+    """A time squeue printed under `_SQUEUE_ENV` ("N/A", "Unknown" or "NONE" where it has none)."""
+    return float(text) if text.isdigit() else None
+
+
 def parse_squeue(text: str) -> dict[str, JobStatus]:
-    """Jobs by id from squeue output in the `_SQUEUE_FIELDS` format."""
+    """Jobs by id from squeue output in the `_SQUEUE_FIELDS` format, times as epoch seconds."""
     jobs: dict[str, JobStatus] = {}
     for line in text.splitlines():
         if not line.strip():
@@ -143,9 +172,80 @@ def parse_squeue(text: str) -> dict[str, JobStatus]:
         parts = line.split(SEP, len(_SQUEUE_FIELDS) - 1)
         if len(parts) != len(_SQUEUE_FIELDS):
             raise SlurmError(f"unexpected squeue line {line!r}")
-        job_id, state, reason, nodes, time_left, partition, comment = parts
-        jobs[job_id] = JobStatus(job_id, state, reason, nodes, time_left, partition, comment)
+        job_id, state, reason, nodes, time_left, partition, submit, start, end, comment = parts
+        # A pending job's StartTime is the scheduler's estimate, and its EndTime follows it.
+        pending = state == "PENDING"
+        jobs[job_id] = JobStatus(
+            job_id,
+            state,
+            reason,
+            nodes,
+            time_left,
+            partition,
+            comment,
+            submitted_at=_epoch(submit),
+            started_at=None if pending else _epoch(start),
+            expected_start=_epoch(start) if pending else None,
+            end_time=None if pending else _epoch(end),
+        )
     return jobs
+
+
+def cluster_now(jobs: dict[str, JobStatus]) -> float | None:
+    """The cluster's clock when squeue answered, read from the answer itself: for a running job
+    squeue prints its EndTime and the time left, which it works out from its own clock, so
+    EndTime minus the time left is that clock's "now" (to the second, which it truncates).
+    None when no running job has a time limit."""
+    for job in jobs.values():
+        if job.state != "RUNNING" or job.end_time is None:
+            continue
+        try:
+            return job.end_time - time_limit_seconds(job.time_left)
+        except InvalidRequest:  # UNLIMITED, NOT_SET, or no time left ("0:00")
+            continue
+    return None
+
+
+def shifted(job: JobStatus, offset: float) -> JobStatus:
+    """The job with its times moved by `offset` seconds (from the cluster's clock to ours)."""
+    if not offset:
+        return job
+
+    def move(t: float | None) -> float | None:
+        return None if t is None else t - offset
+
+    return replace(
+        job,
+        submitted_at=move(job.submitted_at),
+        started_at=move(job.started_at),
+        expected_start=move(job.expected_start),
+        end_time=move(job.end_time),
+    )
+
+
+class ClusterClock:
+    """How far the cluster's clock runs ahead of this machine's, measured from squeue's answers.
+
+    Slurm requires the cluster's own clocks to agree, but the kernel may run elsewhere (on a
+    laptop, over SSH) on a clock that does not: its "running for" and "time left" would be off
+    by the difference. Each squeue answer with a running job measures it (see `cluster_now`);
+    the offset in use changes only when a measure is off by more than CLOCK_TOLERANCE, so
+    polls do not move times that did not move (nor rebuild cards). Until a measure, 0.
+    """
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def measure(self, jobs: dict[str, JobStatus], asked: float, answered: float) -> None:
+        """Learn from one answer, asked for at `asked` and received at `answered` (our clock)."""
+        now = cluster_now(jobs)
+        if now is None:
+            return
+        # squeue's "now" is a whole second: its middle, against the middle of the round trip.
+        measured = now + 0.5 - (asked + answered) / 2
+        if abs(measured - self.offset) > CLOCK_TOLERANCE:
+            # Clocks within the tolerance of each other are taken to agree.
+            self.offset = measured if abs(measured) > CLOCK_TOLERANCE else 0.0
 
 
 def parse_partition_squeue(text: str) -> list[UserDesktop]:
@@ -181,7 +281,8 @@ def parse_sacct(text: str) -> dict[str, JobStatus]:
     """Final states by job id from `sacct --parsable2` in the `_SACCT_FIELDS` format.
 
     Only the allocation's own line counts (`123`, not the steps `123.batch`); a state such as
-    "CANCELLED by 1001" keeps its first word.
+    "CANCELLED by 1001" keeps its first word; a job that never got a node has none ("None
+    assigned"), as in squeue.
     """
     jobs: dict[str, JobStatus] = {}
     for line in text.splitlines():
@@ -189,6 +290,7 @@ def parse_sacct(text: str) -> dict[str, JobStatus]:
         if len(parts) != len(_SACCT_FIELDS) or not parts[0].isdigit():
             continue
         job_id, state, nodes = parts
+        nodes = "" if nodes == "None assigned" else nodes
         jobs[job_id] = JobStatus(job_id, state.split()[0] if state else "", "", nodes, "", "", "")
     return jobs
 
@@ -279,12 +381,23 @@ class SlurmBackend:
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
+        self.clock = ClusterClock()
 
     def _run(
         self, argv: list[str], *, stdin: str | None = None, env: dict[str, str] | None = None
     ) -> CommandResult:
         try:
             result = self.transport.run(argv, stdin=stdin, env=env)
+        except CommandNotFound as exc:
+            # Not the controller being away (SlurmUnavailable, retried): no retry can help.
+            raise SlurmError(
+                f"this machine has no Slurm client ({exc}), and dcv_widget runs Slurm's "
+                "commands where JupyterLab runs unless told otherwise. JupyterLab outside the "
+                "cluster (on your laptop)? Point dcv_widget at the head node: "
+                'c.DesktopSettings.ssh_host = "<head node>" in jupyter_dcv_widget_config.py '
+                "(a host of your ~/.ssh/config works). On the head node itself, put Slurm's "
+                "commands on PATH"
+            ) from exc
         except TransportError as exc:
             raise SlurmUnavailable(str(exc)) from exc
         if not result.ok and any(h in result.stderr for h in _UNAVAILABLE_HINTS):
@@ -309,9 +422,24 @@ class SlurmBackend:
             )
         return parse_sbatch(result.stdout)
 
+    def _squeue(self, argv: list[str]) -> tuple[str, float, float]:
+        """squeue's output, with when it was asked for and when it answered (our clock)."""
+        asked = time.time()
+        result = self._run(argv, env=_SQUEUE_ENV)
+        if not result.ok:
+            raise SlurmError(f"squeue failed: {_first_line(result)}")
+        return result.stdout, asked, time.time()
+
+    def _on_our_clock(
+        self, jobs: dict[str, JobStatus], asked: float, answered: float
+    ) -> dict[str, JobStatus]:
+        self.clock.measure(jobs, asked, answered)
+        return {job_id: shifted(job, self.clock.offset) for job_id, job in jobs.items()}
+
     def jobs(self) -> dict[str, JobStatus]:
-        """This user's dcv_widget jobs, pending, running and recently ended: one squeue call."""
-        result = self._run(
+        """This user's dcv_widget jobs, pending, running and recently ended: one squeue call.
+        Their times are on this machine's clock (see `ClusterClock`)."""
+        text, asked, answered = self._squeue(
             [
                 "squeue",
                 "--me",
@@ -321,16 +449,14 @@ class SlurmBackend:
                 f"--format={SEP.join(_SQUEUE_FIELDS)}",
             ]
         )
-        if not result.ok:
-            raise SlurmError(f"squeue failed: {_first_line(result)}")
-        return parse_squeue(result.stdout)
+        return self._on_our_clock(parse_squeue(text), asked, answered)
 
     def partition_desktops(self, partition: str) -> list[UserDesktop]:
         """Every user's live dcv_widget desktops on `partition`: one squeue call. Slurm shows
         other users' jobs only where PrivateData does not hide them (see `private_data`)."""
         if not _PARTITION_NAME.fullmatch(partition):
             raise SlurmError(f"partition: {partition!r} is not a Slurm partition name")
-        result = self._run(
+        text, asked, answered = self._squeue(
             [
                 "squeue",
                 "--all",
@@ -341,9 +467,9 @@ class SlurmBackend:
                 f"--format={SEP.join(_PARTITION_FIELDS)}",
             ]
         )
-        if not result.ok:
-            raise SlurmError(f"squeue failed: {_first_line(result)}")
-        return parse_partition_squeue(result.stdout)
+        desktops = parse_partition_squeue(text)
+        jobs = self._on_our_clock({d.job.job_id: d.job for d in desktops}, asked, answered)
+        return [replace(d, job=jobs[d.job.job_id]) for d in desktops]
 
     def private_data(self) -> frozenset[str]:
         """What the cluster hides from ordinary users (slurm.conf's PrivateData): with "jobs",

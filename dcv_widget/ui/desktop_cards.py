@@ -22,6 +22,15 @@ STEPS = (
     (SessionState.READY, "ready", "Ready"),
 )
 _INDEX = {state: i for i, (state, _, _) in enumerate(STEPS)}
+# An ending desktop's last step, after those it reached.
+_ENDING_STEP = ("ending", "Ending")
+
+# The time-left badge warns in the last tenth of the time limit, within these bounds (seconds):
+# the warning is there to save work before Slurm ends the job, for which a minute is the least
+# and five minutes enough; a tenth keeps it to the very end of short desktops (a 15-minute one
+# warns in its last 90 s, not from its start), and a long one warns 5 minutes before.
+WARN_MIN = 60.0
+WARN_MAX = 300.0
 
 _ADVICE = {
     "time limit reached": "Launch again with a longer time limit if you need more.",
@@ -35,24 +44,54 @@ _ADVICE = {
 
 
 def steps_for(session: DesktopSession) -> list[dict[str, str]]:
-    """The stepper: steps done, the current one, those to come; where an end failed, that step."""
+    """The stepper. On its way: the steps done, the current one, those to come ("pending");
+    Ready, once reached, is done (nothing is in progress on a ready desktop). Ending: the steps
+    it reached, then Ending in progress. Ended: the steps it reached, the one it failed at
+    marked "failed", and those it never reached "unreached" (not "pending": they won't come)."""
+    steps = [(step_id, label) for _, step_id, label in STEPS]
     if session.state == SessionState.ENDED:
         reached = _INDEX[session.furthest]
         failed = session.outcome.startswith("failed") and session.furthest != SessionState.READY
         statuses = [
-            "pending" if i > reached else "failed" if failed and i == reached else "done"
+            "unreached" if i > reached else "failed" if failed and i == reached else "done"
             for i in range(len(STEPS))
         ]
+    elif session.ending:
+        reached = _INDEX[session.furthest]
+        statuses = ["done" if i <= reached else "unreached" for i in range(len(STEPS))]
+        steps.append(_ENDING_STEP)
+        statuses.append("current")
     else:
         current = _INDEX[session.state]
+        ready = session.state == SessionState.READY
         statuses = [
-            "done" if i < current else "current" if i == current else "pending"
+            "done" if i < current or ready else "current" if i == current else "pending"
             for i in range(len(STEPS))
         ]
     return [
         {"id": step_id, "label": label, "status": status}
-        for (_, step_id, label), status in zip(STEPS, statuses, strict=True)
+        for (step_id, label), status in zip(steps, statuses, strict=True)
     ]
+
+
+def warn_at(ends_at: float | None, started_at: float | None) -> float | None:
+    """When the time-left badge of a job ending at `ends_at` turns into a warning (epoch
+    seconds; None: no time limit), from its time limit (`ends_at - started_at`): see WARN_MIN.
+    Decided here so that the view only compares it with its clock."""
+    if ends_at is None:
+        return None
+    if started_at is None:  # the limit is not known: the longest warning
+        return ends_at - WARN_MAX
+    return ends_at - min(WARN_MAX, max(WARN_MIN, (ends_at - started_at) / 10))
+
+
+def tone_for(session: DesktopSession) -> str:
+    """How an ended card looks beside its words: "failed" (error colour, ✕) for a desktop
+    that failed, "ended" (quiet, ■) for one that ended otherwise (cancelled, completed, time
+    limit, idle stop); "" while it lives, where its state sets the look."""
+    if session.state != SessionState.ENDED:
+        return ""
+    return "failed" if session.outcome.startswith("failed") else "ended"
 
 
 def actions_for(session: DesktopSession, access: Access | None = None) -> list[str]:
@@ -90,7 +129,8 @@ def card_for(
         "job_id": session.job_id,
         "title": f"Desktop {session.job_id or '…'} · {engine} on {where}",
         "elsewhere": elsewhere,
-        "state": session.state.value,
+        "state": session.display_state,
+        "tone": tone_for(session),
         "unreachable": session.unreachable,
         "steps": steps_for(session),
         # An end's detail adds nothing when it only repeats the outcome.
@@ -98,6 +138,7 @@ def card_for(
         "since": session.since,
         "node": session.node,
         "ends_at": None if ended else session.ends_at,
+        "warn_at": None if ended else warn_at(session.ends_at, session.started_at),
         "outcome": f"Ended: {session.outcome}" if ended else "",
         "log_tail": session.log_tail,
         "advice": _ADVICE.get(session.outcome, "") if ended else "",

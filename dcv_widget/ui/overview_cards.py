@@ -15,6 +15,7 @@ from typing import Any
 from ..desktops.class_monitor import STATE_ORDER, card_state
 from ..desktops.session import pending_reason
 from ..desktops.slurm import UserDesktop
+from .desktop_cards import warn_at
 
 # Sort choices of the toolbar: value -> label.
 SORTS = {"user": "User", "state": "State", "time_left": "Time left", "node": "Node"}
@@ -63,12 +64,14 @@ def overview_card(
         "title": f"{desktop.user} · job {job.job_id}",
         "elsewhere": False,  # the class overview lists everyone's desktops together
         "state": state,
+        "tone": "",
         "unreachable": unreachable,
         "steps": [],
         "detail": words or detail(desktop),
         "since": 0.0,
         "node": job.nodes,
         "ends_at": ends,
+        "warn_at": warn_at(ends, job.started_at),
         "outcome": "",
         "log_tail": "",
         "advice": "",

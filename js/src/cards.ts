@@ -4,7 +4,7 @@
  */
 
 import { append, button, h, uniqueId } from './dom';
-import { elapsedText, leftText, WARN_SECONDS } from './time';
+import { elapsedText, leftText, warning } from './time';
 import { pendingText, problem, RoutePanel } from './route-panel';
 import { miniStepper, stepper } from './stepper';
 import { Card, CardAction, ViewMessage } from './types';
@@ -271,9 +271,9 @@ export class CardList {
         if (entry.leftText.data !== text) {
           entry.leftText.data = text;
         }
-        const warning = String(card.ends_at - now < WARN_SECONDS);
-        if (entry.left.dataset.warning !== warning) {
-          entry.left.dataset.warning = warning;
+        const warn = String(warning(card.warn_at, now));
+        if (entry.left.dataset.warning !== warn) {
+          entry.left.dataset.warning = warn;
         }
       }
     }
@@ -335,6 +335,7 @@ export class CardList {
     el.tabIndex = -1;
     el.dataset.key = card.key;
     el.dataset.state = card.state;
+    el.dataset.tone = card.tone;
     el.dataset.jobId = card.job_id;
     el.dataset.unreachable = String(card.unreachable);
     el.setAttribute('aria-labelledby', titleId);
@@ -417,7 +418,7 @@ export class CardList {
       return null;
     }
     entry.leftText = document.createTextNode(leftText(card.ends_at, now));
-    entry.left = h('span', { class: 'dcv-time-left', 'data-warning': String(card.ends_at - now < WARN_SECONDS) }, entry.leftText);
+    entry.left = h('span', { class: 'dcv-time-left', 'data-warning': String(warning(card.warn_at, now)) }, entry.leftText);
     return entry.left;
   }
 

@@ -1,7 +1,7 @@
 /**
- * A desktop's progress as steps (submitted → queued → node → desktop → ready): the full stepper
- * of a card and the compact row's "3/5" with one dot per step. Each status has its own icon and
- * words, never colour alone.
+ * A desktop's progress as steps (submitted → queued → node → desktop → ready, and ending while it
+ * ends): the full stepper of a card and the compact row's "3/5" with one dot per step. Each
+ * status has its own icon and words, never colour alone; the kernel decides every status.
  */
 
 import { h } from './dom';
@@ -12,6 +12,7 @@ export const STEP_MARKS: Record<StepStatus, { icon: string; words: string }> = {
   done: { icon: '✓', words: 'done' },
   current: { icon: '●', words: 'in progress' },
   pending: { icon: '', words: 'not yet' },
+  unreached: { icon: '', words: 'not reached' },
   failed: { icon: '✕', words: 'failed' },
 };
 

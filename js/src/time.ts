@@ -1,4 +1,11 @@
-/** Time formatting and the one shared 1 s ticker of every view on the page. */
+/**
+ * Time formatting and the one shared 1 s ticker of every view on the page.
+ *
+ * Cards carry epoch seconds (`since`, `ends_at`, `warn_at`) on the kernel's clock, onto which
+ * the kernel has already moved Slurm's times (it measures the cluster's clock from squeue's
+ * answers). The counters compare them with this browser's clock: a browser whose clock is off
+ * from the kernel's shows "for" and "left" off by as much (never below zero), and ticks right.
+ */
 
 function pad(n: number): string {
   return n < 10 ? `0${n}` : `${n}`;
@@ -23,12 +30,14 @@ export function elapsedText(since: number, now: number): string {
   return `for ${formatDuration(now - since)}`;
 }
 
-/** The warning threshold of the time left: 15 minutes. */
-export const WARN_SECONDS = 15 * 60;
-
 export function leftText(endsAt: number, now: number): string {
   const left = endsAt - now;
   return left > 0 ? `${formatDuration(left)} left` : 'time limit reached';
+}
+
+/** Whether the time left is shown as a warning now: the kernel says from when (`warnAt`). */
+export function warning(warnAt: number | null, now: number): boolean {
+  return warnAt !== null && now >= warnAt;
 }
 
 type Tick = (now: number) => void;

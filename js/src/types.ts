@@ -41,7 +41,8 @@ export interface Launcher {
   problem: string;
 }
 
-export type StepStatus = 'done' | 'current' | 'pending' | 'failed';
+/** 'pending': not yet (the desktop is on its way); 'unreached': never (it ended, or is ending, first). */
+export type StepStatus = 'done' | 'current' | 'pending' | 'unreached' | 'failed';
 
 export interface Step {
   id: string;
@@ -79,12 +80,16 @@ export interface Card {
   job_id: string;
   title: string;
   state: string;
+  /** How an ended card looks beside its words: 'failed', 'ended' (any other end), or ''. */
+  tone: string;
   unreachable: boolean;
   steps: Step[];
   detail: string;
   since: number;
   node: string;
   ends_at: number | null;
+  /** From when (epoch seconds) the time left is shown as a warning; the kernel decides. */
+  warn_at: number | null;
   outcome: string;
   log_tail: string;
   advice: string;
@@ -163,7 +168,7 @@ export function toLauncher(value: unknown): Launcher | null {
   };
 }
 
-const STEP_STATUSES: readonly string[] = ['done', 'current', 'pending', 'failed'];
+const STEP_STATUSES: readonly string[] = ['done', 'current', 'pending', 'unreached', 'failed'];
 
 export function toCards(value: unknown): Card[] {
   return list(value).map((item) => {
@@ -174,6 +179,7 @@ export function toCards(value: unknown): Card[] {
       job_id: str(c.job_id),
       title: str(c.title),
       state: str(c.state),
+      tone: str(c.tone),
       unreachable: c.unreachable === true,
       steps: list(c.steps).map((s) => {
         const step = record(s);
@@ -184,6 +190,7 @@ export function toCards(value: unknown): Card[] {
       since: typeof c.since === 'number' ? c.since : 0,
       node: str(c.node),
       ends_at: typeof c.ends_at === 'number' ? c.ends_at : null,
+      warn_at: typeof c.warn_at === 'number' ? c.warn_at : null,
       outcome: str(c.outcome),
       log_tail: str(c.log_tail),
       advice: str(c.advice),

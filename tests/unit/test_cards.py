@@ -10,7 +10,15 @@ from dcv_widget.access.instructions import pending as access_pending
 from dcv_widget.access.instructions import problem as access_problem
 from dcv_widget.desktops.request import LaunchRequest
 from dcv_widget.desktops.session import DesktopSession, SessionState
-from dcv_widget.ui.desktop_cards import card_for, static_html, static_summary, steps_for
+from dcv_widget.ui.desktop_cards import (
+    WARN_MAX,
+    WARN_MIN,
+    card_for,
+    static_html,
+    static_summary,
+    steps_for,
+    warn_at,
+)
 
 
 def session(state: SessionState, **changes: object) -> DesktopSession:
@@ -30,19 +38,66 @@ def test_stepper_follows_the_lifecycle() -> None:
         "pending",
         "pending",
     ]
-    assert statuses(session(SessionState.READY)) == ["done", "done", "done", "done", "current"]
+    assert statuses(session(SessionState.LAUNCHING))[3:] == ["current", "pending"]
+    # Nothing is in progress on a ready desktop: Ready is done.
+    assert statuses(session(SessionState.READY)) == ["done"] * 5
 
 
 def test_a_failure_marks_the_step_where_it_happened() -> None:
     launching = session(SessionState.LAUNCHING)
     failed = launching.moved_to(SessionState.ENDED, "Xvnc did not start", outcome="failed")
-    assert statuses(failed) == ["done", "done", "done", "failed", "pending"]
+    assert statuses(failed) == ["done", "done", "done", "failed", "unreached"]
+    unsubmitted = session(SessionState.SUBMITTING).moved_to(
+        SessionState.ENDED, "sbatch: invalid partition", outcome="failed to submit"
+    )
+    assert statuses(unsubmitted) == ["failed"] + ["unreached"] * 4
 
 
 def test_a_desktop_cancelled_while_queued_shows_how_far_it_got() -> None:
     queued = session(SessionState.QUEUED)
     ended = queued.moved_to(SessionState.ENDED, "cancelled", outcome="cancelled")
-    assert statuses(ended) == ["done", "done", "pending", "pending", "pending"]
+    assert statuses(ended) == ["done", "done", "unreached", "unreached", "unreached"]
+
+
+def test_an_ending_desktop_is_its_own_state_and_step() -> None:
+    for state in (SessionState.QUEUED, SessionState.READY):
+        ending = session(state).start_ending()
+        card = card_for(ending, Access("direct", "Direct connection"))
+        assert card["state"] == "ending"
+        assert card["actions"] == []
+        steps = card["steps"]
+        assert steps[-1] == {"id": "ending", "label": "Ending", "status": "current"}
+        assert [s["status"] for s in steps].count("current") == 1
+    ready_ending = steps_for(session(SessionState.READY).start_ending())
+    assert [s["status"] for s in ready_ending] == ["done"] * 5 + ["current"]
+    queued_ending = steps_for(session(SessionState.QUEUED).start_ending())
+    assert [s["status"] for s in queued_ending][1:] == ["done"] + ["unreached"] * 3 + ["current"]
+
+
+def test_a_failed_end_looks_unlike_a_cancelled_one() -> None:
+    launching = session(SessionState.LAUNCHING)
+    failed = card_for(launching.moved_to(SessionState.ENDED, "x", outcome="failed"))
+    cancelled = card_for(launching.moved_to(SessionState.ENDED, "x", outcome="cancelled"))
+    node_failed = card_for(
+        launching.moved_to(SessionState.ENDED, "x", outcome="failed: the node failed")
+    )
+    assert failed["tone"] == node_failed["tone"] == "failed"
+    assert cancelled["tone"] == "ended"
+    assert card_for(launching)["tone"] == ""
+
+
+def test_the_time_left_warns_in_the_last_tenth_of_the_limit_within_bounds() -> None:
+    start = 1_000_000.0
+    # A 15-minute tutorial desktop: the last 90 s, not from its start.
+    assert warn_at(start + 900, start) == start + 900 - 90
+    # Short: at least the last minute; long: at most the last five.
+    assert warn_at(start + 300, start) == start + 300 - WARN_MIN
+    assert warn_at(start + 8 * 3600, start) == start + 8 * 3600 - WARN_MAX
+    assert warn_at(None, start) is None  # no time limit
+    assert warn_at(start + 900, None) == start + 900 - WARN_MAX  # limit unknown
+    ready = session(SessionState.READY, started_at=start, ends_at=start + 3600)
+    assert card_for(ready)["warn_at"] == start + 3600 - WARN_MAX
+    assert card_for(replace(ready, state=SessionState.ENDED))["warn_at"] is None
 
 
 def test_actions_per_state() -> None:

@@ -16,8 +16,8 @@ from dcv_widget.desktops.session_file import LastWord
 from dcv_widget.desktops.slurm import JobStatus
 
 
-def job(state: str, reason: str = "None", nodes: str = "") -> JobStatus:
-    return JobStatus("42", state, reason, nodes, "59:00", "dcv", "dcv-widget:novnc:k")
+def job(state: str, reason: str = "None", nodes: str = "", **times: float) -> JobStatus:
+    return JobStatus("42", state, reason, nodes, "59:00", "dcv", "dcv-widget:novnc:k", **times)
 
 
 def submitted() -> DesktopSession:
@@ -79,9 +79,88 @@ def test_final_states_end_the_session_with_an_outcome() -> None:
 
 def test_completing_keeps_the_step_and_polls_fast() -> None:
     ready = replace(submitted(), state=SessionState.READY)
-    completing = observe(ready, job("COMPLETING"), desktop_ready=False)
+    completing = observe(ready, job("COMPLETING", end_time=T0 + 60), desktop_ready=False)
     assert completing.state == SessionState.READY
     assert completing.ending and completing.active
+    assert completing.display_state == "ending"
+    assert completing.since == T0 + 60  # ending since Slurm ended the job
+
+
+T0 = 1_700_000_000.0  # a Slurm time (epoch seconds, in the past)
+
+
+def test_times_are_slurms_so_a_reattached_desktop_shows_its_true_age() -> None:
+    # A new manager adopts a desktop queued and started long before it (since: now).
+    adopted = submitted()
+    queued = observe(adopted, job("PENDING", submitted_at=T0), desktop_ready=False)
+    assert queued.since == T0
+    running = job("RUNNING", nodes="n1", submitted_at=T0, started_at=T0 + 5, end_time=T0 + 905)
+    ready = observe(adopted, running, desktop_ready=True)
+    assert (ready.state, ready.since) == (SessionState.READY, T0 + 5)
+    assert (ready.started_at, ready.ends_at) == (T0 + 5, T0 + 905)
+    launching = observe(adopted, running, desktop_ready=False)
+    assert launching.since == T0 + 5
+    assert observe(launching, running, desktop_ready=True).since == T0 + 5
+
+
+def test_no_time_left_while_a_cloud_node_boots_then_slurms_end_time() -> None:
+    # Slurm restarts the job's clock once the node is up: a time left shown before would jump.
+    booting = job("CONFIGURING", nodes="c1", started_at=T0, end_time=T0 + 900)
+    starting = observe(submitted(), booting, desktop_ready=False)
+    assert (starting.state, starting.since, starting.ends_at) == (SessionState.STARTING, T0, None)
+    up = job("RUNNING", nodes="c1", started_at=T0 + 30, end_time=T0 + 930)
+    launching = observe(starting, up, desktop_ready=False)
+    assert (launching.since, launching.ends_at) == (T0 + 30, T0 + 930)
+    # An administrator extends the limit: the time left follows.
+    extended = replace(up, end_time=T0 + 1830)
+    assert observe(launching, extended, desktop_ready=False).ends_at == T0 + 1830
+
+
+def test_an_ending_desktop_stays_ending_since_end_whatever_the_job_does_meanwhile() -> None:
+    running = job("RUNNING", nodes="n1", started_at=T0, end_time=T0 + 900)
+    ready = observe(submitted(), running, desktop_ready=True)
+    ending = ready.start_ending()
+    assert ending.ending and ending.display_state == "ending" and ending.since > T0
+    assert ending.start_ending() is ending
+    asked = ending.ending_asked()
+    assert "cleans up on its node" in asked.detail
+    # scancel sent, the job still reported running, then completing: still Ending, same time.
+    for state in ("RUNNING", "COMPLETING"):
+        seen = observe(asked, replace(running, state=state), desktop_ready=True)
+        assert (seen.state, seen.ending, seen.detail, seen.since) == (
+            SessionState.READY,
+            True,
+            asked.detail,
+            asked.since,
+        )
+    ended = observe(asked, replace(running, state="CANCELLED"), desktop_ready=False)
+    assert ended.state == SessionState.ENDED and ended.display_state == "ended"
+    queued_end = submitted().start_ending().ending_asked()
+    assert queued_end.detail == "Slurm is taking the job out of the queue"
+
+
+def test_end_clicked_while_sbatch_ran_stays_ending() -> None:
+    clicked = DesktopSession(request=LaunchRequest(), key="k").start_ending()
+    queued = clicked.submitted("42")
+    assert (queued.state, queued.job_id, queued.ending) == (SessionState.QUEUED, "42", True)
+    assert (queued.detail, queued.since) == (clicked.detail, clicked.since)
+    assert queued.furthest == SessionState.QUEUED
+    plain = DesktopSession(request=LaunchRequest(), key="k").submitted("42")
+    assert (plain.state, plain.detail, plain.ending) == (SessionState.QUEUED, "submitted", False)
+
+
+def test_a_job_that_failed_on_its_node_got_there_even_if_last_seen_queued() -> None:
+    failed = observe(submitted(), job("FAILED", nodes="n1"), desktop_ready=False)
+    assert failed.furthest == SessionState.LAUNCHING
+    boot = observe(submitted(), job("BOOT_FAIL", nodes="c1"), desktop_ready=False)
+    assert boot.furthest == SessionState.STARTING
+    # A cancel says nothing of how far it got; a job without a node never left the queue.
+    for gone in (job("CANCELLED", nodes="n1"), job("FAILED")):
+        assert observe(submitted(), gone, desktop_ready=False).furthest == submitted().furthest
+    # Only the job script on the node writes a last word.
+    vanished_one = vanished(submitted())
+    word = LastWord("failed", "Xvnc did not start", "k")
+    assert with_last_word(vanished_one, word, "").furthest == SessionState.LAUNCHING
 
 
 def test_vanished_job_is_not_called_completed() -> None:

@@ -7,12 +7,14 @@ import pytest
 from dcv_widget.desktops.request import LaunchRequest
 from dcv_widget.desktops.slurm import (
     SEP,
+    ClusterClock,
     JobStatus,
     JobTag,
     Partition,
     SlurmBackend,
     SlurmError,
     UserDesktop,
+    cluster_now,
     job_comment,
     parse_job_comment,
     parse_partition_squeue,
@@ -22,24 +24,42 @@ from dcv_widget.desktops.slurm import (
     parse_sinfo,
     parse_squeue,
     sbatch_argv,
+    shifted,
 )
 from dcv_widget.transport.base import CommandResult
 
-# Captured with: squeue --me --states=all --noheader --format=%i^_%T^_%r^_%N^_%L^_%P^_%k
+# Captured with: SLURM_TIME_FORMAT=%s squeue --me --states=all --noheader
+#   --format=%i^_%T^_%r^_%N^_%L^_%P^_%V^_%S^_%e^_%k
+# (a running job, one completing, one cancelled while pending, one pending in a down partition;
+# added as Slurm documents them: a pending job with the backfill scheduler's estimated start
+# and a separator in its comment, a running job without a time limit)
 SQUEUE = (
-    "2\x1fCANCELLED\x1fNone\x1fdcv-node-1\x1f9:59\x1fdcv\x1fdcv-widget:novnc:ab12\n"
-    "3\x1fCOMPLETED\x1fNone\x1fdcv-node-1\x1fUNLIMITED\x1fdcv\x1f(null)\n"
-    "7\x1fPENDING\x1fResources\x1f\x1f1:00:00\x1fviz\x1fnote\x1fwith a separator\n"
+    "1010\x1fRUNNING\x1fNone\x1fdcv-node-1\x1f19:27\x1fdcv\x1f1795957137\x1f1795957137"
+    "\x1f1795958337\x1fdcv-widget:novnc:29e5f22ba7f04fa9a081e99de735582f\n"
+    "1012\x1fCOMPLETING\x1fNone\x1fdcv-node-1\x1f19:51\x1fdcv\x1f1795957155\x1f1795957156"
+    "\x1f1795957165\x1fdcv-widget:novnc:6c87dceef3e14d6a8c8426f876b17f60:c4a8fcdc8e05:jupyter\n"
+    "1014\x1fCANCELLED\x1fJobHeldUser\x1f\x1f5:00\x1fdcv-maint\x1f1795957174\x1f1795957176"
+    "\x1f1795957176\x1f(null)\n"
+    "1015\x1fPENDING\x1fPartitionDown\x1f\x1f5:00\x1fdcv-maint\x1f1795957174\x1fN/A\x1fN/A"
+    "\x1f(null)\n"
+    "7\x1fPENDING\x1fResources\x1f\x1f1:00:00\x1fviz\x1f1795957000\x1f1795960000\x1f1795963600"
+    "\x1fnote\x1fwith a separator\n"
+    "8\x1fRUNNING\x1fNone\x1fviz-1\x1fUNLIMITED\x1fviz\x1f1795950000\x1f1795950000\x1fUnknown"
+    "\x1f(null)\n"
 )
-# Captured with: squeue --all --partition=dcv --name=dcv-widget --noheader
-#   --states=PENDING,CONFIGURING,RUNNING,COMPLETING --format=%u^_%i^_%T^_%r^_%N^_%L^_%P^_%k
+# Captured with: SLURM_TIME_FORMAT=%s squeue --all --partition=dcv --name=dcv-widget --noheader
+#   --states=PENDING,CONFIGURING,RUNNING,COMPLETING
+#   --format=%u^_%i^_%T^_%r^_%N^_%L^_%P^_%V^_%S^_%e^_%k
 # (a job of another tool named dcv-widget, and one whose comment holds the separator, added)
 PARTITION_SQUEUE = (
-    "dcvtest\x1f517\x1fCOMPLETING\x1fNone\x1fdcv-node-1\x1f9:53\x1fdcv"
-    "\x1fdcv-widget:novnc:8fa951f1357d47c597e0859ea9b384a0::ssm\n"
-    "dcvstudent1\x1f518\x1fPENDING\x1fResources\x1f\x1f5:00\x1fdcv\x1fdcv-widget:novnc:probe1\n"
-    "alice\x1f519\x1fRUNNING\x1fNone\x1fdcv-node-1\x1f58:12\x1fdcv\x1f(null)\n"
-    "bob\x1f520\x1fRUNNING\x1fNone\x1fdcv-node-1\x1f1:00:00\x1fdcv\x1fnote\x1fdcv-widget:dcv:x\n"
+    "dcvtest\x1f517\x1fCOMPLETING\x1fNone\x1fdcv-node-1\x1f9:53\x1fdcv\x1f1795957155"
+    "\x1f1795957156\x1f1795957165\x1fdcv-widget:novnc:8fa951f1357d47c597e0859ea9b384a0::ssm\n"
+    "dcvstudent1\x1f518\x1fPENDING\x1fResources\x1f\x1f5:00\x1fdcv\x1f1795957174\x1fN/A"
+    "\x1fN/A\x1fdcv-widget:novnc:probe1\n"
+    "alice\x1f519\x1fRUNNING\x1fNone\x1fdcv-node-1\x1f58:12\x1fdcv\x1f1795957137\x1f1795957137"
+    "\x1f1795960737\x1f(null)\n"
+    "bob\x1f520\x1fRUNNING\x1fNone\x1fdcv-node-1\x1f1:00:00\x1fdcv\x1f1795957137\x1f1795957137"
+    "\x1f1795960737\x1fnote\x1fdcv-widget:dcv:x\n"
 )
 # As documented for sacct --noheader --parsable2 --format=JobIDRaw,State,NodeList
 SACCT = (
@@ -80,15 +100,87 @@ def test_sbatch_garbage_is_an_error() -> None:
 
 def test_squeue_lines_become_job_statuses() -> None:
     jobs = parse_squeue(SQUEUE)
-    assert jobs["2"] == JobStatus(
-        "2", "CANCELLED", "None", "dcv-node-1", "9:59", "dcv", "dcv-widget:novnc:ab12"
+    assert jobs["1010"] == JobStatus(
+        "1010",
+        "RUNNING",
+        "None",
+        "dcv-node-1",
+        "19:27",
+        "dcv",
+        "dcv-widget:novnc:29e5f22ba7f04fa9a081e99de735582f",
+        submitted_at=1795957137.0,
+        started_at=1795957137.0,
+        expected_start=None,
+        end_time=1795958337.0,
     )
     assert jobs["7"].partition == "viz"
-    assert jobs["3"].time_left == "UNLIMITED"
+    assert jobs["8"].time_left == "UNLIMITED"
     # Free text comes last, so a stray separator in it cannot shift the other fields.
     assert jobs["7"].comment == "note\x1fwith a separator"
     assert jobs["7"].nodes == ""
     assert jobs["7"].reason == "Resources"
+
+
+def test_squeue_times_keep_their_meaning_per_state() -> None:
+    jobs = parse_squeue(SQUEUE)
+    # Pending: StartTime is the scheduler's estimate (N/A: none yet), never a start.
+    estimated, unknown = jobs["7"], jobs["1015"]
+    assert (estimated.started_at, estimated.expected_start, estimated.end_time) == (
+        None,
+        1795960000.0,
+        None,
+    )
+    assert (unknown.started_at, unknown.expected_start, unknown.end_time) == (None, None, None)
+    assert unknown.submitted_at == 1795957174.0
+    # Completing: EndTime is when the job ended. Without a time limit: no end ("Unknown").
+    assert jobs["1012"].end_time == 1795957165.0
+    assert (jobs["8"].started_at, jobs["8"].end_time) == (1795950000.0, None)
+    # Cancelled before it started: Slurm's StartTime is the cancel, and it had no node.
+    cancelled = jobs["1014"]
+    assert cancelled.started_at == cancelled.end_time and cancelled.nodes == ""
+
+
+def test_the_cluster_clock_is_read_from_squeues_own_answer() -> None:
+    jobs = parse_squeue(SQUEUE)
+    # Job 1010 ends at 1795958337 with 19:27 left: squeue's clock read 1795957170.
+    assert cluster_now(jobs) == 1795957170.0
+    # Nothing running with a limit: nothing to read it from.
+    assert cluster_now({k: jobs[k] for k in ("1012", "1014", "1015", "7", "8")}) is None
+
+
+def test_times_move_onto_our_clock_only_for_a_real_difference() -> None:
+    jobs = parse_squeue(SQUEUE)
+    clock = ClusterClock()
+    # Agreeing clocks (the answer's second against a 0.2 s round trip): no offset at all.
+    clock.measure(jobs, 1795957170.1, 1795957170.3)
+    assert clock.offset == 0.0
+    # Our clock 90 s behind the cluster's.
+    clock.measure(jobs, 1795957080.0, 1795957081.0)
+    assert clock.offset == pytest.approx(90.0)
+    # A measure within the tolerance of it changes nothing (no churn from poll to poll).
+    clock.measure(jobs, 1795957079.0, 1795957080.0)
+    assert clock.offset == pytest.approx(90.0)
+    clock.measure({}, 0.0, 0.0)
+    assert clock.offset == pytest.approx(90.0)
+    moved = shifted(jobs["1010"], clock.offset)
+    assert moved.started_at == pytest.approx(1795957137.0 - 90.0)
+    assert moved.end_time == pytest.approx(1795958337.0 - 90.0)
+    assert shifted(jobs["1015"], 90.0).expected_start is None
+    assert shifted(jobs["7"], 90.0).expected_start == pytest.approx(1795960000.0 - 90.0)
+
+
+def test_jobs_asks_for_epoch_seconds_and_answers_on_our_clock() -> None:
+    transport = RecordingTransport(SQUEUE)
+    slurm = SlurmBackend(transport)
+    jobs = slurm.jobs()
+    assert transport.envs == [{"SLURM_TIME_FORMAT": "%s"}]
+    assert (
+        transport.calls[0][-1]
+        == "--format=%i\x1f%T\x1f%r\x1f%N\x1f%L\x1f%P\x1f%V\x1f%S\x1f%e\x1f%k"
+    )
+    # The captured answer is from the past: this machine's clock is "behind" it by that much.
+    assert slurm.clock.offset < 0
+    assert jobs["1010"].started_at == pytest.approx(1795957137.0 - slurm.clock.offset)
 
 
 def test_squeue_empty_output_means_no_jobs() -> None:
@@ -202,6 +294,9 @@ def test_partition_squeue_lists_every_users_desktops_with_their_user() -> None:
             "9:53",
             "dcv",
             "dcv-widget:novnc:8fa951f1357d47c597e0859ea9b384a0::ssm",
+            submitted_at=1795957155.0,
+            started_at=1795957156.0,
+            end_time=1795957165.0,
         ),
         JobTag("novnc", "8fa951f1357d47c597e0859ea9b384a0", "", "ssm"),
     )
@@ -254,9 +349,11 @@ class RecordingTransport:
     def __init__(self, stdout: str = "", returncode: int = 0, stderr: str = "") -> None:
         self.stdout, self.returncode, self.stderr = stdout, returncode, stderr
         self.calls: list[list[str]] = []
+        self.envs: list[object] = []
 
-    def run(self, argv: list[str], **_kwargs: object) -> CommandResult:
+    def run(self, argv: list[str], env: object = None, **_kwargs: object) -> CommandResult:
         self.calls.append(argv)
+        self.envs.append(env)
         return CommandResult(tuple(argv), self.returncode, self.stdout, self.stderr)
 
     def read_text(self, path: str) -> str | None:
@@ -284,7 +381,7 @@ def test_partition_desktops_is_one_squeue_call_with_explicit_fields() -> None:
             "--name=dcv-widget",
             "--states=PENDING,CONFIGURING,RUNNING,COMPLETING",
             "--noheader",
-            "--format=%u\x1f%i\x1f%T\x1f%r\x1f%N\x1f%L\x1f%P\x1f%k",
+            "--format=%u\x1f%i\x1f%T\x1f%r\x1f%N\x1f%L\x1f%P\x1f%V\x1f%S\x1f%e\x1f%k",
         ]
     ]
 
