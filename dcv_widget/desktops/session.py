@@ -46,8 +46,11 @@ _PENDING_REASONS = {
     "None": "waiting to be scheduled",
     "Priority": "waiting behind jobs with higher priority",
     "Resources": "waiting for a free node",
-    "PartitionDown": "the partition is down; ask your cluster admin",
-    "PartitionInactive": "the partition is inactive; ask your cluster admin",
+    # Nothing changes these but an admin: the words say the desktop will not start by itself.
+    "PartitionDown": "the partition is down, so this desktop will not start by itself: end it "
+    "and launch on another partition, or ask your cluster admin to bring the partition back up",
+    "PartitionInactive": "the partition is inactive, so this desktop will not start by itself: "
+    "end it and launch on another partition, or ask your cluster admin",
     "PartitionNodeLimit": "the request needs more nodes than the partition allows",
     "PartitionTimeLimit": "the time limit is longer than the partition allows; choose less time",
     "ReqNodeNotAvail": "the nodes it needs are not available (down, drained or reserved)",
@@ -93,6 +96,10 @@ _ENDING_QUEUED = "Slurm is taking the job out of the queue"
 _ENDING_STARTED = "Slurm is stopping the job; the desktop closes and cleans up on its node"
 
 
+# What a desktop queued for a reason only an admin can lift is told: it will not start by itself.
+_STUCK = frozenset(_PENDING_REASONS[code] for code in ("PartitionDown", "PartitionInactive"))
+
+
 def pending_reason(code: str) -> str:
     """Plain words for a squeue reason code (unknown codes are shown as Slurm says them)."""
     return _PENDING_REASONS.get(code, f"waiting ({code})")
@@ -130,6 +137,11 @@ class DesktopSession:
         if self.ending and self.state != SessionState.ENDED:
             return "ending"
         return self.state.value
+
+    @property
+    def stuck(self) -> bool:
+        """Queued where it will not start by itself (its partition is down): its card says so."""
+        return self.state == SessionState.QUEUED and not self.ending and self.detail in _STUCK
 
     @property
     def active(self) -> bool:

@@ -88,7 +88,10 @@ def warn_at(ends_at: float | None, started_at: float | None) -> float | None:
 def tone_for(session: DesktopSession) -> str:
     """How an ended card looks beside its words: "failed" (error colour, ✕) for a desktop
     that failed, "ended" (quiet, ■) for one that ended otherwise (cancelled, completed, time
-    limit, idle stop); "" while it lives, where its state sets the look."""
+    limit, idle stop); "stuck" (warning colour) for a queued one that will not start by itself;
+    "" while it lives otherwise, where its state sets the look."""
+    if session.stuck:
+        return "stuck"
     if session.state != SessionState.ENDED:
         return ""
     return "failed" if session.outcome.startswith("failed") else "ended"
@@ -136,6 +139,8 @@ def card_for(
         # An end's detail adds nothing when it only repeats the outcome.
         "detail": "" if ended and session.detail == session.outcome else session.detail,
         "since": session.since,
+        # The words before the time ticking from `since`: a queued desktop is waiting.
+        "since_label": "· waiting" if session.display_state == "queued" else "for",
         "node": session.node,
         "ends_at": None if ended else session.ends_at,
         "warn_at": None if ended else warn_at(session.ends_at, session.started_at),

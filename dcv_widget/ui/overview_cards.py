@@ -69,6 +69,7 @@ def overview_card(
         "steps": [],
         "detail": words or detail(desktop),
         "since": 0.0,
+        "since_label": "for",
         "node": job.nodes,
         "ends_at": ends,
         "warn_at": warn_at(ends, job.started_at),

@@ -261,7 +261,7 @@ export class CardList {
     for (const entry of this.entries.values()) {
       const card = entry.card;
       if (entry.elapsed) {
-        const text = elapsedText(card.since, now);
+        const text = elapsedText(card.since, now, card.since_label);
         if (entry.elapsed.data !== text) {
           entry.elapsed.data = text;
         }
@@ -433,7 +433,7 @@ export class CardList {
       el.append(h('span', { class: 'dcv-detail-text' }, card.detail));
     }
     if (ticking) {
-      entry.elapsed = document.createTextNode(elapsedText(card.since, now));
+      entry.elapsed = document.createTextNode(elapsedText(card.since, now, card.since_label));
       el.append(' ', h('span', { class: 'dcv-elapsed' }, entry.elapsed));
     }
     return el;

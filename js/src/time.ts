@@ -26,8 +26,9 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(s / 86400)}d ${pad(Math.floor((s % 86400) / 3600))}h`;
 }
 
-export function elapsedText(since: number, now: number): string {
-  return `for ${formatDuration(now - since)}`;
+/** 'for 2m 13s', or with the kernel's words for the state ('· waiting 58s'). */
+export function elapsedText(since: number, now: number, label = 'for'): string {
+  return `${label} ${formatDuration(now - since)}`;
 }
 
 export function leftText(endsAt: number, now: number): string {

@@ -86,6 +86,8 @@ export interface Card {
   steps: Step[];
   detail: string;
   since: number;
+  /** The words before the time ticking from `since` ('for', '· waiting'). */
+  since_label: string;
   node: string;
   ends_at: number | null;
   /** From when (epoch seconds) the time left is shown as a warning; the kernel decides. */
@@ -188,6 +190,7 @@ export function toCards(value: unknown): Card[] {
       }),
       detail: str(c.detail),
       since: typeof c.since === 'number' ? c.since : 0,
+      since_label: str(c.since_label) || 'for',
       node: str(c.node),
       ends_at: typeof c.ends_at === 'number' ? c.ends_at : null,
       warn_at: typeof c.warn_at === 'number' ? c.warn_at : null,

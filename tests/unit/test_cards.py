@@ -9,7 +9,7 @@ from dcv_widget.access.instructions import Access, Command
 from dcv_widget.access.instructions import pending as access_pending
 from dcv_widget.access.instructions import problem as access_problem
 from dcv_widget.desktops.request import LaunchRequest
-from dcv_widget.desktops.session import DesktopSession, SessionState
+from dcv_widget.desktops.session import DesktopSession, SessionState, pending_reason
 from dcv_widget.ui.desktop_cards import (
     WARN_MAX,
     WARN_MIN,
@@ -153,3 +153,20 @@ def test_static_card_for_renderers_without_widgets() -> None:
 def test_a_card_carries_its_last_action_error() -> None:
     assert card_for(session(SessionState.READY), error="End failed: x")["error"] == "End failed: x"
     assert card_for(session(SessionState.READY))["error"] == ""
+
+
+def test_a_desktop_queued_on_a_down_partition_says_it_will_not_start_by_itself() -> None:
+    down = session(SessionState.QUEUED).moved_to(
+        SessionState.QUEUED, pending_reason("PartitionDown")
+    )
+    card = card_for(down)
+    assert card["tone"] == "stuck"
+    assert "will not start by itself" in card["detail"]
+    assert card["since_label"] == "· waiting"  # "· waiting 58s", not "for 58s"
+    waiting = card_for(
+        session(SessionState.QUEUED).moved_to(SessionState.QUEUED, pending_reason("Resources"))
+    )
+    assert (waiting["tone"], waiting["since_label"]) == ("", "· waiting")
+    assert card_for(session(SessionState.READY))["since_label"] == "for"
+    # Once End is asked for it is ending, no longer stuck.
+    assert card_for(down.start_ending())["tone"] == ""

@@ -29,7 +29,7 @@ def test_pending_reasons_are_plain_words() -> None:
     assert session.state == SessionState.QUEUED
     assert session.detail == "waiting for a free node"
     down = observe(submitted(), job("PENDING", "PartitionDown"), desktop_ready=False)
-    assert "partition is down" in down.detail
+    assert "partition is down, so this desktop will not start by itself" in down.detail
 
 
 def test_unknown_reason_is_shown_as_slurm_says_it() -> None:
