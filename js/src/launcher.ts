@@ -13,6 +13,7 @@ interface FieldRow {
   value: HTMLElement | null;
   hint: HTMLElement;
   error: HTMLElement;
+  warning: HTMLElement;
   timer?: number;
 }
 
@@ -21,6 +22,8 @@ export class LauncherForm {
   private readonly heading: HTMLElement;
   private readonly body: HTMLElement;
   private readonly launchButton: HTMLButtonElement;
+  /** Why Launch is disabled (the kernel's words), beside it. */
+  private readonly blocker: HTMLElement;
   private readonly actions: HTMLElement;
   private readonly message: HTMLElement;
   private readonly problem: HTMLElement;
@@ -33,8 +36,9 @@ export class LauncherForm {
   constructor(private readonly send: (msg: ViewMessage) => void) {
     this.heading = h('div', { class: 'dcv-launcher-heading', id: `${this.ids}-heading`, role: 'heading', 'aria-level': '3' }, 'New desktop');
     this.body = h('div', { class: 'dcv-fields' });
+    this.blocker = h('span', { class: 'dcv-launch-blocker', id: `${this.ids}-blocker` });
     this.launchButton = button('Launch', 'mod-primary dcv-launch', () => this.launch(), { 'data-action': 'launch' });
-    this.actions = h('div', { class: 'dcv-launcher-actions' }, this.launchButton);
+    this.actions = h('div', { class: 'dcv-launcher-actions' }, this.launchButton, this.blocker);
     this.message = h('div', { class: 'dcv-launcher-message', 'aria-live': 'polite' });
     this.problem = h('div', { class: 'dcv-launcher-problem', role: 'alert' });
     this.el = h(
@@ -79,6 +83,11 @@ export class LauncherForm {
       }
     }
     this.launchButton.disabled = !launcher.can_launch;
+    if (this.blocker.textContent !== launcher.launch_blocker) {
+      this.blocker.textContent = launcher.launch_blocker;
+    }
+    this.blocker.hidden = !launcher.launch_blocker;
+    setOrRemove(this.launchButton, 'aria-describedby', launcher.launch_blocker ? this.blocker.id : '');
     if (this.message.textContent !== launcher.message) {
       this.message.textContent = launcher.message;
     }
@@ -105,6 +114,7 @@ export class LauncherForm {
       const id = `${this.ids}-f${index}`;
       const hint = h('div', { class: 'dcv-field-hint', id: `${id}-hint` });
       const error = h('div', { class: 'dcv-field-error', id: `${id}-error` });
+      const warning = h('div', { class: 'dcv-field-warning', id: `${id}-warning` });
       let row: FieldRow;
       if (launcher.locked) {
         const value = h('dd', { class: 'dcv-field-value', id: `${id}-value` });
@@ -113,9 +123,9 @@ export class LauncherForm {
           { class: 'dcv-field', 'data-name': field.name, 'data-kind': field.kind, 'data-locked': 'true' },
           h('dt', { class: 'dcv-field-label' }, field.label),
           value,
-          h('dd', { class: 'dcv-field-messages' }, hint, error),
+          h('dd', { class: 'dcv-field-messages' }, hint, error, warning),
         );
-        row = { field, signature: '', row: el, control: null, value, hint, error };
+        row = { field, signature: '', row: el, control: null, value, hint, error, warning };
       } else {
         const control = this.control(field, id);
         const el = h(
@@ -125,8 +135,9 @@ export class LauncherForm {
           control,
           hint,
           error,
+          warning,
         );
-        row = { field, signature: '', row: el, control, value: null, hint, error };
+        row = { field, signature: '', row: el, control, value: null, hint, error, warning };
         this.listen(row, control);
       }
       this.rows.set(field.name, row);
@@ -235,8 +246,13 @@ export class LauncherForm {
     row.hint.hidden = !field.hint;
     row.error.textContent = field.error;
     row.error.hidden = !field.error;
+    row.warning.textContent = field.warning;
+    row.warning.hidden = !field.warning;
     row.row.dataset.invalid = String(Boolean(field.error));
-    const described = [field.hint ? row.hint.id : '', field.error ? row.error.id : ''].filter(Boolean).join(' ');
+    row.row.dataset.warning = String(Boolean(field.warning));
+    const described = [field.hint && row.hint.id, field.error && row.error.id, field.warning && row.warning.id]
+      .filter(Boolean)
+      .join(' ');
     if (row.value) {
       row.value.textContent = displayValue(field);
       setOrRemove(row.value, 'aria-describedby', described);
