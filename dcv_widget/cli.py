@@ -85,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
             s = handle.session
             node = s.node or "-"
             left = f"{max(0, int(s.ends_at - time.time())) // 60} min" if s.ends_at else "-"
-            print(f"{s.job_id:>8}  {s.state.value:<10} {node:<16} {left:>10}  {s.detail}")
+            print(f"{s.job_id:>8}  {s.display_state:<10} {node:<16} {left:>10}  {s.detail}")
     elif args.command == "connect":
         handle = _find(manager, args.job_id)
         if handle.session.request.access == "jupyter":
