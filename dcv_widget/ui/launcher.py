@@ -92,9 +92,12 @@ def boot_words(seconds: int) -> str:
     return f"in ~{round(seconds / 60)} min"
 
 
-def partition_outlook(p: Partition, cpus: int, boot_seconds: int) -> tuple[str, bool]:
+def partition_outlook(
+    p: Partition, cpus: int, boot_seconds: int, gpus: int = 0
+) -> tuple[str, bool]:
     """What a desktop of `cpus` CPUs can expect on `p`, in a few words, and whether it would
-    not start by itself (the partition or all its nodes down: only an admin can change that)."""
+    not start by itself (the partition or all its nodes down: only an admin can change that).
+    sinfo's counts say nothing of free GPUs: with GPUs asked for, no "starts now"."""
     if p.state == "down":
         return "down, desktops wait for an admin", True
     if not p.available:
@@ -103,7 +106,7 @@ def partition_outlook(p: Partition, cpus: int, boot_seconds: int) -> tuple[str, 
         return "no usable node (down or drained)", True
     idle = f"{p.cpus_idle} of {p.cpus_total} CPUs idle"
     if p.cpus_idle >= cpus:
-        return f"starts now, {idle}", False
+        return (f"{idle}, free GPUs not known" if gpus else f"starts now, {idle}"), False
     if p.cpus_asleep >= cpus:
         return f"powered down, starts {boot_words(boot_seconds)}", False
     return f"busy, {idle}, desktops queue", False
@@ -126,10 +129,12 @@ def _partition_warning(p: Partition, outlook: str) -> str:
 
 
 def _partition_field(
-    current: str | None, partitions: list[Partition], cpus: int, boot_seconds: int
+    current: str | None, partitions: list[Partition], values: dict[str, Any], boot_seconds: int
 ) -> tuple[list[dict[str, Any]], str]:
     """The partition options, each saying what a desktop can expect there now, and the warning
     for the chosen one ("" unless it would not start by itself)."""
+    # What is asked for, as far as it is valid (an invalid number is shown as its error).
+    cpus, gpus = (values[n] if isinstance(values[n], int) else 0 for n in ("cpus", "gpus"))
     default = next((p for p in partitions if p.default), None)
     default_label = (
         f"the cluster's default ({default.name})" if default else "the cluster's default"
@@ -137,7 +142,7 @@ def _partition_field(
     options: list[dict[str, Any]] = [{"value": "", "label": default_label}]
     warning = ""
     for p in partitions:
-        outlook, blocked = partition_outlook(p, cpus, boot_seconds)
+        outlook, blocked = partition_outlook(p, max(cpus, 1), boot_seconds, gpus)
         name = f"{p.name} (default)" if p.default else p.name
         options.append({"value": p.name, "label": f"{name}: {outlook}"})
         if blocked and (current == p.name or (not current and p.default)):
@@ -168,9 +173,8 @@ def launcher_fields(
     """The form's fields with their current values, options (the partitions and what a desktop
     can expect on each, the engines and routes the site allows), errors and warnings; typed
     fields' hints say the site's bound (no typing hints on a locked form: nobody types there)."""
-    cpus = values["cpus"] if isinstance(values["cpus"], int) else 1
     partition_options, partition_warning = _partition_field(
-        values["partition"], partitions, cpus, boot_seconds
+        values["partition"], partitions, values, boot_seconds
     )
     options = {
         "partition": partition_options,

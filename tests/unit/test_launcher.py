@@ -76,6 +76,9 @@ def test_the_outlook_depends_on_the_cpus_asked_for() -> None:
     assert partition_outlook(cloud, 9, 30)[0] == "busy, 0 of 8 CPUs idle, desktops queue"
     labels = [o["label"] for o in partition_field({**VALUES, "cpus": 8}, PARTITIONS)["options"]]
     assert labels[1] == "dcv (default): busy, 7 of 8 CPUs idle, desktops queue"
+    # sinfo's counts say nothing of free GPUs: no promise then.
+    labels = [o["label"] for o in partition_field({**VALUES, "gpus": 1}, PARTITIONS)["options"]]
+    assert labels[1] == "dcv (default): 7 of 8 CPUs idle, free GPUs not known"
 
 
 def test_partitions_that_will_not_start_a_desktop_by_themselves() -> None:
