@@ -14,6 +14,9 @@ jupyter-server-proxy (the anchor). In one run it prints, for each route to the s
     runuser -u dcvtest -- env PYTHONPATH=/work/main /opt/dcv-widget/venv/bin/python \\
         benchmarks/proxy_throughput.py [--seconds 5] [--rounds 3] [--streams 20] [--rate 2]
 
+While the e2e tests run, run it as another unprivileged user: their clean-up cancels every
+desktop of the test user, this one's too.
+
 What is measured, and why that way:
 
 - The stream is real RFB from the desktop's Xvnc through its websockify, as noVNC gets it: the
@@ -27,7 +30,8 @@ What is measured, and why that way:
   payload, so it is an echo of small messages through the real websockify and Xvnc (TigerVNC's
   own viewer measures its round trip that way); no stand-in server is involved anywhere.
 - The desktop-like streams ask each for a full-width strip (2 MB/s at 20 frames/s is 100 kB a
-  frame) on a fixed schedule, all of them to the same desktop (Xvnc shares it). A stream's lag
+  frame) on a fixed schedule, all of them to the same desktop (Xvnc shares it), logged in one
+  after another (TigerVNC refuses new connections while 5 have not logged in). A stream's lag
   is how late a frame completes after its scheduled request; one that cannot keep up falls
   further behind with every frame, and its achieved rate drops below the target.
 - jupyter-server-proxy's `/proxy/<host>:<port>` speaks only http/ws to its upstream (it builds
@@ -302,9 +306,8 @@ class Stream:
 
 
 async def paced_stream(
-    route: Route, password: str, index: int, streams: int, rate: float, fps: float, seconds: float
+    rfb: RFB, index: int, streams: int, rate: float, fps: float, seconds: float
 ) -> Stream:
-    rfb = await route.connect(password)
     rows = max(1, round(rate * MB / fps / (rfb.width * rfb.bpp)))
     y = (index * rows) % max(1, rfb.height - rows)
     await rfb.frame(0, y, rfb.width, rows)
@@ -508,13 +511,17 @@ async def measure_streams(routes: list[Route], password: str, args: argparse.Nam
     results: dict[str, list[Stream]] = {}
     cpu: dict[str, float] = {}
     for route in routes:
-        before = cpu_seconds(route.server_pid) if route.server_pid else 0.0
-        start = time.perf_counter()
-        running = (
-            paced_stream(route, password, i, args.streams, args.rate, args.fps, args.stream_seconds)
-            for i in range(args.streams)
-        )
         try:
+            # One log-in after another: TigerVNC counts each connection not yet logged in
+            # against the one address all clients of its unix socket share, and once 5 are
+            # pending it refuses every new one for 10 s ("Too many security failures").
+            clients = [await route.connect(password) for _ in range(args.streams)]
+            before = cpu_seconds(route.server_pid) if route.server_pid else 0.0
+            start = time.perf_counter()
+            running = (
+                paced_stream(rfb, i, args.streams, args.rate, args.fps, args.stream_seconds)
+                for i, rfb in enumerate(clients)
+            )
             results[route.name] = list(await asyncio.gather(*running))
         except ConnectionError as exc:
             raise ConnectionError(f"{route.name}: {exc}") from exc
