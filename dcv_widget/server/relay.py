@@ -183,9 +183,17 @@ class DesktopProxyHandler(WebSocketMixin, websocket.WebSocketHandler, _DesktopHa
     async def get(self, job_id: str, path: str | None = None) -> None:
         if self._is_websocket():
             self._require_user(websocket_request=True)
+            # Before anything reaches the desktop: the handshake below checks the origin too,
+            # but only after the upstream connection would have been opened.
+            origin = self.request.headers.get("Origin")
+            if origin is not None and not self.check_origin(origin):
+                raise web.HTTPError(403, "cross-origin WebSockets to a desktop are refused")
             await self._open_upstream_websocket(job_id, path or "/")
-            if self.upstream_ws is not None:
+            try:
                 await websocket.WebSocketHandler.get(self)
+            finally:
+                if self.ws_connection is None and self.upstream_ws is not None:
+                    self.upstream_ws.close()  # the browser's handshake failed: none to relay
             return
         await self._relay_http(job_id, path)
 
@@ -353,7 +361,7 @@ class DesktopProxyHandler(WebSocketMixin, websocket.WebSocketHandler, _DesktopHa
         while True:
             message = await upstream_ws.read_message()
             if message is None:
-                self.close(upstream_ws.close_code, upstream_ws.close_reason)
+                self.close(*_forwardable_close(upstream_ws.close_code, upstream_ws.close_reason))
                 return
             try:
                 await self.write_message(message, binary=isinstance(message, bytes))
@@ -373,5 +381,13 @@ class DesktopProxyHandler(WebSocketMixin, websocket.WebSocketHandler, _DesktopHa
 
     def on_close(self) -> None:
         if self.upstream_ws is not None:
-            self.upstream_ws.close(self.close_code, self.close_reason)
+            self.upstream_ws.close(*_forwardable_close(self.close_code, self.close_reason))
         super().on_close()
+
+
+def _forwardable_close(code: int | None, reason: str | None) -> tuple[int | None, str | None]:
+    """A close code one side gave, as the other may send it: 1005, 1006 and 1015 only say that
+    no code or no clean close happened and must never be sent (RFC 6455 7.4.1)."""
+    if code is None or code in (1005, 1006, 1015):
+        return None, None
+    return code, reason

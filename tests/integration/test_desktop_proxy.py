@@ -378,14 +378,17 @@ def _login_cookie(lab: Lab) -> str:
 
 
 def test_cross_origin_requests_riding_the_login_cookie_are_refused(
-    lab: Lab, desktop: Callable[..., FakeDesktop]
+    lab: Lab, desktop: Callable[..., FakeDesktop], upstream: Upstream
 ) -> None:
     fake = desktop()
     cookie = _login_cookie(lab)
     evil, own = "http://evil.example", lab.url
+    marker = f"cross-{uuid.uuid4().hex}"
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
-        _ws(lab, f"{fake.prefix}ws", cookie=cookie, origin=evil)
+        _ws(lab, f"{fake.prefix}ws?{marker}", cookie=cookie, origin=evil)
     assert refused.value.status_code == 403
+    # Refused before the desktop was asked anything (no upstream connection left open).
+    assert marker not in upstream.log.read_text()
     for origin, expected in ((evil, 403), (own, 200)):
         headers = {"Cookie": cookie, "Origin": origin}
         assert request(lab, "POST", f"{fake.prefix}echo", headers, login=False, body=b"x")[0] == (
