@@ -49,6 +49,12 @@ def test_a_cloud_node_is_powered_up_for_a_desktop(manager: SessionManager) -> No
         starting = [s for s in seen if s.key == handle.key and s.state == SessionState.STARTING]
         assert starting, [s.state.value for s in seen]
         assert starting[0].detail.startswith(f"powering up {CLOUD_NODE}")
+        # No time left while the node boots (Slurm restarts the job's clock once it is up),
+        # then the full limit from the job's start on the booted node, never moved.
+        assert all(s.ends_at is None for s in starting)
+        shown = {s.ends_at for s in seen if s.key == handle.key and s.ends_at is not None}
+        started_at = handle.session.started_at
+        assert started_at is not None and shown == {started_at + 5 * 60}
         assert handle.session.node == CLOUD_NODE
         assert handle.connect_url().startswith("https://127.0.0.1:")
     finally:

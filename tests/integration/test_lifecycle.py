@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from dcv_widget.api import DesktopFailed, DesktopHandle
+from dcv_widget.api import DesktopFailed, DesktopHandle, end
 from dcv_widget.desktops.manager import SessionManager
 from dcv_widget.desktops.request import LaunchRequest
-from dcv_widget.desktops.session import DesktopSession, SessionState
+from dcv_widget.desktops.session import ENDING_ASKED, DesktopSession, SessionState
 from dcv_widget.transport.base import CommandResult, TransportError
 from dcv_widget.transport.local import LocalTransport
 
@@ -68,6 +68,7 @@ def test_a_new_kernel_reattaches_to_live_desktops(manager: SessionManager) -> No
     first = DesktopHandle(manager, manager.launch(LaunchRequest(partition="dcv", time="10")).key)
     first.wait_ready(timeout=120)
     url = first.connect_url()
+    started = first.session
 
     restarted = SessionManager(fast_poll=0.3, slow_poll=1.0)  # what a kernel restart leaves
     adopted = restarted.rediscover()
@@ -76,9 +77,39 @@ def test_a_new_kernel_reattaches_to_live_desktops(manager: SessionManager) -> No
     again.wait_ready(timeout=30)
     assert again.job_id == first.job_id
     assert again.connect_url() == url
+    # Running since the job started, as Slurm says, not since this kernel first saw it; the
+    # same time left.
+    assert started.started_at is not None and started.ends_at is not None
+    assert again.session.since == started.since == started.started_at
+    assert again.session.ends_at == started.ends_at == started.started_at + 10 * 60
     assert restarted.rediscover() == []  # nothing adopted twice
     again.end()
     assert again.session.outcome == "cancelled"
+
+
+def test_ending_shows_at_once_and_several_end_side_by_side(manager: SessionManager) -> None:
+    handles = [
+        DesktopHandle(manager, manager.launch(LaunchRequest(partition="dcv", time="5")).key)
+        for _ in range(2)
+    ]
+    for handle in handles:
+        handle.wait_ready(timeout=120)
+    events: list[tuple[str, str, str]] = []
+    manager.subscribe(lambda s: events.append((s.key, s.display_state, s.detail)))
+
+    end(*handles, timeout=120)
+
+    assert [h.session.outcome for h in handles] == ["cancelled", "cancelled"]
+    for handle in handles:
+        # Ending from the call on, before scancel ran (its answer changes the words).
+        told = [(state, detail) for key, state, detail in events if key == handle.key]
+        told = [t for t in told if t[0] != "ready"]  # a route worked out meanwhile
+        assert told[0] == ("ending", ENDING_ASKED)
+        assert told[-1][0] == "ended"
+    # Slurm took both cancels before either desktop was seen ended: side by side, not in turn.
+    first_end = next(i for i, (_, state, _) in enumerate(events) if state == "ended")
+    asked = {key for key, _, detail in events[:first_end] if detail.startswith("Slurm is")}
+    assert asked == {h.key for h in handles}
 
 
 @pytest.mark.skipif(not Path(LOCAL_SLURM).exists(), reason="needs scripts/test.sh's sudo rule")

@@ -70,7 +70,7 @@ def test_a_desktop_from_launch_to_dismiss_never_syncs_its_secret(manager: Sessio
     eventually(lambda: bool(widget.cards) and card(widget)["state"] == "ready")
     ready = card(widget)
     assert ready["actions"] == ["connect", "end"]
-    assert [s["status"] for s in ready["steps"]][-1] == "current"
+    assert [s["status"] for s in ready["steps"]] == ["done"] * 5  # nothing left in progress
     assert ready["node"] == "dcv-node-1" and ready["ends_at"] > time.time()
     assert manager.get(ready["key"]).request.cpus == 2
 
@@ -83,6 +83,10 @@ def test_a_desktop_from_launch_to_dismiss_never_syncs_its_secret(manager: Sessio
     assert secret not in json.dumps(widget.get_state(), default=str)
 
     click(widget, "end", key=ready["key"])
+    # Ending at once, from the click itself (before scancel has run), with its own step.
+    ending = card(widget)
+    assert ending["state"] == "ending" and ending["actions"] == []
+    assert ending["steps"][-1] == {"id": "ending", "label": "Ending", "status": "current"}
     eventually(lambda: card(widget)["state"] == "ended", timeout=60)
     assert card(widget)["outcome"] == "Ended: cancelled"
     assert card(widget)["actions"] == ["dismiss"]
