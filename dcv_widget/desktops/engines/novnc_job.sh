@@ -68,10 +68,12 @@ PY
 export XAUTHORITY=$work/Xauthority
 
 # -displayfd lets Xvnc pick a free display, so several desktops share a node without clashing;
-# the VNC side is a unix socket in the private folder, never a TCP port.
+# the VNC side is a unix socket in the private folder, never a TCP port. No blacklist: every
+# client comes through websockify (with the token) on that one socket, so TigerVNC would take
+# five logins in progress (two tabs reconnecting) for an attack and lock the owner out.
 Xvnc -displayfd 3 -auth "$XAUTHORITY" -rfbunixpath "$work/vnc.sock" -rfbport -1 \
     -rfbauth "$work/passwd" -SecurityTypes VncAuth -geometry "$geometry" -depth 24 \
-    -nolisten tcp -AlwaysShared 3>"$work/display" >"$work/xvnc.log" 2>&1 &
+    -nolisten tcp -AlwaysShared -UseBlacklist=0 3>"$work/display" >"$work/xvnc.log" 2>&1 &
 xvnc_pid=$!
 for _ in $(seq 100); do
     [[ -s $work/display ]] && [[ -S $work/vnc.sock ]] && break
