@@ -30,16 +30,16 @@ _FIELDS = (
 
 
 def field_error(name: str, value: str) -> str:
-    """Why a launch form value is refused ("" when it is fine); names the field."""
+    """Why a launch form value is refused ("" when it is fine); names the field by its label."""
     if name == "template" and not (TEMPLATE_ID.fullmatch(value) or TEMPLATE_NAME.fullmatch(value)):
         return (
-            "template: give a launch template id (lt-…) or name "
+            "Launch template: give a launch template id (lt-…) or name "
             "(or set c.InstanceSettings.launch_template)"
         )
     if name == "instance_type" and value and not INSTANCE_TYPE.fullmatch(value):
-        return f"instance_type: {value!r} is not an instance type such as g4dn.xlarge"
+        return f"Instance type: {value!r} is not an instance type such as g4dn.xlarge"
     if name == "name" and value and not (len(value) <= 64 and PLAIN.fullmatch(value)):
-        return "name: use at most 64 letters, digits, spaces and _ . : / = + @ -"
+        return "Name: use at most 64 letters, digits, spaces and _ . : / = + @ -"
     return ""
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from dcv_widget.access.aws import AwsNotSetUp
 from dcv_widget.managers import instances_manager
 from dcv_widget.settings import InstanceSettings
 from dcv_widget.ui.instances import Instances
@@ -182,12 +183,12 @@ def test_a_bad_form_value_is_named_and_nothing_is_launched(template: str) -> Non
     settings = InstanceSettings(region=REGION, owner="ada")
     widget = RecordingInstances(settings=settings)
     assert widget.launcher["can_launch"] is False  # no template configured
-    assert widget.launcher["fields"][0]["error"].startswith("template: ")
+    assert widget.launcher["fields"][0]["error"].startswith("Launch template: ")
     click(widget, "set", field="template", value="dcv-workstation")
     click(widget, "set", field="instance_type", value="huge; reboot")
-    assert widget.launcher["fields"][1]["error"].startswith("instance_type: 'huge; reboot'")
+    assert widget.launcher["fields"][1]["error"].startswith("Instance type: 'huge; reboot'")
     click(widget, "launch")
-    assert "instance_type" in widget.launcher["message"]
+    assert "Instance type" in widget.launcher["message"]
     ec2 = ec2_client(os.environ["AWS_ENDPOINT_URL"], REGION)
     assert ec2.describe_instances()["Reservations"] == []  # nothing reached AWS
 
@@ -198,3 +199,21 @@ def test_an_unknown_template_says_so(template: str) -> None:
     click(widget, "launch")
     eventually(lambda: widget.launcher["message"].startswith("Launch failed"))
     assert "no-such-template" in widget.launcher["message"]
+
+
+def test_without_aws_the_panel_says_what_to_set_and_keeps_launch_failures_apart() -> None:
+    """No region, credentials or instance metadata here (tests/conftest.py): the panel is built
+    all the same; its box names what to set, Launch is off, and a launch from code fails under
+    the form's button, not in the box."""
+    widget = RecordingInstances(settings=InstanceSettings(launch_template="dcv-workstation"))
+    eventually(lambda: bool(widget.launcher["problem"]))
+    box = widget.launcher["problem"]
+    assert box.startswith("AWS is not set up here\n• No AWS region is known here; set ")
+    assert "c.InstanceSettings.region" in box and "No AWS credentials" in box
+    assert widget.launcher["can_launch"] is False and widget.launcher["message"] == ""
+    assert widget.manager.check_setup() == widget.manager.not_set_up
+    with pytest.raises(AwsNotSetUp):
+        widget.launch().result(timeout=30)
+    eventually(lambda: widget.launcher["message"].startswith("Launch failed: no AWS region"))
+    assert widget.launcher["problem"] == box
+    widget.close()
