@@ -105,7 +105,8 @@ def test_05_without_aws_runs_to_the_end_and_its_panel_says_what_to_set(
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     failed = run_all_and_save(page, lab_without_aws, "05-ec2-instances.ipynb", "05-without-aws")
     assert not failed, failed
-    expect(page.get_by_text("AWS is not set up here (the panel's box says")).to_be_visible()
+    said = page.locator(".jp-OutputArea-output", has_text="AWS is not set up here (the panel's")
+    expect(said).to_have_count(1)
     panel = page.locator(".dcv-widget").first
     box = panel.locator(".dcv-launcher-problem")
     expect(box).to_be_visible(timeout=30_000)
