@@ -29,6 +29,9 @@ from .lab import running_lab
 # Desktops each notebook's Run All leaves running for the reader to see (its clean-up cell
 # ends them only when the reader turns its switch on).
 LEFT_RUNNING = {"02": 2, "03": 2, "04": 1}
+SWITCH_OFF, SWITCH_ON = "END_DESKTOPS = False", "END_DESKTOPS = True"
+# This notebook's cards: not those under "Your other desktops".
+THIS_NOTEBOOKS = ".dcv-card:not(.dcv-others .dcv-card)"
 
 
 def prepare_aws(name: str, lab: Lab, moto_server: str) -> None:
@@ -59,6 +62,19 @@ def run_all_and_save(page: Page, lab: Lab, name: str, workspace: str) -> list[st
     ]
 
 
+def end_with_the_switch(page: Page, lab: Lab, name: str) -> None:
+    """What a reader does to end the desktops: turn the clean-up cell's switch on (its text
+    typed in anew) and run that cell."""
+    saved = json.loads((lab.root / "notebooks" / name).read_text())
+    (source,) = [
+        "".join(c["source"]) for c in saved["cells"] if "".join(c["source"]).startswith(SWITCH_OFF)
+    ]
+    page.locator(".jp-CodeCell", has_text=SWITCH_OFF).locator(".cm-content").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(source.replace(SWITCH_OFF, SWITCH_ON, 1))
+    page.keyboard.press("Shift+Enter")
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
 def test_the_notebook_runs_and_its_widgets_render(
     name: str, browser: Browser, lab: Lab, artifacts: Path, moto_server: str
@@ -84,6 +100,14 @@ def test_the_notebook_runs_and_its_widgets_render(
         expect(overview).to_have_count(1)
         expect(overview.get_by_role("button", name="Launch")).to_have_count(0)
         expect(overview).to_contain_text("Class overview · dcv")
+    if left:
+        end_with_the_switch(page, lab, name)
+        said = page.locator(".jp-OutputArea-output", has_text="cancelled")
+        expect(said.first).to_be_visible(timeout=120_000)
+        # The cards' update reached the page before the cell's words (one channel, in order):
+        # no card of this notebook may still say Ready once the cell printed "cancelled".
+        ready = widgets.first.locator(f'{THIS_NOTEBOOKS}[data-state="ready"]')
+        assert ready.count() == 0, ready.all_inner_texts()
     page.close()
 
 
