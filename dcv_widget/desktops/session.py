@@ -244,12 +244,11 @@ def observe(session: DesktopSession, job: JobStatus, desktop_ready: bool) -> Des
 
 
 def _ends_at(job: JobStatus) -> float | None:
-    """When a started job reaches its time limit: Slurm's EndTime. None while its cloud node
+    """When a running job reaches its time limit: Slurm's EndTime. None while its cloud node
     boots (CONFIGURING): Slurm then restarts the job's clock from the moment the node is up, so
-    a time left shown during the boot would jump back afterwards."""
-    if job.state not in ("RUNNING", "COMPLETING"):
-        return None
-    return job.end_time
+    a time left shown during the boot would jump back afterwards. None once it is completing:
+    its EndTime is then when it ended, not its limit."""
+    return job.end_time if job.state == "RUNNING" else None
 
 
 def _reached_by(session: DesktopSession, job: JobStatus) -> DesktopSession:

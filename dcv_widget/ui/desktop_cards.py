@@ -127,6 +127,8 @@ def card_for(
     where = f"partition {request.partition}" if request.partition else "the default partition"
     engine = _ENGINE_NAMES.get(request.engine, request.engine)
     ended = session.state == SessionState.ENDED
+    # The time limit no longer matters to a desktop on its way out.
+    limited = not ended and not session.ending
     return {
         "key": session.key,
         "job_id": session.job_id,
@@ -142,8 +144,8 @@ def card_for(
         # The words before the time ticking from `since`: a queued desktop is waiting.
         "since_label": "· waiting" if session.display_state == "queued" else "for",
         "node": session.node,
-        "ends_at": None if ended else session.ends_at,
-        "warn_at": None if ended else warn_at(session.ends_at, session.started_at),
+        "ends_at": session.ends_at if limited else None,
+        "warn_at": warn_at(session.ends_at, session.started_at) if limited else None,
         "outcome": f"Ended: {session.outcome}" if ended else "",
         "log_tail": session.log_tail,
         "advice": _ADVICE.get(session.outcome, "") if ended else "",

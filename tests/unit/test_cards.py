@@ -68,6 +68,9 @@ def test_an_ending_desktop_is_its_own_state_and_step() -> None:
         steps = card["steps"]
         assert steps[-1] == {"id": "ending", "label": "Ending", "status": "current"}
         assert [s["status"] for s in steps].count("current") == 1
+    # Its time limit no longer matters: no time left, no warning.
+    limited = card_for(session(SessionState.READY, ends_at=2e9, started_at=1e9).start_ending())
+    assert limited["ends_at"] is None and limited["warn_at"] is None
     ready_ending = steps_for(session(SessionState.READY).start_ending())
     assert [s["status"] for s in ready_ending] == ["done"] * 5 + ["current"]
     queued_ending = steps_for(session(SessionState.QUEUED).start_ending())

@@ -84,6 +84,7 @@ def test_completing_keeps_the_step_and_polls_fast() -> None:
     assert completing.ending and completing.active
     assert completing.display_state == "ending"
     assert completing.since == T0 + 60  # ending since Slurm ended the job
+    assert completing.ends_at is None  # a completing job's EndTime is its end, not its limit
 
 
 T0 = 1_700_000_000.0  # a Slurm time (epoch seconds, in the past)
