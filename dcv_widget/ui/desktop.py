@@ -1,7 +1,8 @@
 """The notebook widget: a launcher form and one card per desktop, as synced data.
 
 The view (js/src/widget.ts) renders `launcher`, `cards` and `compact` and sends messages:
-`set` (a form field changed), `launch`, `connect`, `end`, `dismiss`. The kernel owns every
+`set` (a form field changed), `launch`, `connect`, `end`, `dismiss`, `shown` (the form is on
+screen, so its partition labels are kept fresh). The kernel owns every
 decision: validation, which actions exist, what a card says (card_widget.py: the connect URL
 is never synced).
 """
@@ -34,6 +35,10 @@ DOUBLE_CLICK = 2.0
 # per round for the widget, however many views it has. N students with a launcher open cost the
 # controller N sinfo per interval (issue 15 bounds the scheduler load of many kernels).
 PARTITIONS_REFRESH = 45.0
+# A view showing the form says so every 20 s (js/src/launcher.ts, SHOWN_EVERY_MS) while its page
+# is visible; the form counts as shown this long (seconds) after the last word. A closed or
+# hidden page stops the refresh within this time.
+SHOWN_LEASE = 50.0
 
 
 class Desktop(CardWidget):
@@ -70,6 +75,7 @@ class Desktop(CardWidget):
         self._message = ""
         self._partitions: list[Partition] = []
         self._partitions_read = 0.0  # time.monotonic() of the last sinfo
+        self._shown_at = -SHOWN_LEASE  # time.monotonic() of the last "shown" from a view
         self._partitions_loop = PollLoop(
             "dcv-widget partitions", self._partitions_round, self._shown
         )
@@ -84,10 +90,6 @@ class Desktop(CardWidget):
         self._unsubscribe = self._manager.subscribe(lambda _session: self._refresh_cards())
         self.on_msg(self._on_message)
         self._manager.run_later(self._read_partitions)
-        # Set to a number, the front-end counts the views showing this widget (ipywidgets'
-        # _view_count): the partition labels refresh only while there is one.
-        self.observe(self._views_changed, names="_view_count")
-        self._view_count = 0
         if attach:
             self._manager.rediscover_later().add_done_callback(lambda _: self._refresh_cards())
 
@@ -146,6 +148,9 @@ class Desktop(CardWidget):
                 future.add_done_callback(partial(self._send_url, key, request))
             else:
                 self._send_url(key, request, None)
+        elif action == "shown":
+            self._shown_at = time.monotonic()
+            self._partitions_loop.ensure_running()
         elif action == "check" and "check" in allowed:
             self._manager.route(key)  # the card follows when the route is worked out again
         elif action == "end" and "end" in allowed:
@@ -180,14 +185,9 @@ class Desktop(CardWidget):
             self._card_errors[key] = (session.state.value, message)
             self._refresh_cards()
 
-    def _views_changed(self, _change: Any) -> None:
-        if self._shown():
-            self._partitions_loop.ensure_running()
-
     def _shown(self) -> bool:
-        """A view shows the widget (a browser closed without unloading the page may leave the
-        count up: the labels then refresh at their slow pace until the widget is closed)."""
-        return bool(self._view_count) and self.comm is not None
+        """A view said lately that it shows the form (and the widget is not closed)."""
+        return time.monotonic() - self._shown_at < SHOWN_LEASE and self.comm is not None
 
     def _partitions_round(self) -> float:
         """One round of the refresh while the form is shown: sinfo if the last is old enough."""

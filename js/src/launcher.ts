@@ -4,6 +4,11 @@ import { button, h, uniqueId } from './dom';
 import { Field, FieldValue, Launcher, ViewMessage } from './types';
 
 const DEBOUNCE_MS = 300;
+/**
+ * How often a form on screen says so to the kernel (dcv_widget/ui/desktop.py, SHOWN_LEASE): it
+ * re-reads the partitions' state only while someone can see the labels.
+ */
+const SHOWN_EVERY_MS = 20_000;
 
 interface FieldRow {
   field: Field;
@@ -32,6 +37,7 @@ export class LauncherForm {
   private structure = '';
   /** The value last sent per field, so a blur after the debounce does not send it twice. */
   private sent = new Map<string, string>();
+  private readonly shownTimer: number;
 
   constructor(private readonly send: (msg: ViewMessage) => void) {
     this.heading = h('div', { class: 'dcv-launcher-heading', id: `${this.ids}-heading`, role: 'heading', 'aria-level': '3' }, 'New desktop');
@@ -50,6 +56,7 @@ export class LauncherForm {
       this.actions,
       this.message,
     );
+    this.shownTimer = window.setInterval(() => this.sayShown(), SHOWN_EVERY_MS);
   }
 
   update(launcher: Launcher | null): void {
@@ -99,8 +106,19 @@ export class LauncherForm {
   }
 
   dispose(): void {
+    window.clearInterval(this.shownTimer);
     for (const row of this.rows.values()) {
       window.clearTimeout(row.timer);
+    }
+  }
+
+  /**
+   * Tells the kernel the form is on screen: laid out (not in a hidden notebook tab, not scrolled
+   * out of the DOM), live (the kernel is there) and in a visible browser tab.
+   */
+  private sayShown(): void {
+    if (this.el.getClientRects().length > 0 && !this.el.inert && document.visibilityState === 'visible') {
+      this.send({ action: 'shown' });
     }
   }
 

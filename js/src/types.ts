@@ -107,6 +107,7 @@ export interface Card {
 export type ViewMessage =
   | { action: 'set'; field: string; value: FieldValue }
   | { action: 'launch' }
+  | { action: 'shown' }
   | { action: 'connect'; key: string; request: string }
   | { action: 'check'; key: string }
   | { action: 'end'; key: string }

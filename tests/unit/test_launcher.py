@@ -199,6 +199,7 @@ def test_the_form_rereads_the_partitions_only_while_a_view_shows_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(desktop_module, "PARTITIONS_REFRESH", 0.1)
+    monkeypatch.setattr(desktop_module, "SHOWN_LEASE", 1.0)
     transport = SinfoTransport()
     manager = SessionManager(cast(Transport, transport))
     widget = Desktop(manager=manager, attach=False, settings=DesktopSettings(), partition="dcv")
@@ -206,11 +207,11 @@ def test_the_form_rereads_the_partitions_only_while_a_view_shows_it(
     labels = [o["label"] for o in widget.launcher["fields"][0]["options"]]
     assert "dcv-cloud: powered down, starts in about a minute" in labels
     time.sleep(0.5)
-    assert transport.sinfo_calls == 1  # no view: the form is not looked at
+    assert transport.sinfo_calls == 1  # no view said it shows the form: no refresh
 
-    widget._view_count = 1  # what the front-end does when it shows the widget
+    # What a view on screen sends (js/src/launcher.ts); without it, the refresh stops.
+    widget._on_message(widget, {"action": "shown"}, None)
     eventually(lambda: transport.sinfo_calls >= 3)
-    widget._view_count = 0
     eventually(lambda: not widget._partitions_loop.running)
     stopped = transport.sinfo_calls
     time.sleep(0.5)
