@@ -98,7 +98,8 @@ def test_the_widget_end_to_end(
     expect(queued).to_contain_text("the partition is down", timeout=30_000)
     for card in (tunnel, direct, ssm):
         expect(card).to_have_attribute("data-state", "ready", timeout=LAUNCH_TIMEOUT)
-        expect(card.locator('.dcv-step[data-status="done"]')).to_have_count(4)
+        # Nothing is in progress on a ready desktop: every step is done.
+        expect(card.locator('.dcv-step[data-status="done"]')).to_have_count(5)
         expect(card.locator(".dcv-time-left")).to_contain_text("left")
     # Each route is worked out just after ready (the SSM one looks the node up in AWS).
     expect(tunnel.locator(".dcv-command-text")).to_contain_text("ssh -N -L", timeout=60_000)
@@ -180,3 +181,98 @@ def test_the_widget_end_to_end(
     expect(locked.get_by_role("button", name="Launch")).to_be_enabled()
     shoot(locked.locator(".dcv-launcher"), artifacts, "widget-locked-light")
     context.close()
+
+
+# A desktop that fails on its node (sbatch hands the kernel's environment to the job: here, no
+# noVNC web client where the job looks), submitted before the widget shows; then the widget.
+FAILING_CELL = """import os
+from dcv_widget import Desktop, launch
+os.environ["DCV_WIDGET_NOVNC_WEB"] = "/nonexistent/novnc"
+failing = launch(partition="dcv", time="10")
+failing.manager.wait_for(failing.key, lambda s: bool(s.job_id) or s.state.value == "ended", 60)
+del os.environ["DCV_WIDGET_NOVNC_WEB"]
+Desktop(partition="dcv", time="10")"""
+
+# Records each data-state a card shows, in order, across the view's rebuilds of its element.
+WATCH_STATES = """([list, key]) => {
+  const seen = [list.querySelector(`.dcv-card[data-key="${key}"]`)?.dataset.state];
+  new MutationObserver(() => {
+    const state = list.querySelector(`.dcv-card[data-key="${key}"]`)?.dataset.state;
+    if (state && state !== seen[seen.length - 1]) seen.push(state);
+  }).observe(list, { subtree: true, childList: true, attributes: true });
+  window.__dcvStates = seen;
+}"""
+
+
+def _end_and_watch(page: Page, card: Locator) -> None:
+    """End the desktop; its card must show Ending, with its own step and words, before it ends."""
+    key = card.get_attribute("data-key")
+    card.locator("xpath=..").evaluate(f"list => ({WATCH_STATES})([list, {json.dumps(key)}])")
+    end_with_confirmation(card)
+    expect(card).to_have_attribute("data-state", "ending")
+    expect(card.locator(".dcv-state-label")).to_have_text("Ending")
+    expect(card.locator('.dcv-step[data-status="current"]')).to_have_attribute("data-id", "ending")
+    # Then what it waits for, once Slurm took the cancel (the card is steady until it ends).
+    expect(card.locator(".dcv-card-detail")).to_contain_text("Slurm is stopping the job")
+    expect(card.locator(".dcv-card-detail")).not_to_contain_text("shutting down")
+    expect(card.locator(".dcv-time-left")).to_have_count(0)  # its time limit no longer matters
+
+
+def test_ending_and_how_a_desktop_ended_show_as_they_are(
+    browser: Browser, lab: Lab, artifacts: Path
+) -> None:
+    write_notebook(str(lab.root / "ending.ipynb"), FAILING_CELL)
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(lab.page_url("/lab/workspaces/ending/tree/ending.ipynb"))
+    run_all_cells(page)
+    widget = page.locator(".dcv-widget").first
+    expect(widget.get_by_role("button", name="Launch")).to_be_enabled(timeout=60_000)
+
+    # Failed while starting on the node: that step is marked, not Queued; the steps after it
+    # are plain (a small solid circle) with no line into them; the card has the failure's look.
+    failed = widget.locator('.dcv-card[data-tone="failed"]')
+    expect(failed).to_have_count(1, timeout=LAUNCH_TIMEOUT)
+    expect(failed.locator(".dcv-card-outcome").first).to_have_text("Ended: failed")
+    expect(failed.locator('.dcv-step[data-status="failed"]')).to_have_attribute(
+        "data-id", "launching"
+    )
+    expect(failed.locator('.dcv-step[data-id="queued"]')).to_have_attribute("data-status", "done")
+    ready = failed.locator('.dcv-step[data-id="ready"]')
+    expect(ready).to_have_attribute("data-status", "unreached")
+    assert ready.evaluate("e => getComputedStyle(e, '::before').content") == "none"
+    icon = ready.locator(".dcv-step-icon")
+    assert icon.evaluate("e => getComputedStyle(e).borderTopStyle") == "solid"
+    failed_outcome = failed.locator(".dcv-card-outcome").first
+    failed_mark = failed_outcome.evaluate("e => getComputedStyle(e, '::before').content")
+
+    first = launch_desktop(widget)
+    set_field(widget, "cpus", "2")  # other values: not taken for a double click
+    second = launch_desktop(widget)
+    for card in (first, second):
+        expect(card).to_have_attribute("data-state", "ready", timeout=LAUNCH_TIMEOUT)
+
+    _end_and_watch(page, first)
+    shoot(first, artifacts, "card-ending-light")
+    expect(first).to_have_attribute("data-state", "ended", timeout=60_000)
+    # The card went from Ready to Ending to Ended: Ending was shown at once, not skipped.
+    assert page.evaluate("window.__dcvStates") == ["ready", "ending", "ended"]
+    expect(first).to_have_attribute("data-tone", "ended")
+    cancelled_outcome = first.locator(".dcv-card-outcome").first
+    expect(cancelled_outcome).to_have_text("Ended: cancelled")
+    # Told apart by more than the words: another mark, another colour.
+    cancelled_mark = cancelled_outcome.evaluate("e => getComputedStyle(e, '::before').content")
+    assert {failed_mark, cancelled_mark} == {'"✕ "', '"■ "'}
+    colour = "e => getComputedStyle(e).color"
+    assert failed_outcome.evaluate(colour) != cancelled_outcome.evaluate(colour)
+    shoot(failed, artifacts, "card-ended-failed-light")
+    shoot(first, artifacts, "card-ended-cancelled-light")
+
+    switch_theme(page, "JupyterLab Dark")
+    shoot(failed, artifacts, "card-ended-failed-dark")
+    shoot(first, artifacts, "card-ended-cancelled-dark")
+    assert failed_outcome.evaluate(colour) != cancelled_outcome.evaluate(colour)
+    _end_and_watch(page, second)
+    shoot(second, artifacts, "card-ending-dark")
+    expect(second).to_have_attribute("data-state", "ended", timeout=60_000)
+    switch_theme(page, "JupyterLab Light")
+    page.close()
