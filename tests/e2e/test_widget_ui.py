@@ -250,6 +250,8 @@ def test_ending_and_how_a_desktop_ended_show_as_they_are(
     second = launch_desktop(widget)
     for card in (first, second):
         expect(card).to_have_attribute("data-state", "ready", timeout=LAUNCH_TIMEOUT)
+        # Ten minutes: the time left warns in the last minute only, not from the start.
+        expect(card.locator(".dcv-time-left")).to_have_attribute("data-warning", "false")
 
     _end_and_watch(page, first)
     shoot(first, artifacts, "card-ending-light")
