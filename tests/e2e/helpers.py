@@ -79,6 +79,18 @@ def launch(widget: Locator) -> Locator:
     return widget.locator(f'.dcv-card[data-key="{new[0]}"]')
 
 
+def launch_until_connect(page: Page) -> tuple[Locator, str]:
+    """Launch from the page's widget with its defaults and wait for Connect: the card and its
+    job id."""
+    widget = page.locator(".dcv-widget")
+    expect(widget.get_by_role("button", name="Launch")).to_be_enabled(timeout=60_000)
+    card = launch(widget)
+    expect(card.get_by_role("button", name="Connect")).to_be_visible(timeout=LAUNCH_TIMEOUT)
+    job = card.get_attribute("data-job-id") or ""
+    assert job.isdigit(), card.inner_text()
+    return card, job
+
+
 def _card_keys(widget: Locator) -> list[str]:
     return [
         k

@@ -15,10 +15,9 @@ import dcv_widget
 
 from .conftest import Hub
 from .helpers import (
-    LAUNCH_TIMEOUT,
     OtherOriginsBlocked,
     end_with_confirmation,
-    launch,
+    launch_until_connect,
     run_all_cells,
     write_notebook,
 )
@@ -71,13 +70,8 @@ def test_launch_and_connect_in_a_lab_tab_through_the_hub(
     page.goto(hub.user_url("/lab/workspaces/hub-desktop/tree/hub-desktop.ipynb"))
     run_all_cells(page)
 
-    widget = page.locator(".dcv-widget")
-    expect(widget.get_by_role("button", name="Launch")).to_be_enabled(timeout=60_000)
-    card = launch(widget)
+    card, job = launch_until_connect(page)
     connect = card.get_by_role("button", name="Connect")
-    expect(connect).to_be_visible(timeout=LAUNCH_TIMEOUT)
-    job = card.get_attribute("data-job-id") or ""
-    assert job.isdigit(), card.inner_text()
 
     connect.click()
     tab = page.locator(".dcv-desktop-tab")

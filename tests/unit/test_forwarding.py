@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ssl
 import string
+from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
@@ -14,6 +16,12 @@ from hypothesis import strategies as st
 from dcv_widget.desktops.upstream import DesktopNotFound, Upstreams, confirmed_host
 from dcv_widget.server import forwarding
 from dcv_widget.transport.local import LocalTransport
+
+# pytest puts tests/ on sys.path (no __init__.py); mypy knows the module by its path.
+if TYPE_CHECKING:
+    from tests.fakes.dcv_web import self_signed
+else:
+    from fakes.dcv_web import self_signed
 
 ORIGIN = "https://10.0.1.23:5901"
 PREFIX = "/user/ana/dcv-widget/desktops/42/"
@@ -121,32 +129,9 @@ def test_redirects_stay_under_the_desktop(location: str, expected: str) -> None:
     assert forwarding.local_location(location, prefix=PREFIX, origin=ORIGIN) == expected
 
 
-def _self_signed() -> str:
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "10.0.1.23")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-def test_the_pinned_context_verifies_and_trusts_only_the_pin() -> None:
-    context = forwarding.pinned_context(_self_signed())
+def test_the_pinned_context_verifies_and_trusts_only_the_pin(tmp_path: Path) -> None:
+    cert, _key = self_signed(tmp_path)
+    context = forwarding.pinned_context(cert.read_text())
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert not context.check_hostname  # the pin is the certificate; the host comes from Slurm
     assert context.cert_store_stats()["x509"] == 1  # the pin, and no system CA
