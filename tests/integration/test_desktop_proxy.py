@@ -35,6 +35,7 @@ from dcv_widget.desktops.slurm import JOB_NAME, JobTag, job_comment
 
 if TYPE_CHECKING:
     from tests.e2e.lab import Lab, connect_target, running_lab
+    from tests.fakes.dcv_web import self_signed
     from tests.integration.fake_dcv import (
         FAKES,
         FakeNode,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 else:
     from e2e.lab import Lab, connect_target, running_lab
     from fake_dcv import FAKES, FakeNode, recorded_session_id, running_fake_dcv, serve
+    from fakes.dcv_web import self_signed
 
 OTHER_USER = "dcvstudent2"
 # Every secret a fake desktop of this module held: none may reach the Jupyter server's log.
@@ -58,21 +60,10 @@ class Upstream:
     log: Path
 
 
-def _self_signed(folder: Path, name: str) -> tuple[Path, Path]:
-    key, cert = folder / f"{name}.key", folder / f"{name}.crt"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
-
-
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
     folder = tmp_path_factory.mktemp("echo-desktop")
-    cert, key = _self_signed(folder, "desktop")
+    cert, key = self_signed(folder)
     log = folder / "echo.log"
     argv = [sys.executable, str(FAKES / "echo_desktop.py"), "--cert", str(cert), "--key", str(key)]
     process, port = serve(argv, log, dict(os.environ))
@@ -492,7 +483,7 @@ def _free_port() -> int:
 def test_a_desktop_presenting_another_certificate_gets_nothing(
     lab: Lab, desktop: Callable[..., FakeDesktop], upstream: Upstream, tmp_path: Path
 ) -> None:
-    other_cert, _ = _self_signed(tmp_path, "impostor")
+    other_cert, _ = self_signed(tmp_path)  # the same names, another key: an impostor
     fake = desktop(cert=other_cert.read_text())
     marker = f"never-{uuid.uuid4().hex}"
     status, _, body = request(lab, "GET", f"{fake.prefix}echo/{marker}")
