@@ -105,17 +105,36 @@ def node_as_ec2_instance(moto_server: str) -> str:
     return str(reply["Instances"][0]["InstanceId"])
 
 
-@pytest.fixture(autouse=True)
-def no_desktop_left() -> Iterator[None]:
-    """Cancel the desktops a test left behind (it failed half-way): the next test's widget
-    would list them among the user's desktops."""
-    yield
+def desktop_jobs() -> dict[str, Path]:
+    """This user's desktop jobs in the queue, each with the folder it was submitted from (a
+    kernel submits from its notebook's folder)."""
     listed = subprocess.run(
-        ["squeue", "--me", "--noheader", "--format=%i %k"],
+        ["squeue", "--me", "--noheader", "--format=%i|%k|%Z"],
         capture_output=True,
         text=True,
         check=False,
     ).stdout
-    left = [line.split()[0] for line in listed.splitlines() if " dcv-widget:" in line]
+    rows = (line.split("|", 2) for line in listed.splitlines())
+    return {job: Path(folder) for job, comment, folder in rows if comment.startswith("dcv-widget:")}
+
+
+def cancel_left_behind(before: set[str], ours: Path) -> list[str]:
+    """Cancel the desktop jobs submitted since `before` from a folder under `ours`; return
+    their ids. Other runs of the suite (other engineers', at the same time) launch as the same
+    user from their own folders: their desktops are left alone."""
+    left = [
+        j for j, folder in desktop_jobs().items() if j not in before and folder.is_relative_to(ours)
+    ]
     if left:
         subprocess.run(["scancel", *left], check=False)
+    return left
+
+
+@pytest.fixture(autouse=True)
+def no_desktop_left(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Cancel the desktops a test launched and left behind (it failed half-way): the next
+    test's widget would list them among the user's desktops. This run's Jupyter servers serve
+    folders under its base temp folder, so their kernels submit from there."""
+    before = set(desktop_jobs())
+    yield
+    cancel_left_behind(before, tmp_path_factory.getbasetemp())
