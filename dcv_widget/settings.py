@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
+from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 from traitlets.config.loader import Config
 
@@ -151,6 +151,18 @@ class DesktopSettings(Configurable):
         default_value=[],
         help="The access routes users may choose (jupyter, direct, ssh, ssm, ssm-head, "
         "tunnel); empty: all.",
+    ).tag(config=True)
+    panel_locked = Bool(
+        False,
+        help="JupyterLab's Desktops panel shows these defaults read-only and launches only "
+        "them (as Desktop(locked=True) does in a cell): for a class.",
+    ).tag(config=True)
+    launcher_tile = Enum(
+        ["launch", "form"],
+        default_value="launch",
+        help="What the Desktop tile of JupyterLab's Launcher does: launch (a desktop with these "
+        "defaults, opened in a JupyterLab tab once ready) or form (open the Desktops panel's "
+        "form).",
     ).tag(config=True)
 
     @default("access")

@@ -2,7 +2,8 @@
 
     __init__ api cli        the public face: may import anything
     ui/                     the notebook widgets: the only room that imports ipywidgets
-    server/                 the Jupyter server extension: the only room that imports tornado
+    server/                 the Jupyter server extension: the only room that imports tornado;
+                            it hosts the widget's cards and form too (ui's pure modules)
     settings managers       configuration, and the managers built from it
     desktops/ instances/    the two features, side by side: neither imports the other
     access/                 how a browser reaches a desktop
@@ -37,6 +38,9 @@ ALLOWED = {
     "common": {"common"},
     "node": set(),
 }
+# The Desktops panel (server/) shows the same cards and form as the widget: it may import the
+# pure modules of ui/ that decide what they say, never a widget.
+PURE_UI = {"dcv_widget.ui.desktop_cards", "dcv_widget.ui.launcher"}
 # Third-party packages only some rooms may use.
 ONLY_IN = {"ipywidgets": {"ui"}, "tornado": {"server"}, "jupyter_server": {"server"}}
 
@@ -112,6 +116,7 @@ def test_layers_import_only_downward(module: str, path: Path) -> None:
         for target in targets_of(module, path)
         if target != "dcv_widget"  # the package itself: its __version__
         and room_of(target) not in ALLOWED[room]
+        and not (room == "server" and target in PURE_UI)
     )
     assert not wrong, f"{module} ({room}/) imports {wrong}: see docs/architecture.md"
 
@@ -125,6 +130,15 @@ def test_third_party_frameworks_stay_in_their_room(module: str, path: Path) -> N
             assert room in ONLY_IN[top] or room in ("__init__", "api", "cli"), (
                 f"{module} imports {name}, which belongs in {sorted(ONLY_IN[top])}"
             )
+
+
+@pytest.mark.parametrize("module", sorted(PURE_UI))
+def test_the_ui_modules_the_server_hosts_are_pure(module: str) -> None:
+    """They import no widget and nothing of ui/ (so no ipywidgets), only the rooms below."""
+    path = dict(MODULES)[module]
+    assert not any(name.split(".")[0] == "ipywidgets" for name in imports_of(module, path))
+    below = ALLOWED["ui"] - {"ui"}
+    assert {room_of(target) for target in targets_of(module, path)} <= below
 
 
 def test_the_node_verifier_stands_alone() -> None:

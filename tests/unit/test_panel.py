@@ -1,0 +1,44 @@
+"""The Desktops panel's form rules (dcv_widget/server/panel.py): the widget's checks, named by
+label, with the site's defaults underneath and its locks."""
+
+from __future__ import annotations
+
+import pytest
+from traitlets import TraitError
+
+from dcv_widget.server.panel import checked_form
+from dcv_widget.settings import DesktopSettings
+
+
+def test_defaults_fill_what_the_form_leaves_out() -> None:
+    settings = DesktopSettings(partition="dcv", time="2:00:00", access="jupyter")
+    values, errors = checked_form({"cpus": "2"}, settings)
+    assert errors == {}
+    assert (values["partition"], values["time"], values["cpus"]) == ("dcv", "2:00:00", 2)
+
+
+def test_each_bad_field_is_named_by_its_label_one_does_not_hide_another() -> None:
+    settings = DesktopSettings(max_cpus=4, access="direct")
+    _, errors = checked_form({"cpus": 8, "time": "soon", "gpus": "x"}, settings)
+    assert set(errors) == {"cpus", "time", "gpus"}
+    assert errors["cpus"].startswith("CPUs: 8 is not valid; the site allows at most 4")
+    assert errors["time"].startswith("Time limit: 'soon' is not valid")
+    assert errors["gpus"].startswith("GPUs: 'x' is not valid; use a whole number")
+
+
+def test_a_locked_panel_takes_the_sites_values_only() -> None:
+    settings = DesktopSettings(partition="dcv", time="1:00:00", panel_locked=True, access="direct")
+    _, errors = checked_form({"partition": "dcv", "time": "1:00:00"}, settings)
+    assert errors == {}
+    _, errors = checked_form({"time": "4:00:00"}, settings)
+    assert errors == {
+        "time": "Time limit: '4:00:00' cannot be chosen; the site fixed it to '1:00:00' "
+        "(c.DesktopSettings.panel_locked)"
+    }
+
+
+def test_the_launcher_tile_setting_takes_launch_or_form() -> None:
+    assert DesktopSettings().launcher_tile == "launch"
+    assert DesktopSettings(launcher_tile="form").launcher_tile == "form"
+    with pytest.raises(TraitError):
+        DesktopSettings(launcher_tile="open")
