@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from .reasons import Outlook, reason
 from .request import LaunchRequest
 from .session_file import LastWord
 from .slurm import JobStatus
@@ -40,35 +41,6 @@ ACTIVE_STATES = frozenset(
         SessionState.LAUNCHING,
     }
 )
-
-# squeue's pending-reason codes in words a person understands.
-_PENDING_REASONS = {
-    "None": "waiting to be scheduled",
-    "Priority": "waiting behind jobs with higher priority",
-    "Resources": "waiting for a free node",
-    # Nothing changes these but an admin: the words say the desktop will not start by itself.
-    "PartitionDown": "the partition is down, so this desktop will not start by itself: end it "
-    "and launch on another partition, or ask your cluster admin to bring the partition back up",
-    "PartitionInactive": "the partition is inactive, so this desktop will not start by itself: "
-    "end it and launch on another partition, or ask your cluster admin",
-    "PartitionNodeLimit": "the request needs more nodes than the partition allows",
-    "PartitionTimeLimit": "the time limit is longer than the partition allows; choose less time",
-    "ReqNodeNotAvail": "the nodes it needs are not available (down, drained or reserved)",
-    # Slurm 22.05 prints ReqNodeNotAvail's long form for nodes being powered down.
-    "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions": (
-        "the nodes it needs are down, drained, powering down or reserved"
-    ),
-    "NodeDown": "a node it needs is down",
-    "BeginTime": "waiting for its start time",
-    "Dependency": "waiting for another job to finish",
-    "JobHeldUser": "held by you: release it with scontrol release",
-    "JobHeldAdmin": "held by an administrator",
-    "QOSMaxJobsPerUserLimit": "you already run as many jobs as your QOS allows",
-    "AssocMaxJobsLimit": "you already run as many jobs as your account allows",
-    "AssocGrpCpuLimit": "your account's CPU limit is reached",
-    "Reservation": "waiting for its reservation to start",
-    "launch failed requeued held": "the node failed to start it and it was held",
-}
 
 # Final Slurm job states and how a person would say the desktop ended.
 _END_OUTCOMES = {
@@ -96,15 +68,6 @@ _ENDING_QUEUED = "Slurm is taking the job out of the queue"
 _ENDING_STARTED = "Slurm is stopping the job; the desktop closes and cleans up on its node"
 
 
-# What a desktop queued for a reason only an admin can lift is told: it will not start by itself.
-_STUCK = frozenset(_PENDING_REASONS[code] for code in ("PartitionDown", "PartitionInactive"))
-
-
-def pending_reason(code: str) -> str:
-    """Plain words for a squeue reason code (unknown codes are shown as Slurm says them)."""
-    return _PENDING_REASONS.get(code, f"waiting ({code})")
-
-
 @dataclass(frozen=True)
 class DesktopSession:
     """One desktop as the kernel knows it. Immutable: the manager replaces it on every change.
@@ -123,6 +86,10 @@ class DesktopSession:
     # When the job started (on its node) and when its time limit ends it: Slurm's times.
     started_at: float | None = None
     ends_at: float | None = None
+    # While queued: when Slurm expects it to start (its estimate, which moves as the queue does;
+    # None when it has none), and whether it can start by itself (reasons.py).
+    expected_start: float | None = None
+    outlook: Outlook = Outlook.WAITS
     outcome: str = ""
     unreachable: bool = False
     ending: bool = False
@@ -140,8 +107,11 @@ class DesktopSession:
 
     @property
     def stuck(self) -> bool:
-        """Queued where it will not start by itself (its partition is down): its card says so."""
-        return self.state == SessionState.QUEUED and not self.ending and self.detail in _STUCK
+        """Queued for a reason that never lets it start by itself (its partition is down, it asks
+        for more than any node has, …): its card and the CLI say so, and what to change."""
+        return (
+            self.state == SessionState.QUEUED and not self.ending and self.outlook != Outlook.WAITS
+        )
 
     @property
     def active(self) -> bool:
@@ -205,6 +175,7 @@ def observe(session: DesktopSession, job: JobStatus, desktop_ready: bool) -> Des
         node=job.nodes or session.node,
         started_at=job.started_at,
         ends_at=_ends_at(job),
+        expected_start=job.expected_start,
     )
     if job.state in _END_OUTCOMES:
         outcome = _END_OUTCOMES[job.state]
@@ -220,10 +191,14 @@ def observe(session: DesktopSession, job: JobStatus, desktop_ready: bool) -> Des
             unreachable=False,
         )
     if job.state == "PENDING":
-        reason = pending_reason(job.reason)
+        why = reason(job.reason)
+        words = why.words
         if job.reason == "Resources" and session.request.gpus:
-            reason = "waiting for a free GPU node"
-        return session.moved_to(SessionState.QUEUED, reason, since=job.submitted_at)
+            words = "waiting for a free GPU node"
+        elif why.outlook == Outlook.NEVER:
+            words = f"{words} (it asks for {asked(session.request)})"
+        queued = session.moved_to(SessionState.QUEUED, words, since=job.submitted_at)
+        return replace(queued, outlook=why.outlook)
     if job.state == "CONFIGURING":
         return session.moved_to(
             SessionState.STARTING,
@@ -241,6 +216,16 @@ def observe(session: DesktopSession, job: JobStatus, desktop_ready: bool) -> Des
         )
     # SUSPENDED, REQUEUED, …: keep the step and say what Slurm says.
     return replace(session, detail=f"Slurm reports {job.state.lower()}", unreachable=False)
+
+
+def asked(request: LaunchRequest) -> str:
+    """What a desktop asks Slurm for, in a few words: "64 CPUs, 1 GPU, 16G for 1:00:00"."""
+    parts = [f"{request.cpus} CPU{'s' if request.cpus != 1 else ''}"]
+    if request.gpus:
+        parts.append(f"{request.gpus} GPU{'s' if request.gpus != 1 else ''}")
+    if request.memory:
+        parts.append(request.memory)
+    return f"{', '.join(parts)} for {request.time}"
 
 
 def _ends_at(job: JobStatus) -> float | None:

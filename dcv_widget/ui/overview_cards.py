@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..desktops.class_monitor import STATE_ORDER, card_state
-from ..desktops.session import pending_reason
+from ..desktops.reasons import reason
 from ..desktops.slurm import UserDesktop
 from .desktop_cards import warn_at
 
@@ -31,7 +31,7 @@ def detail(desktop: UserDesktop) -> str:
     job = desktop.job
     state = card_state(job)
     if state == "queued":
-        words = pending_reason(job.reason)
+        words = reason(job.reason).words
     elif state == "starting":
         words = f"powering up {job.nodes or 'a node'}"
     elif state == "running":
@@ -72,6 +72,9 @@ def overview_card(
         "since_label": "for",
         "node": job.nodes,
         "ends_at": ends,
+        # The start estimate is the student's to read on their own card.
+        "expected_label": "",
+        "expected_start": None,
         "warn_at": warn_at(ends, job.started_at),
         "outcome": "",
         "log_tail": "",

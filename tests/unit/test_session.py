@@ -204,3 +204,25 @@ def test_last_word_of_another_launch_is_ignored() -> None:
 def test_ended_is_final() -> None:
     ended = observe(submitted(), job("CANCELLED"), desktop_ready=False)
     assert observe(ended, job("RUNNING"), desktop_ready=True) is ended
+
+
+def test_a_desktop_that_never_starts_by_itself_is_stuck_and_says_what_it_asks_for() -> None:
+    big = replace(submitted(), request=LaunchRequest(cpus=64, gpus=1, memory="16G"))
+    config = observe(big, job("PENDING", "PartitionConfig"), desktop_ready=False)
+    assert config.stuck and config.state == SessionState.QUEUED
+    assert config.detail.endswith("(it asks for 64 CPUs, 1 GPU, 16G for 1:00:00)")
+    assert observe(submitted(), job("PENDING", "JobHeldUser"), False).stuck
+    assert not observe(submitted(), job("PENDING", "QOSMaxCpuPerUserLimit"), False).stuck
+    # Once the reason lifts, it is no longer stuck; once End is asked for, neither.
+    assert not observe(config, job("PENDING", "Resources"), False).stuck
+    assert not config.start_ending().stuck
+
+
+def test_a_queued_desktop_carries_slurms_expected_start_until_it_starts() -> None:
+    queued = observe(submitted(), job("PENDING", "Resources", expected_start=1795964840.0), False)
+    assert queued.expected_start == 1795964840.0
+    moved = observe(queued, job("PENDING", "Resources", expected_start=1795965000.0), False)
+    assert moved.expected_start == 1795965000.0  # each squeue's own estimate
+    assert observe(moved, job("PENDING", "Priority"), False).expected_start is None
+    running = observe(moved, job("RUNNING", nodes="n1", started_at=1795964900.0), False)
+    assert running.expected_start is None
