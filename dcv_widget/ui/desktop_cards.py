@@ -7,6 +7,7 @@ the kernel, so the view holds no logic and tests need no browser.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from html import escape
 from typing import Any
@@ -112,6 +113,57 @@ def actions_for(session: DesktopSession, access: Access | None = None) -> list[s
 
 _ENGINE_NAMES = {"novnc": "noVNC", "dcv": "DCV"}
 
+EXPECTS = "Slurm expects it to start"
+NO_ESTIMATE = "Slurm has no start estimate for it yet"
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def expected_label(session: DesktopSession) -> str:
+    """The words before a queued desktop's expected start (the view adds "in about 12 min, at
+    14:05" and ticks it), or that Slurm has none yet; "" where no start is to be expected (not
+    queued, ending, or stuck: it will not start by itself)."""
+    if session.display_state != "queued" or session.stuck:
+        return ""
+    return EXPECTS if session.expected_start is not None else NO_ESTIMATE
+
+
+def expected_words(session: DesktopSession, now: float | None = None) -> str:
+    """The whole sentence, as a terminal prints it: "Slurm expects it to start in about 12 min,
+    at 14:05" (local time), or `expected_label`'s other words. The view words it the same."""
+    label = expected_label(session)
+    if label != EXPECTS or session.expected_start is None:
+        return label
+    now = time.time() if now is None else now
+    start = session.expected_start
+    return f"{label} {about(start - now)}, at {clock(start, now)}"
+
+
+def about(seconds: float) -> str:
+    """How far off a start is, roughly: "any moment now", "in about 12 min", "in about 2 h 10
+    min", "in about 3 days" (js/src/time.ts, aboutText, says it the same way)."""
+    if seconds < 30:
+        return "any moment now"
+    minutes = max(1, round(seconds / 60))
+    if minutes < 60:
+        return f"in about {minutes} min"
+    if minutes < 24 * 60:
+        hours, rest = divmod(5 * round(minutes / 5), 60)
+        return f"in about {hours} h {rest} min" if rest else f"in about {hours} h"
+    days = round(minutes / (24 * 60))
+    return f"in about {days} day{'s' if days != 1 else ''}"
+
+
+def clock(at: float, now: float) -> str:
+    """A local time of day, "14:05", with its day when it is not today ("14:05 tomorrow",
+    "14:05 on 3 Mar"): js/src/time.ts, clockText, says it the same way."""
+    when, today = time.localtime(at), time.localtime(now)
+    hhmm = f"{when.tm_hour:02d}:{when.tm_min:02d}"
+    if when[:3] == today[:3]:
+        return hhmm
+    if when[:3] == time.localtime(now + 86400)[:3]:
+        return f"{hhmm} tomorrow"
+    return f"{hhmm} on {when.tm_mday} {_MONTHS[when.tm_mon - 1]}"
+
 
 def card_for(
     session: DesktopSession,
@@ -145,6 +197,10 @@ def card_for(
         "since_label": "· waiting" if session.display_state == "queued" else "for",
         "node": session.node,
         "ends_at": session.ends_at if limited else None,
+        # Queued: Slurm's estimate of its start (epoch seconds, the view ticks "in about …")
+        # after these words; words alone when Slurm has none.
+        "expected_label": expected_label(session),
+        "expected_start": session.expected_start if expected_label(session) == EXPECTS else None,
         "warn_at": warn_at(session.ends_at, session.started_at) if limited else None,
         "outcome": f"Ended: {session.outcome}" if ended else "",
         "log_tail": session.log_tail,

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 
 from dcv_widget.access.instructions import Access, Command
 from dcv_widget.access.instructions import pending as access_pending
 from dcv_widget.access.instructions import problem as access_problem
 from dcv_widget.desktops.request import LaunchRequest
-from dcv_widget.desktops.session import DesktopSession, SessionState, pending_reason
+from dcv_widget.desktops.session import DesktopSession, SessionState, observe
+from dcv_widget.desktops.slurm import JobStatus
 from dcv_widget.ui.desktop_cards import (
     WARN_MAX,
     WARN_MIN,
+    about,
     card_for,
+    clock,
+    expected_words,
     static_html,
     static_summary,
     steps_for,
@@ -158,18 +163,64 @@ def test_a_card_carries_its_last_action_error() -> None:
     assert card_for(session(SessionState.READY))["error"] == ""
 
 
-def test_a_desktop_queued_on_a_down_partition_says_it_will_not_start_by_itself() -> None:
-    down = session(SessionState.QUEUED).moved_to(
-        SessionState.QUEUED, pending_reason("PartitionDown")
+def pending(reason: str, expected_start: float | None = None) -> JobStatus:
+    return JobStatus(
+        "7", "PENDING", reason, "", "5:00", "dcv", "", 1.0, expected_start=expected_start
     )
+
+
+def queued(reason: str, expected_start: float | None = None) -> DesktopSession:
+    return observe(session(SessionState.QUEUED), pending(reason, expected_start), False)
+
+
+def test_a_desktop_queued_on_a_down_partition_says_it_will_not_start_by_itself() -> None:
+    down = queued("PartitionDown")
     card = card_for(down)
     assert card["tone"] == "stuck"
     assert "will not start by itself" in card["detail"]
     assert card["since_label"] == "· waiting"  # "· waiting 58s", not "for 58s"
-    waiting = card_for(
-        session(SessionState.QUEUED).moved_to(SessionState.QUEUED, pending_reason("Resources"))
-    )
+    waiting = card_for(queued("Resources"))
     assert (waiting["tone"], waiting["since_label"]) == ("", "· waiting")
     assert card_for(session(SessionState.READY))["since_label"] == "for"
     # Once End is asked for it is ending, no longer stuck.
     assert card_for(down.start_ending())["tone"] == ""
+
+
+def test_a_desktop_that_can_never_start_says_what_to_change() -> None:
+    card = card_for(queued("PartitionConfig"))
+    assert card["tone"] == "stuck"
+    assert "can never start as asked: end it and launch with less" in card["detail"]
+    assert card["detail"].endswith("(it asks for 1 CPU for 1:00:00)")
+    assert "PartitionConfig" not in card["detail"]
+    # A stuck desktop expects no start, estimate or not.
+    assert (card["expected_label"], card["expected_start"]) == ("", None)
+
+
+def test_a_queued_card_carries_slurms_expected_start() -> None:
+    card = card_for(queued("Resources", expected_start=1795964840.0))
+    assert card["expected_label"] == "Slurm expects it to start"
+    assert card["expected_start"] == 1795964840.0
+    none_yet = card_for(queued("Priority"))
+    assert none_yet["expected_label"] == "Slurm has no start estimate for it yet"
+    assert none_yet["expected_start"] is None
+    # Ready, ending or ended: no start to expect.
+    assert card_for(queued("Resources", 1.0).start_ending())["expected_label"] == ""
+    assert card_for(session(SessionState.READY))["expected_label"] == ""
+
+
+def test_expected_start_in_words() -> None:
+    now = time.mktime((2026, 3, 3, 13, 53, 0, 0, 0, -1))
+    at_1405 = now + 12 * 60
+    s = queued("Resources", expected_start=at_1405)
+    assert expected_words(s, now) == "Slurm expects it to start in about 12 min, at 14:05"
+    assert expected_words(queued("Priority"), now) == "Slurm has no start estimate for it yet"
+    assert [about(s) for s in (-5, 20, 45, 12 * 60, 131 * 60, 3 * 86400)] == [
+        "any moment now",
+        "any moment now",
+        "in about 1 min",
+        "in about 12 min",
+        "in about 2 h 10 min",
+        "in about 3 days",
+    ]
+    assert clock(now + 86400, now) == "13:53 tomorrow"
+    assert clock(now + 3 * 86400, now) == "13:53 on 6 Mar"
