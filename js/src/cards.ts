@@ -4,7 +4,7 @@
  */
 
 import { append, button, h, uniqueId } from './dom';
-import { elapsedText, leftText, warning } from './time';
+import { elapsedText, expectedText, leftText, warning } from './time';
 import { pendingText, problem, RoutePanel } from './route-panel';
 import { miniStepper, stepper } from './stepper';
 import { Card, CardAction, ViewMessage } from './types';
@@ -123,6 +123,8 @@ interface Entry {
   elapsed: Text | null;
   left: HTMLElement | null;
   leftText: Text | null;
+  /** A queued desktop's 'Slurm expects it to start in about …', ticking. */
+  expected: Text | null;
 }
 
 /** Put `order` into `list` moving only what is out of place: unchanged cards keep their node, focus and scroll. */
@@ -266,6 +268,12 @@ export class CardList {
           entry.elapsed.data = text;
         }
       }
+      if (entry.expected) {
+        const text = expectedText(card.expected_label, card.expected_start, now);
+        if (entry.expected.data !== text) {
+          entry.expected.data = text;
+        }
+      }
       if (entry.left && entry.leftText && card.ends_at !== null) {
         const text = leftText(card.ends_at, now);
         if (entry.leftText.data !== text) {
@@ -329,7 +337,7 @@ export class CardList {
   private build(card: Card, signature: string, now: number): Entry {
     this.builds += 1;
     const titleId = `${this.ids}-t${this.builds}`;
-    const entry: Entry = { card, signature, el: h('li'), elapsed: null, left: null, leftText: null };
+    const entry: Entry = { card, signature, el: h('li'), elapsed: null, left: null, leftText: null, expected: null };
     const el = entry.el;
     el.className = 'dcv-card';
     el.tabIndex = -1;
@@ -435,6 +443,10 @@ export class CardList {
     if (ticking) {
       entry.elapsed = document.createTextNode(elapsedText(card.since, now, card.since_label));
       el.append(' ', h('span', { class: 'dcv-elapsed' }, entry.elapsed));
+    }
+    if (card.expected_label) {
+      entry.expected = document.createTextNode(expectedText(card.expected_label, card.expected_start, now));
+      el.append(' ', h('span', { class: 'dcv-expected-start' }, entry.expected));
     }
     return el;
   }

@@ -1,7 +1,7 @@
 /**
  * Time formatting and the one shared 1 s ticker of every view on the page.
  *
- * Cards carry epoch seconds (`since`, `ends_at`, `warn_at`) on the kernel's clock, onto which
+ * Cards carry epoch seconds (`since`, `ends_at`, `warn_at`, `expected_start`) on the kernel's clock, onto which
  * the kernel has already moved Slurm's times (it measures the cluster's clock from squeue's
  * answers). The counters compare them with this browser's clock: a browser whose clock is off
  * from the kernel's shows "for" and "left" off by as much (never below zero), and ticks right.
@@ -34,6 +34,48 @@ export function elapsedText(since: number, now: number, label = 'for'): string {
 export function leftText(endsAt: number, now: number): string {
   const left = endsAt - now;
   return left > 0 ? `${formatDuration(left)} left` : 'time limit reached';
+}
+
+/** How far off a start is, roughly (the kernel's desktop_cards.about says it the same way). */
+export function aboutText(seconds: number): string {
+  if (seconds < 30) {
+    return 'any moment now';
+  }
+  const minutes = Math.max(1, Math.round(seconds / 60));
+  if (minutes < 60) {
+    return `in about ${minutes} min`;
+  }
+  if (minutes < 24 * 60) {
+    const rounded = 5 * Math.round(minutes / 5);
+    const [hours, rest] = [Math.floor(rounded / 60), rounded % 60];
+    return rest ? `in about ${hours} h ${rest} min` : `in about ${hours} h`;
+  }
+  const days = Math.round(minutes / (24 * 60));
+  return `in about ${days} day${days !== 1 ? 's' : ''}`;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+function sameDay(a: Date, b: Date): boolean {
+  return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+}
+
+/** A time of day in this browser's zone, '14:05', with its day when not today (desktop_cards.clock). */
+export function clockText(at: number, now: number): string {
+  const when = new Date(at * 1000);
+  const hhmm = `${pad(when.getHours())}:${pad(when.getMinutes())}`;
+  if (sameDay(when, new Date(now * 1000))) {
+    return hhmm;
+  }
+  if (sameDay(when, new Date((now + 86400) * 1000))) {
+    return `${hhmm} tomorrow`;
+  }
+  return `${hhmm} on ${when.getDate()} ${MONTHS[when.getMonth()]}`;
+}
+
+/** 'Slurm expects it to start in about 12 min, at 14:05', or the kernel's words alone. */
+export function expectedText(label: string, start: number | null, now: number): string {
+  return start === null ? label : `${label} ${aboutText(start - now)}, at ${clockText(start, now)}`;
 }
 
 /** Whether the time left is shown as a warning now: the kernel says from when (`warnAt`). */

@@ -90,6 +90,10 @@ export interface Card {
   since_label: string;
   node: string;
   ends_at: number | null;
+  /** Queued: the words before Slurm's expected start, or that Slurm has none yet ('' otherwise). */
+  expected_label: string;
+  /** Slurm's expected start (epoch seconds), worded and ticked after `expected_label`; null: none. */
+  expected_start: number | null;
   /** From when (epoch seconds) the time left is shown as a warning; the kernel decides. */
   warn_at: number | null;
   outcome: string;
@@ -194,6 +198,8 @@ export function toCards(value: unknown): Card[] {
       since_label: str(c.since_label) || 'for',
       node: str(c.node),
       ends_at: typeof c.ends_at === 'number' ? c.ends_at : null,
+      expected_label: str(c.expected_label),
+      expected_start: typeof c.expected_start === 'number' ? c.expected_start : null,
       warn_at: typeof c.warn_at === 'number' ? c.warn_at : null,
       outcome: str(c.outcome),
       log_tail: str(c.log_tail),
