@@ -12,14 +12,14 @@ from concurrent.futures import Future
 from typing import Any
 
 import ipywidgets as widgets
-from traitlets import Bool, Dict, List, Unicode
+from traitlets import Dict, List, Unicode
 
 from .. import __version__
 from .desktop_cards import static_html, static_summary
 
 MODULE_NAME = "dcv-widget"
 MODULE_VERSION = f"^{__version__}"
-# More cards than this and they become a dense list.
+# Cards shown in full; those after them are rows of a dense list.
 COMPACT_AFTER = 4
 
 
@@ -35,7 +35,6 @@ class CardWidget(widgets.DOMWidget):  # type: ignore[misc]
 
     launcher = Dict().tag(sync=True)
     cards = List(Dict()).tag(sync=True)
-    compact = Bool(False).tag(sync=True)
 
     def __repr__(self) -> str:
         return static_summary(self.cards)
@@ -46,6 +45,11 @@ class CardWidget(widgets.DOMWidget):  # type: ignore[misc]
         data: dict[str, Any] = super()._repr_mimebundle_(**kwargs)
         data["text/html"] = static_html(self.cards)
         return data
+
+    def _show_cards(self, cards: list[dict[str, Any]]) -> None:
+        """Show `cards` in their order: the first COMPACT_AFTER in full, the rest as rows. One
+        more card turns one more into a row: the list grows, it never jumps from cards to rows."""
+        self.cards = [{**card, "compact": i >= COMPACT_AFTER} for i, card in enumerate(cards)]
 
     def _allowed(self, key: str) -> list[str]:
         """The actions the card of `key` offers now: a message for any other is ignored."""

@@ -24,7 +24,7 @@ from ..desktops.manager import SessionManager
 from ..desktops.request import LaunchRequest
 from ..desktops.slurm import UserDesktop
 from ..managers import default_manager
-from .card_widget import COMPACT_AFTER, CardWidget
+from .card_widget import CardWidget
 from .overview_cards import DEFAULT_SORT, SORTS, end_refusal, overview_cards, summary, toolbar
 
 log = logging.getLogger(__name__)
@@ -157,5 +157,4 @@ class ClassOverview(CardWidget):
             message = " ".join(w for w in [*words, monitor.problem, *monitor.notes] if w)
             with self.hold_sync():
                 self.launcher = toolbar(self._filter, self._sort, message, self.partition)
-                self.cards = cards
-                self.compact = len(cards) > COMPACT_AFTER
+                self._show_cards(cards)

@@ -1,6 +1,6 @@
 """The notebook widget: a launcher form and one card per desktop, as synced data.
 
-The view (js/src/widget.ts) renders `launcher`, `cards` and `compact` and sends messages:
+The view (js/src/widget.ts) renders `launcher` and `cards` and sends messages:
 `set` (a form field changed), `launch`, `connect`, `end`, `dismiss`, `shown` (the form is on
 screen, so its partition labels are kept fresh). The kernel owns every
 decision: validation, which actions exist, what a card says (card_widget.py: the connect URL
@@ -25,7 +25,7 @@ from ..desktops.session import DesktopSession
 from ..desktops.slurm import Partition, SlurmError
 from ..managers import default_manager
 from ..settings import DesktopSettings, load_settings
-from .card_widget import COMPACT_AFTER, CardWidget
+from .card_widget import CardWidget
 from .desktop_cards import card_for
 from .launcher import FIELD_NAMES, launch_blocker, launcher_fields, parse_field
 
@@ -253,8 +253,7 @@ class Desktop(CardWidget):
                 for s in sessions
             ]
             with self.hold_sync():
-                self.cards = cards
-                self.compact = len(cards) > COMPACT_AFTER
+                self._show_cards(cards)
 
     def _error_of(self, session: DesktopSession) -> str:
         """The card's error, while the desktop is still in the state it happened in."""

@@ -19,7 +19,7 @@ from ..instances.ec2 import INSTANCE_TYPE, PLAIN, TEMPLATE_ID, TEMPLATE_NAME
 from ..instances.manager import ACTIONS, InstancesManager
 from ..managers import instances_manager
 from ..settings import InstanceSettings, load_instance_settings
-from .card_widget import COMPACT_AFTER, CardWidget
+from .card_widget import CardWidget
 from .instance_cards import instance_card, panel_problem
 
 _FIELDS = (
@@ -209,8 +209,7 @@ class Instances(CardWidget):
                 "problem": panel_problem(not_set_up, self.manager.problem),
             }
             cards = [self._card(d) for d in self.manager.desktops()]
-            self.cards = cards
-            self.compact = len(cards) > COMPACT_AFTER
+            self._show_cards(cards)
 
     def _card(self, desktop: Any) -> dict[str, Any]:
         key = desktop.instance_id

@@ -128,6 +128,14 @@ interface Entry {
 }
 
 /** Put `order` into `list` moving only what is out of place: unchanged cards keep their node, focus and scroll. */
+/** A group's two lists: the cards shown in full, then the dense list of rows. */
+function cardLists(label: string, rowsLabel: string): [HTMLUListElement, HTMLUListElement] {
+  return [
+    h('ul', { class: 'dcv-cards', 'aria-label': label }),
+    h('ul', { class: 'dcv-cards', 'data-compact': 'true', 'aria-label': rowsLabel }),
+  ];
+}
+
 function place(list: HTMLUListElement, order: HTMLElement[]): void {
   let ref = list.firstChild;
   for (const el of order) {
@@ -171,16 +179,16 @@ function sentence(card: Card): string {
 
 export class CardList {
   readonly el: HTMLElement;
-  private readonly list: HTMLUListElement;
+  /** This notebook's cards shown in full, then the rest as rows of a dense list. */
+  private readonly lists: [HTMLUListElement, HTMLUListElement];
   /** The user's desktops launched elsewhere (another notebook, the CLI), behind a disclosure. */
   private readonly others: HTMLDetailsElement;
-  private readonly othersList: HTMLUListElement;
+  private readonly othersLists: [HTMLUListElement, HTMLUListElement];
   private readonly othersLabel: Text;
   private readonly announcer: HTMLElement;
   private readonly ids = uniqueId('dcv-cards');
   private entries = new Map<string, Entry>();
   private cards: Card[] = [];
-  private compact = false;
   /**
    * The action whose question a card shows ("End this desktop?"), by card key: one at a time per
    * card; view-local, like which <details> are open.
@@ -201,23 +209,19 @@ export class CardList {
       'aria-live': 'polite',
       'aria-atomic': 'true',
     });
-    this.list = h('ul', { class: 'dcv-cards', 'aria-label': 'Desktops' });
-    this.othersList = h('ul', { class: 'dcv-cards', 'aria-label': 'Your other desktops' });
+    this.lists = cardLists('Desktops', 'More desktops');
+    this.othersLists = cardLists('Your other desktops', 'More of your other desktops');
     this.othersLabel = document.createTextNode('');
-    this.others = h('details', { class: 'dcv-others' }, h('summary', { 'data-focus': 'others' }, this.othersLabel), this.othersList);
-    this.el = h('div', { class: 'dcv-cards-region' }, this.announcer, this.list, this.others);
+    this.others = h('details', { class: 'dcv-others' }, h('summary', { 'data-focus': 'others' }, this.othersLabel), ...this.othersLists);
+    this.el = h('div', { class: 'dcv-cards-region' }, this.announcer, ...this.lists, this.others);
   }
 
-  update(cards: Card[], compact: boolean): void {
+  update(cards: Card[]): void {
     this.announce(cards);
     this.cards = cards;
-    this.compact = compact;
-    this.list.dataset.compact = String(compact);
-    this.othersList.dataset.compact = String(compact);
     const now = Date.now() / 1000;
     const seen = new Set<string>();
-    const order: HTMLElement[] = [];
-    const elsewhere: HTMLElement[] = [];
+    const order = new Map([...this.lists, ...this.othersLists].map((list) => [list, [] as HTMLElement[]]));
     for (const card of cards) {
       if (!card.key || seen.has(card.key)) {
         continue;
@@ -228,7 +232,7 @@ export class CardList {
         this.confirming.delete(card.key);
         asked = undefined;
       }
-      const signature = `${compact ? 'c' : 'f'}${asked ? `!${asked}` : ''}${JSON.stringify(card)}`;
+      const signature = `${asked ? `!${asked}` : ''}${JSON.stringify(card)}`;
       let entry = this.entries.get(card.key);
       if (!entry || entry.signature !== signature) {
         const fresh = this.build(card, signature, now);
@@ -238,7 +242,8 @@ export class CardList {
         this.entries.set(card.key, fresh);
         entry = fresh;
       }
-      (card.elsewhere ? elsewhere : order).push(entry.el);
+      const [full, rows] = card.elsewhere ? this.othersLists : this.lists;
+      order.get(card.compact ? rows : full)?.push(entry.el);
     }
     for (const [key, entry] of this.entries) {
       if (!seen.has(key)) {
@@ -251,11 +256,13 @@ export class CardList {
         this.routes.forget(key);
       }
     }
-    place(this.list, order);
-    place(this.othersList, elsewhere);
-    this.list.hidden = order.length === 0;
-    this.others.hidden = elsewhere.length === 0;
-    this.othersLabel.data = `Your other desktops (${elsewhere.length}): launched from another notebook or elsewhere`;
+    for (const [list, els] of order) {
+      place(list, els);
+      list.hidden = els.length === 0;
+    }
+    const elsewhere = this.othersLists.reduce((n, list) => n + (order.get(list)?.length ?? 0), 0);
+    this.others.hidden = elsewhere === 0;
+    this.othersLabel.data = `Your other desktops (${elsewhere}): launched from another notebook or elsewhere`;
   }
 
   /** Called every second by the shared ticker: writes text only where it changed, reads nothing. */
@@ -288,7 +295,7 @@ export class CardList {
   }
 
   private refresh(key: string, focus: string): void {
-    this.update(this.cards, this.compact);
+    this.update(this.cards);
     const el = this.entries.get(key)?.el;
     const target = el?.querySelector<HTMLElement>(`[data-focus="${focus}"]`) ?? el;
     target?.focus();
@@ -359,7 +366,7 @@ export class CardList {
     const detail = this.detail(entry, now);
     const actions = this.actions(card, titleId);
 
-    if (this.compact) {
+    if (card.compact) {
       el.dataset.compact = 'true';
       let summary = detail;
       if (card.outcome) {
@@ -383,7 +390,7 @@ export class CardList {
         append(el, problem(card.access)); // outside the collapsed details: Connect waits on it
       }
       const more = [
-        card.access ? this.routes.render(card.key, card.access, titleId, this.compact) : null,
+        card.access ? this.routes.render(card.key, card.access, titleId, card.compact) : null,
         card.advice ? h('p', { class: 'dcv-card-advice' }, card.advice) : null,
         card.log_tail ? h('pre', { class: 'dcv-log-text' }, card.log_tail) : null,
       ].filter((x): x is HTMLElement => x !== null);
@@ -413,7 +420,7 @@ export class CardList {
       card.log_tail
         ? this.details(card.key, 'log', 'dcv-log', 'Job log (last lines)', [h('pre', { class: 'dcv-log-text' }, card.log_tail)])
         : null,
-      card.access ? this.routes.render(card.key, card.access, titleId, this.compact) : null,
+      card.access ? this.routes.render(card.key, card.access, titleId, card.compact) : null,
       card.error ? h('p', { class: 'dcv-card-error', role: 'alert' }, card.error) : null,
       actions,
     );

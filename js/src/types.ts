@@ -104,6 +104,8 @@ export interface Card {
   access: Access | null;
   /** Launched from another notebook (or the CLI): shown apart, ended only deliberately. */
   elsewhere: boolean;
+  /** A row of the dense list under the cards shown in full (the kernel decides which). */
+  compact: boolean;
   actions: CardAction[];
 }
 
@@ -206,6 +208,7 @@ export function toCards(value: unknown): Card[] {
       advice: str(c.advice),
       error: str(c.error),
       elsewhere: c.elsewhere === true,
+      compact: c.compact === true,
       access: access
         ? {
             route: str(access.route),

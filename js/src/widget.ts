@@ -24,7 +24,6 @@ export class DesktopModel extends DOMWidgetModel {
       _view_module_version: MODULE_VERSION,
       launcher: null,
       cards: [],
-      compact: false,
     };
   }
 
@@ -56,7 +55,7 @@ export class DesktopView extends DOMWidgetView {
 
     // listenTo: the handlers go away with the view, so a removed view never opens a tab.
     this.listenTo(this.model, 'change:launcher', () => this.renderLauncher());
-    this.listenTo(this.model, 'change:cards change:compact', () => this.renderCards());
+    this.listenTo(this.model, 'change:cards', () => this.renderCards());
     this.listenTo(this.model, 'msg:custom', (msg: KernelMessage) => this.onKernelMessage(msg));
     this.listenTo(this.model, 'comm_live_update', () => this.renderConnection());
     this.renderConnection();
@@ -104,7 +103,7 @@ export class DesktopView extends DOMWidgetView {
   }
 
   private renderCards(): void {
-    this.cardList.update(toCards(this.model.get('cards')), this.model.get('compact') === true);
+    this.cardList.update(toCards(this.model.get('cards')));
   }
 
   private connect(card: Card, browserTab: boolean): void {

@@ -2,7 +2,8 @@
 local Slurm, measured rather than looked at: partition labels with their state and a warning
 under a down partition, a disabled Launch that looks disabled (grey, not-allowed cursor) and
 says which field to fix, dropdowns wide enough for their whole text, Dismiss framed as a
-button, and five desktops in the compact list whose cells never overlap. Light and dark."""
+button, and five desktops: the four newest in full, the oldest a compact row whose cells never
+overlap, the fifth moving no card but the oldest (no jump from cards to rows). Light and dark."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from .helpers import (
     launch as launch_desktop,
 )
 
-# One-minute desktops: the time-left badge is a warning from the start (the widest it gets).
 CELLS = ('from dcv_widget import Desktop\nDesktop(partition="dcv", time="1")',)
 THEMES = (("light", "JupyterLab Light"), ("dark", "JupyterLab Dark"))
 
@@ -87,6 +87,30 @@ def row_boxes(widget: Locator) -> list[dict[str, Any]]:
         })"""
     )
     return rows
+
+
+def card_boxes(widget: Locator) -> dict[str, Any]:
+    """Every card's top and height (px) and whether it is a compact row, by key."""
+    boxes: dict[str, Any] = widget.locator(".dcv-card").evaluate_all(
+        """cards => Object.fromEntries(cards.map(c => [c.dataset.key, {
+            top: c.getBoundingClientRect().top,
+            height: c.getBoundingClientRect().height,
+            compact: c.dataset.compact === 'true',
+        }]))"""
+    )
+    return boxes
+
+
+def check_no_jump(before: dict[str, Any], after: dict[str, Any], oldest: str) -> None:
+    """One more card: the cards shown in full before keep their size and their places to each
+    other, but the oldest, which alone becomes a row (all turned into rows at once before)."""
+    turned = [k for k, c in before.items() if after[k]["compact"] != c["compact"]]
+    assert turned == [oldest], (before, after)
+    kept = [k for k in before if k != oldest]
+    for key in kept:
+        assert abs(after[key]["height"] - before[key]["height"]) <= 1, (key, before, after)
+        moved = after[key]["top"] - after[kept[0]]["top"]
+        assert abs(moved - (before[key]["top"] - before[kept[0]]["top"])) <= 1, (key, before, after)
 
 
 def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
@@ -190,34 +214,42 @@ def test_form_and_compact_list(browser: Browser, lab: Lab, artifacts: Path) -> N
         fix_launch(widget)
     switch_theme(page, "JupyterLab Light")
 
-    # Three desktops queued on the down partition, then two on dcv: five cards, a compact list.
+    # Two two-minute desktops on dcv, then three queued on the down partition: five cards. The
+    # fifth turns only the oldest into a row, under the four newest; nothing else moves.
     # (Each launch differs from the one before: the same values within 2 s are a double click.)
-    queued = []
-    for minutes in ("3", "2", "1"):
-        set_field(widget, "time", minutes)
-        queued.append(launch_desktop(widget))
-    for card in queued:
-        expect(card).to_have_attribute("data-state", "queued", timeout=30_000)
-        expect(card).to_have_attribute("data-tone", "stuck", timeout=30_000)
-        expect(card).to_contain_text("will not start by itself")
-        expect(card.locator(".dcv-elapsed")).to_contain_text("· waiting")
     set_field(widget, "partition", "dcv")
     expect(warning).to_be_hidden()
+    set_field(widget, "time", "2")
     ready = []
     for cpus in ("2", "1"):
         set_field(widget, "cpus", cpus)
         ready.append(launch_desktop(widget))
-    expect(widget.locator('.dcv-cards[data-compact="true"]').first).to_be_visible()
     for card in ready:
         expect(card).to_have_attribute("data-state", "ready", timeout=LAUNCH_TIMEOUT)
-        expect(card.locator('.dcv-time-left[data-warning="true"]')).to_be_visible()
+    set_field(widget, "partition", "dcv-maint")
+    queued: list[Locator] = []
+    four: dict[str, Any] = {}
+    for minutes in ("3", "4", "5"):
+        four = card_boxes(widget)
+        set_field(widget, "time", minutes)
+        queued.append(launch_desktop(widget))
+        expect(queued[-1]).to_have_attribute("data-tone", "stuck", timeout=30_000)
+    check_no_jump(four, card_boxes(widget), ready[0].get_attribute("data-key") or "?")
+    expect(widget.locator('.dcv-cards[data-compact="true"] .dcv-card')).to_have_count(1)
+    for card in queued:
+        expect(card).to_have_attribute("data-state", "queued")
+        expect(card).to_contain_text("will not start by itself")
+        expect(card.locator(".dcv-elapsed")).to_contain_text("· waiting")
+    # In their last minute the time left is a warning (the widest badge a row gets).
+    for card in ready:
+        expect(card.locator('.dcv-time-left[data-warning="true"]')).to_be_visible(timeout=90_000)
 
     # End one queued desktop: its ended row offers Dismiss, framed as a button.
     end_with_confirmation(queued[0])
     expect(queued[0]).to_have_attribute("data-state", "ended", timeout=60_000)
     for theme, name in THEMES:
         switch_theme(page, name)
-        assert check_no_overlap(widget) >= 5
+        assert check_no_overlap(widget) == 1
         check_dismiss_is_a_button(queued[0])
         shoot(widget.locator(".dcv-cards-region"), artifacts, f"cards-compact-{theme}")
     switch_theme(page, "JupyterLab Light")
