@@ -28,10 +28,11 @@ _SQUEUE_ENV = {"SLURM_TIME_FORMAT": "%s"}
 # A new measure of the cluster's clock replaces the one in use only when further off than this:
 # one measure is good to a second plus half the command's round trip.
 CLOCK_TOLERANCE = 2.0
-# One line per partition and node state (sinfo groups a partition's nodes by state): the
-# partition, whether it is up, its time limit, the nodes' compact state with its flags (idle~ is
-# powered down), how many nodes, and their CPUs allocated/idle/other/total.
-_SINFO_FIELDS = ("%P", "%a", "%l", "%t", "%D", "%C")
+# One line per partition, node state and node size (sinfo --exact groups a partition's nodes by
+# state and by equal sizes): the partition, whether it is up, its time limit, the nodes' compact
+# state with its flags (idle~ is powered down), how many nodes, their CPUs allocated/idle/other/
+# total, and each node's CPUs, memory (MB) and generic resources ("gpu:a100:4(S:0-1),mps:100").
+_SINFO_FIELDS = ("%P", "%a", "%l", "%t", "%D", "%C", "%c", "%m", "%G")
 _SACCT_FIELDS = ("JobIDRaw", "State", "NodeList")
 # The partition overview's fields: the job's user, then exactly `jobs()`'s (comment last).
 _PARTITION_FIELDS = ("%u", *_SQUEUE_FIELDS)
@@ -133,6 +134,11 @@ class Partition:
     cpus_total: int
     nodes_total: int
     nodes_unusable: int  # down, drained, failed, reserved or not responding
+    # The biggest node's CPUs, memory (MB) and GPUs, over every node whatever its state: what a
+    # desktop may ask for at most (it runs on one node). None: not known (no node, or older data).
+    node_cpus: int | None = None
+    node_memory_mb: int | None = None
+    node_gpus: int | None = None
 
     @property
     def available(self) -> bool:
@@ -295,9 +301,22 @@ def parse_sacct(text: str) -> dict[str, JobStatus]:
     return jobs
 
 
+# One generic resource of sinfo's %G: name, optional type, count, optional socket binding.
+_GRES = re.compile(r"(?P<name>[^:,()]+)(?::[^:,()]+)*?:(?P<count>\d+)(?:\([^)]*\))?")
+
+
+def gres_gpus(gres: str) -> int:
+    """GPUs per node in sinfo's %G ("(null)", "gpu:2", "gpu:a100:4(S:0-1),mps:100")."""
+    return sum(int(m["count"]) for m in _GRES.finditer(gres) if m["name"] == "gpu")
+
+
+def _most(known: int | None, value: int) -> int:
+    return value if known is None else max(known, value)
+
+
 def parse_sinfo(text: str) -> list[Partition]:
     """Partitions from sinfo output in the `_SINFO_FIELDS` format, in sinfo's order: each
-    partition's lines (one per node state) summed into one."""
+    partition's lines (one per node state and size) summed into one, with the biggest node."""
     partitions: dict[str, Partition] = {}
     for line in text.splitlines():
         if not line.strip():
@@ -305,10 +324,12 @@ def parse_sinfo(text: str) -> list[Partition]:
         parts = line.split(SEP)
         if len(parts) != len(_SINFO_FIELDS):
             raise SlurmError(f"unexpected sinfo line {line!r}")
-        name, avail, time_limit, node_state, nodes, cpus = parts
+        name, avail, time_limit, node_state, nodes, cpus, node_cpus, memory, gres = parts
         try:
             node_count = int(nodes)
             _allocated, idle, _other, total = (int(n) for n in cpus.split("/"))
+            # Without --exact, "8+" would be the smallest of unequal nodes; with it, exact.
+            size = int(node_cpus.rstrip("+")), int(memory.rstrip("+"))
         except ValueError:
             raise SlurmError(f"unexpected sinfo line {line!r}") from None
         base = node_state.rstrip(_STATE_FLAGS)
@@ -337,6 +358,13 @@ def parse_sinfo(text: str) -> list[Partition]:
             nodes_total=known.nodes_total + node_count,
             nodes_unusable=known.nodes_unusable + (node_count if unusable else 0),
         )
+        if not empty:
+            partitions[key] = replace(
+                partitions[key],
+                node_cpus=_most(known.node_cpus, size[0]),
+                node_memory_mb=_most(known.node_memory_mb, size[1]),
+                node_gpus=_most(known.node_gpus, gres_gpus(gres)),
+            )
     return list(partitions.values())
 
 
@@ -506,8 +534,11 @@ class SlurmBackend:
             raise SlurmError(f"scancel {job_id} failed: {_first_line(result)}")
 
     def partitions(self) -> list[Partition]:
-        """Every partition: whether it is up, its nodes' states and idle CPUs; one sinfo call."""
-        result = self._run(["sinfo", "--noheader", f"--format={SEP.join(_SINFO_FIELDS)}"])
+        """Every partition: whether it is up, its nodes' states, idle CPUs and biggest node; one
+        sinfo call."""
+        result = self._run(
+            ["sinfo", "--noheader", "--exact", f"--format={SEP.join(_SINFO_FIELDS)}"]
+        )
         if not result.ok:
             raise SlurmError(f"sinfo failed: {_first_line(result)}")
         return parse_sinfo(result.stdout)

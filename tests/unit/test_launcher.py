@@ -168,11 +168,12 @@ def test_an_unset_optional_field_stays_unset() -> None:
     assert parse_field("partition", None, VALUES) == (None, "")
 
 
-# sinfo --noheader --format=%P^_%a^_%l^_%t^_%D^_%C on the local Slurm (test_slurm_parsing.py).
+# sinfo --noheader --exact --format=%P^_%a^_%l^_%t^_%D^_%C^_%c^_%m^_%G on the local Slurm
+# (test_slurm_parsing.py).
 SINFO = (
-    "dcv*\x1fup\x1finfinite\x1fmix\x1f1\x1f1/7/0/8\n"
-    "dcv-maint\x1fdown\x1finfinite\x1fmix\x1f1\x1f1/7/0/8\n"
-    "dcv-cloud\x1fup\x1finfinite\x1fidle~\x1f1\x1f0/8/0/8\n"
+    "dcv*\x1fup\x1finfinite\x1fmix\x1f1\x1f1/7/0/8\x1f8\x1f8000\x1f(null)\n"
+    "dcv-maint\x1fdown\x1finfinite\x1fmix\x1f1\x1f1/7/0/8\x1f8\x1f8000\x1f(null)\n"
+    "dcv-cloud\x1fup\x1finfinite\x1fidle~\x1f1\x1f0/8/0/8\x1f8\x1f8000\x1f(null)\n"
 )
 
 
