@@ -1,9 +1,16 @@
-"""SessionManager: owns this kernel's desktops, submits and ends their jobs, and polls Slurm.
+"""SessionManager: owns this kernel's desktops, submits and ends their jobs, and follows them.
 
 All Slurm commands run on the manager's own threads, never on the kernel's main thread: a click
-returns at once and the widget follows the session through `subscribe` callbacks. One `squeue`
-call per poll covers every session; polls are fast while a desktop is starting and slow once all
-are ready or ended, and back off while the scheduler does not answer.
+returns at once and the widget follows the session through `subscribe` callbacks.
+
+Following is two channels. Every `fast_poll` seconds the manager lists the sessions folder the
+jobs write into (their start, readiness and last word: see `session_file`), which asks the
+scheduler nothing; a ready desktop is shown from its file alone. `squeue` (one call for every
+session) confirms what the files say and carries the lifecycle by itself where files are late
+or never come (a node failure, a file system that caches listings): soon after a submit, at once
+when a file or an End says something changed, otherwise every `slow_poll` seconds (half of it
+while a desktop waits on Slurm); see `pace`. The scheduler is shared, so this bounds a kernel's
+load whatever its desktops do; calls back off while the scheduler does not answer.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from ..access.endpoint import Endpoint
 from ..access.instructions import ROUTES, Access, pending
@@ -29,12 +36,23 @@ from ..transport.base import Transport, TransportError
 from ..transport.local import LocalTransport
 from .bounds import DesktopLimitReached
 from .engines import ENGINES
+from .pace import AFTER_SUBMIT, SqueuePace
 from .request import InvalidRequest, LaunchRequest
-from .session import FINAL_STATES, DesktopSession, SessionState, observe, vanished, with_last_word
+from .session import (
+    ACTIVE_STATES,
+    FINAL_STATES,
+    DesktopSession,
+    SessionState,
+    observe,
+    vanished,
+    with_last_word,
+)
 from .session_file import (
+    JobFile,
     SessionFile,
     SessionFileError,
     SessionPaths,
+    job_files,
     parse_last_word,
     parse_session_file,
 )
@@ -48,16 +66,13 @@ from .slurm import (
     parse_job_comment,
 )
 
-if TYPE_CHECKING:
-    pass
-
 log = logging.getLogger(__name__)
 
 Listener = Callable[[DesktopSession], None]
 T = TypeVar("T")
 
 FAST_POLL = 1.0
-SLOW_POLL = 15.0
+SLOW_POLL = 60.0
 STARTUP_TIMEOUT = 600.0
 MAX_BACKOFF = 60.0
 SUBMIT_ATTEMPTS = 3
@@ -100,6 +115,11 @@ class SessionManager:
         self._endpoints: dict[str, Endpoint] = {}
         # Ended sessions whose job has not written its last word yet: key -> give-up time.
         self._awaiting_word: dict[str, float] = {}
+        # What the last squeue said of each session's job (key -> status), and which files each
+        # job had at the last listing of the sessions folder (job id -> kinds).
+        self._jobs: dict[str, JobStatus] = {}
+        self._files: dict[str, frozenset[JobFile]] = {}
+        self._pace = SqueuePace(waiting=slow_poll / 2, settled=slow_poll)
         self._listeners: Listeners[Listener] = Listeners()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -178,11 +198,13 @@ class SessionManager:
                 return
             del self._sessions[key]
             self._awaiting_word.pop(key, None)
+            self._jobs.pop(key, None)
         self._drop_endpoint(key)
         self._notify(key, gone=session)
 
     def poll_now(self) -> None:
         """Ask the poll loop for an immediate look at the scheduler."""
+        self._pace.confirm(time.time())
         self._loop.wake()
 
     # -- actions, on the action threads ------------------------------------------------------
@@ -216,6 +238,7 @@ class SessionManager:
             # A rediscover may have recorded the job already, and a poll moved it on since.
             lambda s: s if s.job_id == job_id else s.submitted(job_id),
         )
+        self._pace.confirm(time.time(), AFTER_SUBMIT)
         self._ensure_polling()
         if queued.ending:  # End was clicked while sbatch ran
             self._cancel(key)
@@ -352,19 +375,76 @@ class SessionManager:
             return bool(self._awaiting_word or self._tracked_locked())
 
     def _poll_round(self) -> float:
-        """One poll; the seconds until the next (fast while a desktop is on its way)."""
-        try:
-            self.poll_once()
-            starting = any(s.active for s in self.sessions())
-        except SlurmUnavailable as exc:
-            log.info("scheduler unreachable: %s", exc)
-            self._mark_unreachable()
-            return self._backoff.next()
-        except Exception:
-            log.exception("poll failed; retrying")
-            return self.slow_poll
-        self._backoff.reset()
-        return self.fast_poll if starting else self.slow_poll
+        """One look at the job's files and, when one is due, at the scheduler; the seconds
+        until the next round."""
+        self._watch_files()
+        if self._pace.due_in(time.time(), waiting=self._waiting()) <= 0:
+            try:
+                self.poll_once()
+            except SlurmUnavailable as exc:
+                log.info("scheduler unreachable: %s", exc)
+                self._mark_unreachable()
+                self._pace.hold(time.time(), self._backoff.next())
+            except Exception:
+                log.exception("poll failed; retrying")
+                self._pace.hold(time.time(), self.slow_poll)
+            else:
+                self._backoff.reset()
+                if self._unconfirmed():
+                    self._pace.not_yet(time.time())
+                else:
+                    self._pace.agreed()
+        return min(self.fast_poll, self._pace.due_in(time.time(), waiting=self._waiting()))
+
+    def _waiting(self) -> bool:
+        """Whether a desktop waits on Slurm or its node: its next step may come without a file
+        (a new reason or start estimate in the queue; files a file system shows late)."""
+        return any(s.state in ACTIVE_STATES for s in self._tracked())
+
+    def _unconfirmed(self) -> bool:
+        """Whether the files (or an End) say something the last squeue did not show yet."""
+        for session in self._tracked():
+            kinds = self._files.get(session.job_id, frozenset())
+            if session.ending or JobFile.ENDED in kinds:
+                return True  # on its way out: Slurm says so within seconds
+            if kinds and session.state in (SessionState.QUEUED, SessionState.STARTING):
+                return True  # started (or even ready) on its node
+        return False
+
+    def _watch_files(self) -> None:
+        """The fast channel: one listing of the sessions folder. A ready file moves a desktop
+        Slurm already reported running to READY; a last word concludes an ended job waiting
+        for it; other news asks squeue to confirm it now. A listing that fails changes nothing:
+        squeue carries on by itself."""
+        with self._poll_lock:
+            tracked = self._tracked()
+            with self._lock:
+                awaiting = list(self._awaiting_word)
+            if not tracked and not awaiting:
+                return
+            try:
+                files = job_files(self.transport.list_names(self.paths().sessions))
+            except (OSError, TransportError) as exc:
+                log.debug("could not list the sessions folder: %s", exc)
+                return
+            for session in tracked:
+                kinds = files.get(session.job_id, frozenset())
+                if kinds == self._files.get(session.job_id, frozenset()):
+                    continue
+                self._files[session.job_id] = kinds
+                job = self._jobs.get(session.key)
+                running = job is not None and job.state == "RUNNING"
+                if JobFile.READY in kinds and JobFile.ENDED not in kinds and running:
+                    try:
+                        self._isolated(session, self._follow, session, job)
+                    except SlurmUnavailable:  # the node's address: squeue's round tries again
+                        self._pace.confirm(time.time())
+                else:
+                    self._pace.confirm(time.time())
+            for key in awaiting:
+                session = self.get(key)
+                if JobFile.ENDED in files.get(session.job_id, frozenset()):
+                    self._isolated(session, self._conclude, key, lambda ended: ended)
 
     def _tracked(self) -> list[DesktopSession]:
         """Sessions with a job that has not ended: the ones a poll looks at."""
@@ -381,6 +461,7 @@ class SessionManager:
             # Take the list before squeue runs: a job submitted meanwhile is not yet in its
             # output and must not be judged by it.
             tracked = self._tracked()
+            self._pace.asked(time.time())
             jobs = self.slurm.jobs()
             gone = [s.job_id for s in tracked if s.job_id not in jobs]
             accounted = self.slurm.accounting(gone) if gone else {}
@@ -401,6 +482,8 @@ class SessionManager:
 
     def _follow(self, session: DesktopSession, job: JobStatus | None) -> None:
         """Move one session on from what the scheduler says of its job."""
+        if job is not None:
+            self._jobs[session.key] = job
         if job is None:
             self._conclude(session.key, vanished)
         elif job.state in FINAL_STATES:
@@ -451,7 +534,10 @@ class SessionManager:
             self._drop_endpoint(key)
             # The job removes both itself; a job killed outright leaves them (with a secret).
             paths = self.paths()
-            for leftover in (end_file, paths.session_file(session.job_id)):
+            self._jobs.pop(key, None)
+            self._files.pop(session.job_id, None)
+            job_id = session.job_id
+            for leftover in (end_file, paths.session_file(job_id), paths.started_file(job_id)):
                 try:
                     self.transport.remove(leftover)
                 except (OSError, TransportError) as exc:

@@ -1,15 +1,20 @@
-"""The file a desktop job writes when its desktop is ready, and where it lives.
+"""The files a desktop job writes as it goes, and where they live.
 
-The job writes `~/.dcv-widget/sessions/<job_id>.json` (mode 0600, folder 0700) once the desktop
-answers. It holds the connect secret, so the kernel reads it only to learn readiness and, on a
-Connect click, to build the URL; the parsed `Endpoint` it keeps carries no secret.
+The job writes into `~/.dcv-widget/sessions/` (folder 0700, files 0600): `<job_id>.started.json`
+as it starts on its node, `<job_id>.json` once the desktop answers, `<job_id>.end.json` (its last
+word) as it ends. The kernel lists the folder often (it costs the scheduler nothing) and asks
+Slurm when a name there says something changed. The ready file holds the connect secret, so the
+kernel reads it only to learn readiness and, on a Connect click, to build the URL; the parsed
+`Endpoint` it keeps carries no secret.
 """
 
 from __future__ import annotations
 
 import json
 import posixpath
+import re
 from dataclasses import dataclass, field
+from enum import Enum
 
 from ..access.endpoint import Endpoint
 
@@ -41,12 +46,40 @@ class SessionPaths:
         """The job's last word: why it ended (no secret)."""
         return posixpath.join(self.sessions, f"{job_id}.end.json")
 
+    def started_file(self, job_id: str) -> str:
+        """The job's word that it started on its node (no secret)."""
+        return posixpath.join(self.sessions, f"{job_id}.started.json")
+
     def log_pattern(self) -> str:
         """sbatch --output pattern; Slurm replaces %j with the job id."""
         return posixpath.join(self.logs, "desktop-%j.out")
 
     def log_file(self, job_id: str) -> str:
         return posixpath.join(self.logs, f"desktop-{job_id}.out")
+
+
+class JobFile(str, Enum):
+    """What a job's file in the sessions folder says, by its name alone."""
+
+    STARTED = "started"  # <job>.started.json: the job runs on its node
+    READY = "ready"  # <job>.json: the desktop answers
+    ENDED = "ended"  # <job>.end.json: the job's last word
+
+
+_JOB_FILE_NAME = re.compile(r"(\d+)(\.started|\.end)?\.json")
+_JOB_FILE_KINDS = {".started": JobFile.STARTED, None: JobFile.READY, ".end": JobFile.ENDED}
+
+
+def job_files(names: list[str]) -> dict[str, frozenset[JobFile]]:
+    """Which files each job has, from a listing of the sessions folder: what the kernel learns
+    without asking the scheduler. Anything else there (a job's half-written temporary file,
+    which starts with a dot) is not a job's word."""
+    found: dict[str, set[JobFile]] = {}
+    for name in names:
+        match = _JOB_FILE_NAME.fullmatch(name)
+        if match:
+            found.setdefault(match[1], set()).add(_JOB_FILE_KINDS[match[2]])
+    return {job_id: frozenset(kinds) for job_id, kinds in found.items()}
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,11 @@ class Transport(Protocol):
         """Delete a file; a missing file is not an error."""
         ...
 
+    def list_names(self, folder: str) -> list[str]:
+        """The names in `folder` (no paths), [] when it does not exist: one cheap look that
+        asks nothing of the scheduler."""
+        ...
+
     def home(self) -> str:
         """The user's home directory on the cluster side."""
         ...

@@ -45,6 +45,12 @@ class LocalTransport:
     def remove(self, path: str) -> None:
         Path(path).unlink(missing_ok=True)
 
+    def list_names(self, folder: str) -> list[str]:
+        try:
+            return os.listdir(folder)
+        except FileNotFoundError:
+            return []
+
     def home(self) -> str:
         return os.path.expanduser("~")
 

@@ -313,6 +313,15 @@ class SSHTransport:
 
         self._with_sftp(f"removing {path}", remove)
 
+    def list_names(self, folder: str) -> list[str]:
+        def list_names(sftp: Any) -> list[str]:
+            try:
+                return list(sftp.listdir(folder))
+            except FileNotFoundError:
+                return []
+
+        return self._with_sftp(f"listing {folder}", list_names)
+
     def home(self) -> str:
         return self._with_sftp("finding the home folder", lambda sftp: str(sftp.normalize(".")))
 

@@ -9,19 +9,21 @@ nobody can be made one (docs/class-overview.md), and Slurm refuses it other user
 from __future__ import annotations
 
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from dcv_widget.desktops.manager import SessionManager
 from dcv_widget.desktops.slurm import JobTag, job_comment
-from dcv_widget.transport.base import CommandResult
-from dcv_widget.transport.local import LocalTransport
 from dcv_widget.ui.class_overview import ClassOverview
+
+if TYPE_CHECKING:
+    from tests.integration.counting import CountingTransport
+else:
+    from counting import CountingTransport
 
 STUDENTS = ("dcvstudent1", "dcvstudent2")
 # A stand-in desktop: what the overview reads of a job is its name, comment, state and user.
@@ -80,24 +82,6 @@ def slurm_state(job_id: str) -> str:
         check=False,
     )
     return done.stdout.strip()
-
-
-class CountingTransport(LocalTransport):
-    """The real local transport, counting the commands it runs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.commands: list[str] = []
-        self._lock = threading.Lock()
-
-    def run(self, argv: list[str], **kwargs: Any) -> CommandResult:
-        with self._lock:
-            self.commands.append(argv[0])
-        return super().run(argv, **kwargs)
-
-    def count(self, command: str) -> int:
-        with self._lock:
-            return self.commands.count(command)
 
 
 @pytest.fixture

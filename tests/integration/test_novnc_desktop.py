@@ -21,13 +21,13 @@ import websocket
 from dcv_widget.desktops.manager import SessionManager
 from dcv_widget.desktops.request import LaunchRequest
 from dcv_widget.desktops.session import DesktopSession, SessionState
-from dcv_widget.transport.base import CommandResult
-from dcv_widget.transport.local import LocalTransport
 
 # pytest puts tests/ on sys.path (no __init__.py); mypy knows the module by its path.
 if TYPE_CHECKING:
+    from tests.integration.counting import CountingTransport
     from tests.tls import pinned_context, public_key_of, recorded_cert
 else:
+    from counting import CountingTransport
     from tls import pinned_context, public_key_of, recorded_cert
 
 ORDER = [s.value for s in SessionState]
@@ -184,17 +184,6 @@ def test_unknown_partition_fails_with_slurms_reason(manager: SessionManager) -> 
     assert session.outcome == "failed to submit"
     assert "invalid partition" in session.detail.lower()
     assert "Check the partition" in session.detail
-
-
-class CountingTransport(LocalTransport):
-    """The real local transport, counting the commands it runs."""
-
-    def __init__(self) -> None:
-        self.commands: list[str] = []
-
-    def run(self, argv: list[str], **kwargs: object) -> CommandResult:
-        self.commands.append(argv[0])
-        return super().run(argv, **kwargs)  # type: ignore[arg-type]
 
 
 def test_two_desktops_share_a_node_and_one_squeue_per_poll() -> None:

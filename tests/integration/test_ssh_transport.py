@@ -138,6 +138,15 @@ def test_files_over_sftp(ssh: SSHTransport, tmp_path: Path) -> None:
     ssh.remove(str(session_file))  # a missing file is not an error
 
 
+def test_a_folder_is_listed_over_the_kept_sftp_session(ssh: SSHTransport, tmp_path: Path) -> None:
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    for name in ("17.started.json", "17.json", ".18.json.tmp"):
+        (folder / name).write_text("{}")
+    assert sorted(ssh.list_names(str(folder))) == [".18.json.tmp", "17.json", "17.started.json"]
+    assert ssh.list_names(str(tmp_path / "missing")) == []
+
+
 def test_one_connection_serves_commands_and_files(sshd: SSHServer, tmp_path: Path) -> None:
     logins = sshd.connections()
     with sshd.transport() as ssh:

@@ -379,6 +379,9 @@ class RecordingTransport:
     def remove(self, path: str) -> None:
         pass
 
+    def list_names(self, folder: str) -> list[str]:
+        return []
+
     def home(self) -> str:
         return "/home/instructor"
 

@@ -3,6 +3,7 @@
 # stdin: this shared prelude, then the engine's own part. Only validated values are substituted.
 #
 # Files (all under ~/.dcv-widget, folders 0700, files 0600 through umask 077):
+#   sessions/<job>.started.json  written as the job starts on its node (node name, no secret)
 #   sessions/<job>.json      written once the desktop answers: endpoint + connect secret
 #   sessions/<job>.end.json  the job's last word (why it ended), no secret
 #   run/<job>/               private scratch (sockets, password files), removed on exit
@@ -17,6 +18,7 @@ work="$state_dir/run/$SLURM_JOB_ID"
 session_file="$sessions/$SLURM_JOB_ID.json"
 tmp_file="$sessions/.$SLURM_JOB_ID.json.tmp"
 end_file="$sessions/$SLURM_JOB_ID.end.json"
+started_file="$sessions/$SLURM_JOB_ID.started.json"
 # The last word: end_cause is one of server-exit, signal, failed, idle; end_reason is for people.
 end_cause="server-exit"
 end_reason="the desktop server exited"
@@ -35,7 +37,7 @@ cleanup() {
     # Ignore further stop signals (a second scancel) so the clean-up always finishes.
     trap '' TERM INT HUP USR1
     trap - EXIT
-    rm -f "$session_file" "$tmp_file"
+    rm -f "$session_file" "$tmp_file" "$started_file"
     stop_desktop
     kill $(jobs -pr) 2>/dev/null
     for _ in $(seq 25); do
@@ -75,6 +77,10 @@ mkdir -p "$state_dir" "$sessions" "$state_dir/run" "$work" || fail "cannot creat
 chmod 700 "$state_dir" "$sessions" "$state_dir/run" "$work"
 # Files left by an earlier job with this id (killed with SIGKILL, cluster rebuilt) are not ours.
 rm -f "$session_file" "$tmp_file" "$end_file"
+# The kernel watches this folder (a listing costs the scheduler nothing) and asks Slurm only when
+# a file here says something changed: this one says the job has started on its node.
+printf '{"job_id": "%s", "launch": "%s", "node": %s}\n' \
+    "$SLURM_JOB_ID" "$launch_id" "$(json_string "$node_name")" > "$started_file"
 cd "$HOME" || fail "cannot enter $HOME"
 log "job $SLURM_JOB_ID on $node_name: starting the desktop"
 

@@ -1,0 +1,78 @@
+"""When a manager asks the scheduler: seldom, except when something has just changed.
+
+slurmctld is shared by everyone on the cluster, and every `squeue` costs it a few RPCs; a
+desktop may wait in the queue for hours. So the manager learns of changes from the job's own
+files first (a listing of the sessions folder, which asks Slurm nothing) and asks `squeue` only:
+- soon after a submit (the queue's first word on the job: its reason, or that it started);
+- at once when a file, or an End, says something changed, and again after growing gaps until
+  Slurm agrees (the job's state catches up with its files within a second or two);
+- otherwise every `waiting` seconds while a desktop waits on Slurm or its node (the queue's
+  reason and start estimate move; a file system that shows the job's files late is covered), and
+  every `settled` seconds once none does: a job that vanishes without a word (a node failure, a
+  kill) is noticed then.
+Never two calls closer than `min_gap`: a burst of news is one query.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+# The first gap after a confirmation that found Slurm not agreeing yet; it doubles up to
+# `waiting`. A job that wrote its last word leaves squeue within about a second.
+FIRST_RETRY = 0.5
+# After a submit: the scheduler's first pass (at once on submit) has set the job's reason, or
+# started it, by then.
+AFTER_SUBMIT = 1.0
+
+
+class SqueuePace:
+    """The schedule of one manager's squeue calls (times are passed in; the lock is for the
+    manager's threads, which report news while the poll thread reads the schedule)."""
+
+    def __init__(self, *, waiting: float, settled: float, min_gap: float = 0.5) -> None:
+        self.waiting, self.settled, self.min_gap = waiting, settled, min_gap
+        self._last = -math.inf
+        self._confirm_at = math.inf
+        self._hold_until = -math.inf
+        self._retries = 0
+        self._lock = threading.Lock()
+
+    def asked(self, now: float) -> None:
+        """A squeue ran at `now`: it answers every confirmation asked for until then."""
+        with self._lock:
+            self._last = now
+            if self._confirm_at <= now:
+                self._confirm_at = math.inf
+
+    def confirm(self, now: float, delay: float = 0.0) -> None:
+        """Something changed (or will have, after `delay`): ask Slurm then."""
+        with self._lock:
+            self._confirm_at = min(self._confirm_at, now + delay)
+
+    def not_yet(self, now: float) -> None:
+        """The last answer did not confirm what the files (or an End) said: ask again, after a
+        gap that doubles each time, up to `waiting`."""
+        with self._lock:
+            gap = min(FIRST_RETRY * 2**self._retries, self.waiting)
+            self._retries += 1
+        self.confirm(now, gap)
+
+    def agreed(self) -> None:
+        """Slurm's answer and the files agree: back to the regular pace."""
+        with self._lock:
+            self._retries = 0
+
+    def hold(self, now: float, seconds: float) -> None:
+        """The scheduler did not answer (or the poll failed): no call before `now + seconds`."""
+        with self._lock:
+            self._hold_until = now + seconds
+
+    def due_in(self, now: float, *, waiting: bool) -> float:
+        """Seconds until the next squeue (0: now). `waiting`: some desktop waits on Slurm or on
+        its node, so the queue's answer may change without any file saying so."""
+        with self._lock:
+            regular = self._last + (self.waiting if waiting else self.settled)
+            due = min(regular, self._confirm_at)
+            due = max(due, self._last + self.min_gap, self._hold_until)
+        return max(0.0, due - now)
