@@ -200,10 +200,9 @@ def observe(session: DesktopSession, job: JobStatus, desktop_ready: bool) -> Des
         queued = session.moved_to(SessionState.QUEUED, words, since=job.submitted_at)
         return replace(queued, outlook=why.outlook)
     if job.state == "CONFIGURING":
+        # How long a boot takes is the site's word (node_boot_seconds), which the card adds.
         return session.moved_to(
-            SessionState.STARTING,
-            f"powering up {job.nodes or 'a node'} (a cloud node usually takes 3 to 5 minutes)",
-            since=job.started_at,
+            SessionState.STARTING, f"powering up {job.nodes or 'a node'}", since=job.started_at
         )
     if job.state == "RUNNING":
         # Both run since the job started: "running for" is the job's true running time.
@@ -226,6 +225,18 @@ def asked(request: LaunchRequest) -> str:
     if request.memory:
         parts.append(request.memory)
     return f"{', '.join(parts)} for {request.time}"
+
+
+def boot_words(seconds: int) -> str:
+    """About how long a powered-down node takes, said the same on the partition labels
+    and on a card whose node boots (the site's node_boot_seconds)."""
+    if seconds <= 0:
+        return "once a node has booted"
+    if seconds < 50:
+        return f"in ~{seconds} s"
+    if seconds < 90:
+        return "in about a minute"
+    return f"in ~{round(seconds / 60)} min"
 
 
 def _ends_at(job: JobStatus) -> float | None:

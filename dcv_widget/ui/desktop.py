@@ -249,6 +249,7 @@ class Desktop(CardWidget):
                     self._manager.access(s.key),
                     self._error_of(s),
                     elsewhere=s.origin != origin,
+                    boot_seconds=self._settings.node_boot_seconds,
                 )
                 for s in sessions
             ]

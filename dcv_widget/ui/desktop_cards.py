@@ -13,7 +13,7 @@ from html import escape
 from typing import Any
 
 from ..access.instructions import Access
-from ..desktops.session import DesktopSession, SessionState
+from ..desktops.session import DesktopSession, SessionState, boot_words
 
 STEPS = (
     (SessionState.SUBMITTING, "submitted", "Submitted"),
@@ -171,10 +171,12 @@ def card_for(
     error: str = "",
     *,
     elsewhere: bool = False,
+    boot_seconds: int = 0,
 ) -> dict[str, Any]:
     """The card of one desktop, with the error of its last Connect or End if any; `elsewhere`:
-    launched from another notebook or outside one (shown apart). Never holds a secret: it is
-    synced and saved in the notebook."""
+    launched from another notebook or outside one (shown apart); `boot_seconds`: the site's
+    node_boot_seconds, said while a node boots as the partition labels say it (0: unknown).
+    Never holds a secret: it is synced and saved in the notebook."""
     request = session.request
     where = f"partition {request.partition}" if request.partition else "the default partition"
     engine = _ENGINE_NAMES.get(request.engine, request.engine)
@@ -190,8 +192,7 @@ def card_for(
         "tone": tone_for(session),
         "unreachable": session.unreachable,
         "steps": steps_for(session),
-        # An end's detail adds nothing when it only repeats the outcome.
-        "detail": "" if ended and session.detail == session.outcome else session.detail,
+        "detail": _detail(session, boot_seconds),
         "since": session.since,
         # The words before the time ticking from `since`: a queued desktop is waiting.
         "since_label": "· waiting" if session.display_state == "queued" else "for",
@@ -209,6 +210,16 @@ def card_for(
         "access": access_card(access) if access and session.state == SessionState.READY else None,
         "actions": actions_for(session, access),
     }
+
+
+def _detail(session: DesktopSession, boot_seconds: int) -> str:
+    """What the desktop is doing, with how long a node boots here while one does; an end's
+    detail only when it says more than the outcome."""
+    if session.state == SessionState.ENDED and session.detail == session.outcome:
+        return ""
+    if session.display_state == SessionState.STARTING.value and boot_seconds > 0:
+        return f"{session.detail} (nodes here boot {boot_words(boot_seconds)})"
+    return session.detail
 
 
 def access_card(access: Access) -> dict[str, Any]:

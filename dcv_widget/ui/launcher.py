@@ -13,6 +13,7 @@ from typing import Any
 
 from ..desktops.bounds import UNBOUNDED, Bounds
 from ..desktops.request import MEMORY_EXAMPLES, TIME_EXAMPLES, InvalidRequest, LaunchRequest
+from ..desktops.session import boot_words
 from ..desktops.slurm import Partition
 
 _ROUTE_LABELS = {
@@ -79,17 +80,6 @@ def parse_field(
 
 def _hint(f: _Field, bounds: Bounds) -> str:
     return "; ".join(h for h in (f.hint, bounds.hint(f.name)) if h)
-
-
-def boot_words(seconds: int) -> str:
-    """About how long a powered-down node takes, as the partition labels say it."""
-    if seconds <= 0:
-        return "once a node has booted"
-    if seconds < 50:
-        return f"in ~{seconds} s"
-    if seconds < 90:
-        return "in about a minute"
-    return f"in ~{round(seconds / 60)} min"
 
 
 def partition_outlook(

@@ -10,7 +10,7 @@ from dcv_widget.access.instructions import Access, Command
 from dcv_widget.access.instructions import pending as access_pending
 from dcv_widget.access.instructions import problem as access_problem
 from dcv_widget.desktops.request import LaunchRequest
-from dcv_widget.desktops.session import DesktopSession, SessionState, observe
+from dcv_widget.desktops.session import DesktopSession, SessionState, boot_words, observe
 from dcv_widget.desktops.slurm import JobStatus
 from dcv_widget.ui.desktop_cards import (
     WARN_MAX,
@@ -224,3 +224,17 @@ def test_expected_start_in_words() -> None:
     ]
     assert clock(now + 86400, now) == "13:53 tomorrow"
     assert clock(now + 3 * 86400, now) == "13:53 on 6 Mar"
+
+
+def test_a_booting_node_takes_the_sites_boot_time_as_the_partition_labels_say() -> None:
+    booting = observe(
+        DesktopSession(request=LaunchRequest(), key="k", job_id="7"),
+        JobStatus("7", "CONFIGURING", "None", "dcv-cloud-1", "59:00", "dcv", ""),
+        desktop_ready=False,
+    )
+    card = card_for(booting, boot_seconds=30)
+    assert card["detail"] == f"powering up dcv-cloud-1 (nodes here boot {boot_words(30)})"
+    assert "in ~30 s" in card["detail"]
+    assert card_for(booting)["detail"] == "powering up dcv-cloud-1"  # no boot time known
+    ending = card_for(booting.start_ending(), boot_seconds=30)["detail"]
+    assert "boot" not in ending

@@ -12,13 +12,13 @@ import pytest
 
 from dcv_widget.desktops.manager import SessionManager
 from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.session import boot_words
 from dcv_widget.desktops.slurm import Partition
 from dcv_widget.settings import DesktopSettings
 from dcv_widget.transport.base import CommandResult, Transport
 from dcv_widget.ui import desktop as desktop_module
 from dcv_widget.ui.desktop import Desktop
 from dcv_widget.ui.launcher import (
-    boot_words,
     launch_blocker,
     launcher_fields,
     parse_field,
