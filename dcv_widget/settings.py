@@ -115,10 +115,17 @@ class DesktopSettings(Configurable):
         False, help="Accept and record an SSH host key seen for the first time."
     ).tag(config=True)
     fast_poll = Float(
-        1.0, min=0.2, help="Seconds between scheduler polls while a desktop starts."
+        1.0,
+        min=0.2,
+        help="Seconds between two looks at the files desktop jobs write (~/.dcv-widget/"
+        "sessions): how soon a start, a ready desktop or an end shows. Asks Slurm nothing.",
     ).tag(config=True)
     slow_poll = Float(
-        15.0, min=1.0, help="Seconds between scheduler polls once all are ready."
+        60.0,
+        min=1.0,
+        help="Longest gap between two squeue calls of a kernel while its desktops are ready "
+        "(half of it while one waits in the queue or starts); the job's files and End ask "
+        "sooner. The scheduler is shared: each squeue costs slurmctld about 3 RPCs.",
     ).tag(config=True)
 
     max_time = Unicode(

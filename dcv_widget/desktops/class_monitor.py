@@ -1,7 +1,9 @@
 """Every user's desktops on one partition, for an instructor's class overview: one `squeue`
-call per poll for all users (fast while a desktop is queued, starting or ending, slow otherwise,
-backing off while Slurm does not answer), on its own thread; *End* runs `scancel` on its action
-thread, and Slurm decides whether the instructor may.
+call per poll for all users, on its own thread, at the manager's pace (see `pace`): every
+`slow_poll` seconds, half of it while a desktop is queued, starting or ending, at once after an
+End and again after doubling gaps until Slurm shows the job gone; backing off while Slurm does
+not answer. (Other users' job files are not readable: squeue is the only channel here.) *End*
+runs `scancel` on its action thread, and Slurm decides whether the instructor may.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from ..common.listeners import Listeners
 from ..common.poll_loop import Backoff, PollLoop
-from .manager import FAST_POLL, MAX_BACKOFF, SLOW_POLL
+from .manager import MAX_BACKOFF, SLOW_POLL
+from .pace import SqueuePace
 from .request import InvalidRequest, time_limit_seconds
 from .slurm import JobStatus, SlurmBackend, SlurmError, SlurmUnavailable, UserDesktop
 
@@ -49,12 +52,13 @@ class ClassMonitor:
         slurm: SlurmBackend,
         partition: str,
         *,
-        fast_poll: float = FAST_POLL,
         slow_poll: float = SLOW_POLL,
     ) -> None:
         self.slurm = slurm
         self.partition = partition
-        self.fast_poll, self.slow_poll = fast_poll, slow_poll
+        self.slow_poll = slow_poll
+        self._pace = SqueuePace(waiting=slow_poll / 2, settled=slow_poll)
+        self._changing = True  # until the first listing says otherwise
         self._desktops: list[UserDesktop] = []
         self._ends: dict[str, float | None] = {}
         self._ending: set[str] = set()  # End accepted or under way, job not gone yet
@@ -66,7 +70,7 @@ class ClassMonitor:
         self._listeners: Listeners[Callable[[], None]] = Listeners()
         self._lock = threading.Lock()
         self._loop = PollLoop("dcv-widget-overview-poll", self._poll_round, self._has_listeners)
-        self._backoff = Backoff(fast_poll, MAX_BACKOFF)
+        self._backoff = Backoff(1.0, MAX_BACKOFF)
         self._actions = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dcv-widget-overview")
 
     # -- what callers see -------------------------------------------------------------------
@@ -92,6 +96,8 @@ class ClassMonitor:
         return remove
 
     def poll_now(self) -> None:
+        """Look at the partition now (an End here or elsewhere in this kernel)."""
+        self._pace.confirm(time.time())
         self._loop.wake()
 
     def end(self, job_id: str) -> Future[None]:
@@ -121,23 +127,34 @@ class ClassMonitor:
         return next(iter(self._listeners), None) is not None
 
     def _poll_round(self) -> float:
-        """One poll; the seconds until the next (fast while a desktop is about to change)."""
+        """One poll when the pace says one is due; the seconds until the next."""
+        if self._pace.due_in(time.time(), waiting=self._changing) <= 0:
+            self._poll_when_due()
+        return self._pace.due_in(time.time(), waiting=self._changing)
+
+    def _poll_when_due(self) -> None:
+        self._pace.asked(time.time())
         try:
-            changing = self.poll_once()
+            self._changing = self.poll_once()
         except SlurmUnavailable as exc:
             log.info("scheduler unreachable: %s", exc)
             self.unreachable = True
             self.problem = f"{exc}. The cards show the last known state."
             self._notify()
-            return self._backoff.next()
+            self._pace.hold(time.time(), self._backoff.next())
+            return
         except Exception as exc:
             if not isinstance(exc, SlurmError):
                 log.exception("listing the partition's desktops failed; retrying")
             self.problem = f"Could not list the desktops: {exc}. Retrying."
             self._notify()
-            return self.slow_poll
+            self._pace.hold(time.time(), self.slow_poll)
+            return
         self._backoff.reset()
-        return self.fast_poll if changing else self.slow_poll
+        if self.ending():  # an End Slurm has not carried out yet: it will within seconds
+            self._pace.not_yet(time.time())
+        else:
+            self._pace.agreed()
 
     def poll_once(self) -> bool:
         """One squeue call for the whole partition; returns whether a desktop is about to
@@ -183,17 +200,13 @@ _monitors: weakref.WeakKeyDictionary[SlurmBackend, dict[str, ClassMonitor]] = (
 _monitors_lock = threading.Lock()
 
 
-def monitor_for(
-    slurm: SlurmBackend, partition: str, *, fast_poll: float, slow_poll: float
-) -> ClassMonitor:
+def monitor_for(slurm: SlurmBackend, partition: str, *, slow_poll: float) -> ClassMonitor:
     """The monitor of `partition` through `slurm`, shared by every overview of it in the kernel
     (a cell run again adds no second squeue per poll)."""
     with _monitors_lock:
         by_partition = _monitors.setdefault(slurm, {})
         if partition not in by_partition:
-            by_partition[partition] = ClassMonitor(
-                slurm, partition, fast_poll=fast_poll, slow_poll=slow_poll
-            )
+            by_partition[partition] = ClassMonitor(slurm, partition, slow_poll=slow_poll)
         return by_partition[partition]
 
 

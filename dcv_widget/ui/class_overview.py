@@ -53,9 +53,7 @@ class ClassOverview(CardWidget):
         if sort not in SORTS:
             raise ValueError(f"sort: {sort!r} is not valid; choose {', '.join(SORTS)}")
         manager = manager or default_manager()
-        self.monitor = monitor_for(
-            manager.slurm, partition, fast_poll=manager.fast_poll, slow_poll=manager.slow_poll
-        )
+        self.monitor = monitor_for(manager.slurm, partition, slow_poll=manager.slow_poll)
         self.partition = partition
         self._filter = filter
         self._sort = sort
