@@ -5,8 +5,9 @@ sort, no Launch button), a card per desktop with *End*.
 `ClassMonitor` (desktops/class_monitor.py) follows the partition with one `squeue` call per
 poll for all users (fast while a desktop is queued, starting or ending, slow otherwise, backing
 off while Slurm does not answer), on its own thread; *End* runs `scancel` on its action thread,
-and Slurm decides whether the instructor may: a refusal is shown on that card. What each card
-says is decided in overview_cards.py.
+and Slurm decides whether the instructor may: a refusal is shown on that card. A desktop of
+this kernel's own manager that changes (launched, ended from a Desktop widget or code) has the
+partition listed again at once. What each card says is decided in overview_cards.py.
 
 The view sends `set` (field `filter` or `sort`) and `end`; every other message is ignored.
 """
@@ -22,6 +23,7 @@ from typing import Any
 from ..desktops.class_monitor import monitor_for
 from ..desktops.manager import SessionManager
 from ..desktops.request import LaunchRequest
+from ..desktops.session import DesktopSession
 from ..desktops.slurm import UserDesktop
 from ..managers import default_manager
 from .card_widget import CardWidget
@@ -61,10 +63,14 @@ class ClassOverview(CardWidget):
         # job id -> (that state, the message).
         self._card_errors: dict[str, tuple[str, str]] = {}
         self._sync_lock = threading.RLock()
+        # This kernel's desktops as last seen (state, detail), by key: only a change wakes the
+        # monitor.
+        self._seen: dict[str, tuple[str, str]] = {}
         super().__init__()
         self._refresh()
         self.on_msg(self._on_message)
         self._unsubscribe = self.monitor.subscribe(self._refresh)
+        self._unwatch = manager.subscribe(self._kernel_desktop_changed)
 
     # -- what the toolbar and a click do; also callable from code ---------------------------
 
@@ -93,9 +99,10 @@ class ClassOverview(CardWidget):
 
     def close(self) -> None:
         # Also reached from __del__ of an overview whose __init__ refused its arguments.
-        unsubscribe = getattr(self, "_unsubscribe", None)
-        if unsubscribe is not None:
-            unsubscribe()
+        for name in ("_unsubscribe", "_unwatch"):
+            unsubscribe = getattr(self, name, None)
+            if unsubscribe is not None:
+                unsubscribe()
         super().close()
 
     # -- messages from the view -------------------------------------------------------------
@@ -112,6 +119,18 @@ class ClassOverview(CardWidget):
             key = str(content.get("key", ""))
             if "end" in self._allowed(key):
                 self.end(key)
+
+    def _kernel_desktop_changed(self, session: DesktopSession) -> None:
+        """A desktop this kernel follows changed (an End clicked on a Desktop widget, a launch
+        in code): list the partition now, not at the monitor's next poll."""
+        if session.request.partition not in ("", self.partition):
+            return
+        now = (session.display_state, session.detail)
+        with self._sync_lock:
+            changed = self._seen.get(session.key) != now
+            self._seen[session.key] = now
+        if changed:
+            self.monitor.poll_now()
 
     def _ended(self, job_id: str, future: Future[None]) -> None:
         exc = future.exception()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.desktops.request import LaunchRequest
 from dcv_widget.desktops.slurm import JobTag, job_comment
 from dcv_widget.ui.class_overview import ClassOverview
 
@@ -171,3 +172,23 @@ def test_an_instructor_sees_every_students_desktop_and_ends_only_what_slurm_allo
         assert card(widget, refused)["state"] == "running"
     finally:
         widget.close()
+
+
+def test_what_this_kernel_launches_and_ends_shows_at_once() -> None:
+    """The overview's own polls are two minutes apart here: a desktop this kernel's manager
+    launches or ends (End on a Desktop widget, or in code) has the partition listed at once."""
+    manager = SessionManager(fast_poll=120, slow_poll=120)
+    widget = ClassOverview("dcv-maint", manager=manager)  # down: the desktop stays queued
+    job = ""
+    try:
+        eventually(lambda: widget.monitor.listed, timeout=30)
+        key = manager.launch(LaunchRequest(partition="dcv-maint", time="5")).key
+        eventually(lambda: bool(manager.get(key).job_id), timeout=60)
+        job = manager.get(key).job_id
+        eventually(lambda: job in [c["key"] for c in widget.cards], timeout=10)
+        manager.end(key)
+        eventually(lambda: job not in [c["key"] for c in widget.cards], timeout=10)
+    finally:
+        widget.close()
+        if job:
+            subprocess.run(["scancel", job], check=False)
