@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import math
 import threading
 import time
 import uuid
@@ -59,6 +60,7 @@ from .session_file import (
 from .slurm import (
     JobStatus,
     JobTag,
+    Partition,
     SlurmBackend,
     SlurmError,
     SlurmUnavailable,
@@ -120,6 +122,8 @@ class SessionManager:
         self._jobs: dict[str, JobStatus] = {}
         self._files: dict[str, frozenset[JobFile]] = {}
         self._pace = SqueuePace(waiting=slow_poll / 2, settled=slow_poll)
+        self._partitions_seen: tuple[float, list[Partition]] = (-math.inf, [])
+        self._partitions_lock = threading.Lock()
         self._listeners: Listeners[Listener] = Listeners()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -201,6 +205,16 @@ class SessionManager:
             self._jobs.pop(key, None)
         self._drop_endpoint(key)
         self._notify(key, gone=session)
+
+    def partitions(self, max_age: float) -> list[Partition]:
+        """The partitions as one sinfo said them at most `max_age` seconds ago: every launcher
+        of the kernel shares that sinfo (the scheduler is shared: see `pace`)."""
+        with self._partitions_lock:
+            read_at, partitions = self._partitions_seen
+            if time.monotonic() - read_at >= max_age:
+                partitions = self.slurm.partitions()
+                self._partitions_seen = (time.monotonic(), partitions)
+            return partitions
 
     def poll_now(self) -> None:
         """Ask the poll loop for an immediate look at the scheduler."""

@@ -32,9 +32,9 @@ from .launcher import FIELD_NAMES, launch_blocker, launcher_fields, parse_field
 # Launch clicks with the same values closer together than this (seconds) are one launch.
 DOUBLE_CLICK = 2.0
 # While a view shows the form, its partition labels are re-read this often (seconds): one sinfo
-# per round for the widget, however many views it has. N students with a launcher open cost the
-# controller N sinfo per interval (issue 15 bounds the scheduler load of many kernels).
-PARTITIONS_REFRESH = 45.0
+# (about 2 slurmctld RPCs) per round for every widget of the kernel, however many views they
+# have. With a queued desktop's squeue every 30 s that keeps a kernel under 8 RPCs a minute.
+PARTITIONS_REFRESH = 90.0
 # A view showing the form says so every 20 s (js/src/launcher.ts, SHOWN_EVERY_MS) while its page
 # is visible; the form counts as shown this long (seconds) after the last word. A closed or
 # hidden page stops the refresh within this time.
@@ -201,7 +201,7 @@ class Desktop(CardWidget):
         """One sinfo: what a desktop can expect on each partition, or why that is not known."""
         self._partitions_read = time.monotonic()
         try:
-            self._partitions = self._manager.slurm.partitions()
+            self._partitions = self._manager.partitions(max_age=PARTITIONS_REFRESH)
             self._message = ""
         except SlurmError as exc:
             kept = "the labels show the last state read"

@@ -220,6 +220,20 @@ def test_the_form_rereads_the_partitions_only_while_a_view_shows_it(
     widget.close()
 
 
+def test_every_launcher_of_a_kernel_shares_one_sinfo() -> None:
+    transport = SinfoTransport()
+    manager = SessionManager(cast(Transport, transport))
+    widgets = [
+        Desktop(manager=manager, attach=False, settings=DesktopSettings(), partition="dcv")
+        for _ in range(3)
+    ]
+    for widget in widgets:
+        eventually(lambda w=widget: len(w.launcher["fields"][0]["options"]) > 1)
+    assert transport.sinfo_calls == 1
+    for widget in widgets:
+        widget.close()
+
+
 def test_the_widget_warns_about_a_down_partition_and_says_why_launch_is_disabled() -> None:
     manager = SessionManager(cast(Transport, SinfoTransport()))
     widget = Desktop(manager=manager, attach=False, settings=DesktopSettings(), partition="dcv")
