@@ -227,8 +227,7 @@ def test_every_launcher_of_a_kernel_shares_one_sinfo() -> None:
         Desktop(manager=manager, attach=False, settings=DesktopSettings(), partition="dcv")
         for _ in range(3)
     ]
-    for widget in widgets:
-        eventually(lambda w=widget: len(w.launcher["fields"][0]["options"]) > 1)
+    eventually(lambda: all(len(w.launcher["fields"][0]["options"]) > 1 for w in widgets))
     assert transport.sinfo_calls == 1
     for widget in widgets:
         widget.close()
