@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..desktops.bounds import UNBOUNDED, Bounds
-from ..desktops.request import MEMORY_EXAMPLES, TIME_EXAMPLES, InvalidRequest, LaunchRequest
+from ..desktops.request import (
+    MEMORY_EXAMPLES,
+    TIME_EXAMPLES,
+    InvalidRequest,
+    LaunchRequest,
+    memory_kib,
+)
 from ..desktops.session import boot_words
 from ..desktops.slurm import Partition
 
@@ -118,6 +124,44 @@ def _partition_warning(p: Partition, outlook: str) -> str:
     )
 
 
+def chosen_partition(name: str | None, partitions: list[Partition]) -> Partition | None:
+    """The partition a desktop would go to: the one named, or the cluster's default."""
+    return next((p for p in partitions if p.name == name or (not name and p.default)), None)
+
+
+def fit_warnings(p: Partition | None, values: dict[str, Any]) -> dict[str, str]:
+    """Per field (cpus, gpus, memory), why no node of `p` could ever hold the desktop, from
+    sinfo's biggest node: Slurm would accept it and keep it queued for good (PartitionConfig).
+    Warnings, not errors: sinfo may not show every node a site can bring up."""
+    if p is None:
+        return {}
+    warnings = {}
+    never = "a desktop asking for that would never start there"
+    cpus, gpus, memory = values["cpus"], values["gpus"], values["memory"]
+    if isinstance(cpus, int) and p.node_cpus is not None and cpus > p.node_cpus:
+        warnings["cpus"] = (
+            f"No node of {p.name} has {cpus} CPUs (the most is {p.node_cpus}): {never}. Ask for "
+            f"{p.node_cpus} or fewer, or choose another partition."
+        )
+    if isinstance(gpus, int) and p.node_gpus is not None and gpus > p.node_gpus:
+        most = f"the most is {p.node_gpus}" if p.node_gpus else "it has none"
+        warnings["gpus"] = (
+            f"No node of {p.name} has {gpus} GPU{'s' if gpus != 1 else ''} ({most}): {never}. "
+            "Ask for fewer, or choose a partition with GPUs."
+        )
+    if isinstance(memory, str) and p.node_memory_mb is not None:
+        try:
+            asked = memory_kib(memory)
+        except InvalidRequest:  # shown as the field's error
+            asked = 0
+        if asked > p.node_memory_mb * 1024:
+            warnings["memory"] = (
+                f"No node of {p.name} has {memory} of memory (the most is {p.node_memory_mb} "
+                f"MB): {never}. Ask for less, or leave it empty for the partition's default."
+            )
+    return warnings
+
+
 def _partition_field(
     current: str | None, partitions: list[Partition], values: dict[str, Any], boot_seconds: int
 ) -> tuple[list[dict[str, Any]], str]:
@@ -166,6 +210,10 @@ def launcher_fields(
     partition_options, partition_warning = _partition_field(
         values["partition"], partitions, values, boot_seconds
     )
+    warnings = {
+        **fit_warnings(chosen_partition(values["partition"], partitions), values),
+        "partition": partition_warning,
+    }
     options = {
         "partition": partition_options,
         "engine": [{"value": e, "label": e} for e in bounds.engines],
@@ -181,7 +229,7 @@ def launcher_fields(
             "kind": f.kind,
             "value": shown,
             "error": errors.get(f.name, ""),
-            "warning": partition_warning if f.name == "partition" else "",
+            "warning": warnings.get(f.name, ""),
             "hint": "" if locked else _hint(f, bounds),
         }
         if f.kind == "select":
