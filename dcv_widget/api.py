@@ -15,6 +15,7 @@ from typing import Any
 
 from .access.instructions import Access
 from .desktops.manager import SessionManager
+from .desktops.reasons import Outlook
 from .desktops.session import DesktopSession, SessionState
 from .managers import default_manager
 from .settings import load_settings
@@ -22,6 +23,16 @@ from .settings import load_settings
 
 class DesktopFailed(RuntimeError):
     """The desktop ended before it was ready; the message says how, with the log's tail."""
+
+
+class DesktopStuck(RuntimeError):
+    """The desktop waits in the queue for a reason that never lets it start by itself; the
+    message says why and what to change. Its job is still queued: `never` says whether it can
+    never start as asked (end it and launch differently) or waits for someone (an admin)."""
+
+    def __init__(self, session: DesktopSession) -> None:
+        super().__init__(f"desktop {session.job_id} will not start by itself: {session.detail}")
+        self.never = session.outlook == Outlook.NEVER
 
 
 class DesktopHandle:
@@ -45,10 +56,16 @@ class DesktopHandle:
         return self.session.job_id
 
     def wait_ready(self, timeout: float = 600) -> DesktopHandle:
-        """Block until the desktop is ready; DesktopFailed if it ended first."""
+        """Block until the desktop is ready; DesktopFailed if it ended first, DesktopStuck as
+        soon as Slurm says it will not start by itself (a partition down, more CPUs than any
+        node has, …): waiting longer would not help."""
         session = self.manager.wait_for(
-            self.key, lambda s: s.state in (SessionState.READY, SessionState.ENDED), timeout
+            self.key,
+            lambda s: s.state in (SessionState.READY, SessionState.ENDED) or s.stuck,
+            timeout,
         )
+        if session.stuck:
+            raise DesktopStuck(session)
         if session.state == SessionState.ENDED:
             tail = f"\n--- end of the job's log ---\n{session.log_tail}" if session.log_tail else ""
             raise DesktopFailed(

@@ -1,6 +1,7 @@
 """`dcv-desktop`: the same desktops from a terminal (launch, list, connect, end).
 
 dcv-desktop launch --partition dcv --time 2:00:00     waits until ready, prints the job id
+                                                      (or why it will not start: see _launch)
 dcv-desktop list                                      this user's live desktops
 dcv-desktop connect 1234                              prints the URL that opens it (through
                                                       your running JupyterLab on its route)
@@ -14,18 +15,21 @@ import contextlib
 import sys
 import threading
 import time
+from dataclasses import asdict
 from typing import Any
 
 from .access.instructions import LABELS
-from .api import DesktopFailed, DesktopHandle, launch, sessions
+from .api import DesktopFailed, DesktopHandle, DesktopStuck, launch, sessions
 from .desktops.manager import SessionManager
 from .desktops.request import InvalidRequest
-from .desktops.session import SessionState
+from .desktops.session import ACTIVE_STATES, DesktopSession, SessionState
 from .desktops.session_file import SessionFileError
 from .desktops.slurm import SlurmError
 from .managers import session_manager
 from .settings import load_settings
 from .transport.base import TransportError
+from .ui.desktop_cards import expected_words
+from .ui.launcher import chosen_partition, fit_warnings
 
 # Launch options the command line offers, with their types; defaults come from the settings.
 _OPTIONS: dict[str, type] = {
@@ -71,11 +75,12 @@ def _run(args: argparse.Namespace) -> int:
         options: dict[str, Any] = {
             k: getattr(args, k) for k in _OPTIONS if getattr(args, k) is not None
         }
+        _warn_unfit(manager, options)
         handle = launch(manager=manager, **options)
         if args.no_wait:
             manager.wait_for(handle.key, lambda s: bool(s.job_id) or not s.active, 120)
         else:
-            handle.wait_ready(timeout=args.timeout)
+            _launch_wait(handle, args.timeout)
         print(f"job {handle.job_id or '-'}: {handle.state.value}: {handle.session.detail}")
         if handle.job_id:
             print(f"open it with: dcv-desktop connect {handle.job_id}")
@@ -106,6 +111,57 @@ def _run(args: argparse.Namespace) -> int:
         handle.end()
         print(f"job {handle.job_id}: {handle.session.outcome}")
     return 0
+
+
+def _warn_unfit(manager: SessionManager, options: dict[str, Any]) -> None:
+    """Say on stderr, before submitting, what no node of the partition could hold (one sinfo),
+    as the form does under its fields. A warning: sinfo may not show every node a site can
+    bring up; if Slurm agrees, the wait below stops at once with its reason."""
+    values = asdict(load_settings().request(**options))
+    try:
+        partition = chosen_partition(values["partition"], manager.slurm.partitions())
+    except SlurmError:
+        return  # the launch itself says what is wrong with Slurm
+    for warning in fit_warnings(partition, values).values():
+        print(f"dcv-desktop: warning: {warning}", file=sys.stderr, flush=True)
+
+
+def _launch_wait(handle: DesktopHandle, timeout: float) -> None:
+    """Wait until ready, saying on stderr what the queue says as it changes (its reason, Slurm's
+    expected start). A desktop that will not start by itself stops the wait: one that can never
+    start as asked is ended (nothing could start it, and nobody else follows it), one waiting
+    for someone (an admin, a hold) is left queued; either way the error says why and what to
+    change."""
+    deadline = time.monotonic() + timeout
+    said = ""
+
+    def news(s: DesktopSession) -> bool:
+        return _progress(s) != said or s.state not in ACTIVE_STATES or s.stuck
+
+    while True:
+        session = handle.manager.wait_for(handle.key, news, max(0.0, deadline - time.monotonic()))
+        if _progress(session) != said:
+            said = _progress(session)
+            print(said, file=sys.stderr, flush=True)
+        try:
+            if session.state not in ACTIVE_STATES or session.stuck:
+                handle.wait_ready(timeout=0)
+                return
+        except DesktopStuck as stuck:
+            if not stuck.never:
+                raise RuntimeError(
+                    f"{stuck}. It stays queued in case that changes; `dcv-desktop end "
+                    f"{handle.job_id}` ends it"
+                ) from None
+            handle.end()
+            raise RuntimeError(f"{stuck}. Ended it (job {handle.job_id})") from None
+
+
+def _progress(session: DesktopSession) -> str:
+    """One line of a launch's progress: the state, what holds it, Slurm's expected start."""
+    line = f"job {session.job_id or '-'}: {session.display_state}: {session.detail}"
+    expected = expected_words(session)
+    return f"{line}; {expected}" if expected else line
 
 
 def _connect_through_jupyter(handle: DesktopHandle) -> None:

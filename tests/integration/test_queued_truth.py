@@ -1,0 +1,132 @@
+"""Queued cards tell the truth, on the real local Slurm (issue 15): Slurm's expected start of a
+desktop queued behind a busy node, and a desktop that can never start stops the CLI's wait with
+Slurm's reason in words."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from dcv_widget.api import DesktopHandle, DesktopStuck
+from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.session import SessionState
+from dcv_widget.ui.desktop_cards import EXPECTS, card_for, expected_words
+
+# The local Slurm's dcv-node-1 advertises 8 CPUs (docs/development.md).
+NODE_CPUS = 8
+
+
+def squeue(job_id: str, field: str) -> str:
+    result = subprocess.run(
+        ["squeue", "--noheader", f"--jobs={job_id}", f"--format={field}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"SLURM_TIME_FORMAT": "%s", "PATH": "/usr/bin:/bin"},
+    )
+    return result.stdout.strip()
+
+
+@pytest.fixture
+def busy_node() -> Iterator[str]:
+    """A plain job of the test user holding every CPU of dcv-node-1 for up to 10 minutes."""
+    job_id = subprocess.run(
+        [
+            "sbatch",
+            "--parsable",
+            "--job-name=dcv-test-filler",
+            "--partition=dcv",
+            "--time=10:00",
+            f"--cpus-per-task={NODE_CPUS}",
+            "--output=/dev/null",
+            "--wrap=sleep 600",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/tmp",
+    ).stdout.strip()
+    try:
+        yield job_id
+    finally:
+        subprocess.run(["scancel", job_id], check=False)
+
+
+def test_a_desktop_queued_behind_a_busy_node_carries_slurms_expected_start(
+    manager: SessionManager, busy_node: str
+) -> None:
+    handle = DesktopHandle(
+        manager, manager.launch(LaunchRequest(partition="dcv", cpus=2, time="5")).key
+    )
+    try:
+        # The backfill scheduler estimates starts every 30 s (bf_interval), `squeue --start`'s.
+        session = manager.wait_for(handle.key, lambda s: s.expected_start is not None, 150)
+        assert session.state == SessionState.QUEUED and not session.stuck
+        assert session.expected_start is not None
+        # Its estimate is on the kernel's clock, after now, and no later than the filler's end
+        # (it holds the node for 10 minutes at most) plus a scheduling pass.
+        assert time.time() - 5 < session.expected_start
+        filler_end = squeue(busy_node, "%e")
+        if filler_end.isdigit():
+            assert session.expected_start <= float(filler_end) + 60
+        card = card_for(session)
+        assert card["expected_label"] == EXPECTS
+        assert card["expected_start"] == session.expected_start
+        words = expected_words(session)
+        assert re.fullmatch(
+            r"Slurm expects it to start (in about \d+ min|any moment now), at \d\d:\d\d.*", words
+        ), words
+        assert squeue(session.job_id, "%T") == "PENDING"
+    finally:
+        handle.end()
+
+
+def test_a_desktop_that_asks_for_more_cpus_than_any_node_has_is_stuck_with_words(
+    manager: SessionManager,
+) -> None:
+    handle = DesktopHandle(
+        manager, manager.launch(LaunchRequest(partition="dcv", cpus=64, time="5")).key
+    )
+    try:
+        with pytest.raises(DesktopStuck) as stuck:
+            handle.wait_ready(timeout=120)
+        assert stuck.value.never
+        session = handle.session
+        # Slurm 22.05 accepts the job and keeps it pending for good with PartitionConfig.
+        assert squeue(session.job_id, "%r") == "PartitionConfig"
+        card = card_for(session)
+        assert card["tone"] == "stuck"
+        assert "can never start as asked" in card["detail"]
+        assert card["detail"].endswith("(it asks for 64 CPUs for 5)")
+        assert "PartitionConfig" not in card["detail"]
+        assert card["expected_label"] == ""
+    finally:
+        handle.end()
+
+
+def test_the_cli_stops_waiting_for_a_desktop_that_can_never_start() -> None:
+    args = ["launch", "--partition", "dcv", "--cpus", "64", "--time", "5"]
+    launched = subprocess.run(
+        [sys.executable, "-m", "dcv_widget.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    err = launched.stderr
+    assert launched.returncode == 1, (launched.stdout, err)
+    # Warned before submitting (sinfo's biggest node), then Slurm's reason in words.
+    assert "dcv-desktop: warning: No node of dcv has 64 CPUs (the most is 8)" in err
+    found = re.search(r"dcv-desktop: desktop (\d+) will not start by itself: (.*)", err)
+    assert found, err
+    assert "can never start as asked: end it and launch with less" in found.group(2)
+    assert found.group(2).endswith("Ended it (job " + found.group(1) + ")")
+    assert "PartitionConfig" not in err
+    # Ended: no job of it is left waiting in the queue.
+    assert squeue(found.group(1), "%T") in ("", "CANCELLED")
