@@ -16,6 +16,7 @@ from dcv_widget.api import DesktopHandle, DesktopStuck
 from dcv_widget.desktops.manager import SessionManager
 from dcv_widget.desktops.request import LaunchRequest
 from dcv_widget.desktops.session import SessionState
+from dcv_widget.ui.desktop import Desktop
 from dcv_widget.ui.desktop_cards import EXPECTS, card_for, expected_words
 
 # The local Slurm's dcv-node-1 advertises 8 CPUs (docs/development.md).
@@ -130,3 +131,29 @@ def test_the_cli_stops_waiting_for_a_desktop_that_can_never_start() -> None:
     assert "PartitionConfig" not in err
     # Ended: no job of it is left waiting in the queue.
     assert squeue(found.group(1), "%T") in ("", "CANCELLED")
+
+
+def test_the_form_warns_under_cpus_gpus_and_memory_from_the_real_sinfo(
+    manager: SessionManager,
+) -> None:
+    """The widget as the browser drives it: a warning under each field no node could satisfy,
+    from the local Slurm's sinfo (dcv-node-1: 8 CPUs, 8000 MB, no GPU); Launch stays on."""
+    widget = Desktop(manager=manager, attach=False, partition="dcv", time="5")
+    try:
+
+        def warning(name: str) -> str:
+            return str(next(f for f in widget.launcher["fields"] if f["name"] == name)["warning"])
+
+        for name, value in (("cpus", "64"), ("gpus", "1"), ("memory", "16G")):
+            widget._on_message(widget, {"action": "set", "field": name, "value": value}, None)
+        deadline = time.monotonic() + 30  # the partitions come from sinfo, off this thread
+        while not warning("cpus") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert warning("cpus").startswith("No node of dcv has 64 CPUs (the most is 8)")
+        assert warning("gpus").startswith("No node of dcv has 1 GPU (it has none)")
+        assert warning("memory").startswith("No node of dcv has 16G of memory (the most is 8000")
+        assert widget.launcher["can_launch"] is True
+        widget._on_message(widget, {"action": "set", "field": "cpus", "value": "8"}, None)
+        assert warning("cpus") == ""
+    finally:
+        widget.close()
