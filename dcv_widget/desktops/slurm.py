@@ -397,6 +397,25 @@ def _first_line(result: CommandResult) -> str:
     return text.splitlines()[0] if text else f"exit code {result.returncode}"
 
 
+def _no_slurm_client(exc: CommandNotFound) -> str:
+    """Where Slurm's commands are missing (this machine, or the head node of ssh_host), and
+    how to point dcv_widget at a machine that has them."""
+    if exc.host:
+        return (
+            f"the head node {exc.host} (c.DesktopSettings.ssh_host) has no Slurm client "
+            f"({exc}). Set ssh_host to a machine of the cluster with Slurm's commands (sbatch, "
+            "squeue), or put them on that machine's PATH for commands run over SSH (a login "
+            "shell's profile alone may not be read)"
+        )
+    return (
+        f"this machine has no Slurm client ({exc}), and dcv_widget runs Slurm's commands where "
+        "JupyterLab runs unless told otherwise. JupyterLab outside the cluster (on your "
+        'laptop)? Point dcv_widget at the head node: c.DesktopSettings.ssh_host = "<head '
+        'node>" in jupyter_dcv_widget_config.py (a host of your ~/.ssh/config works). On the '
+        "head node itself, put Slurm's commands on PATH"
+    )
+
+
 _UNAVAILABLE_HINTS = (
     "Unable to contact slurm controller",
     "Socket timed out",
@@ -418,14 +437,7 @@ class SlurmBackend:
             result = self.transport.run(argv, stdin=stdin, env=env)
         except CommandNotFound as exc:
             # Not the controller being away (SlurmUnavailable, retried): no retry can help.
-            raise SlurmError(
-                f"this machine has no Slurm client ({exc}), and dcv_widget runs Slurm's "
-                "commands where JupyterLab runs unless told otherwise. JupyterLab outside the "
-                "cluster (on your laptop)? Point dcv_widget at the head node: "
-                'c.DesktopSettings.ssh_host = "<head node>" in jupyter_dcv_widget_config.py '
-                "(a host of your ~/.ssh/config works). On the head node itself, put Slurm's "
-                "commands on PATH"
-            ) from exc
+            raise SlurmError(_no_slurm_client(exc)) from exc
         except TransportError as exc:
             raise SlurmUnavailable(str(exc)) from exc
         if not result.ok and any(h in result.stderr for h in _UNAVAILABLE_HINTS):

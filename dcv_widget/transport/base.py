@@ -32,7 +32,12 @@ class TransportError(Exception):
 
 
 class CommandNotFound(TransportError):
-    """The command does not exist where it was to run: no retry can help."""
+    """The command does not exist where it was to run: no retry can help. `host`: the SSH host
+    it is missing on, as the user named it; "" for this machine."""
+
+    def __init__(self, message: str, *, host: str = "") -> None:
+        super().__init__(message)
+        self.host = host
 
 
 class Transport(Protocol):

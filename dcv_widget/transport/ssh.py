@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     import paramiko
 
-from .base import CommandResult, TransportError, decode
+from .base import CommandNotFound, CommandResult, TransportError, decode
 from .quoting import remote_command, with_env
 from .ssh_target import HostKeyPolicy, connect_error, resolve_target
 
@@ -285,6 +285,11 @@ class SSHTransport:
                 raise self._lost(argv, channel)
         finally:
             channel.close()
+        if channel.exit_status == 127:  # the remote shell's (or env's) "command not found"
+            raise CommandNotFound(
+                f"{argv[0]!r} is not on the PATH of SSH logins to {self.target.hostname}",
+                host=self.target.alias,
+            )
         return CommandResult(tuple(argv), channel.exit_status, decode(out), decode(err))
 
     def _lost(self, argv: list[str], channel: Any) -> TransportError:

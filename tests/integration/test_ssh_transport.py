@@ -13,15 +13,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from dcv_widget.desktops.slurm import SlurmBackend
-from dcv_widget.transport.base import TransportError
+from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.slurm import SlurmBackend, SlurmError, SlurmUnavailable
+from dcv_widget.transport.base import CommandNotFound, TransportError
 from dcv_widget.transport.local import LocalTransport
 from dcv_widget.transport.ssh import SSHTransport
 
 if TYPE_CHECKING:
-    from tests.integration.sshd import ALIAS, JUMP_ALIAS, SSHServer
+    from tests.integration.sshd import ALIAS, JUMP_ALIAS, SSHServer, running_sshd
 else:
-    from sshd import ALIAS, JUMP_ALIAS, SSHServer
+    from sshd import ALIAS, JUMP_ALIAS, SSHServer, running_sshd
 
 TRICKY = [
     "plain",
@@ -87,9 +88,29 @@ def test_env_is_set_for_the_command_only(ssh: SSHTransport) -> None:
 def test_exit_codes_and_stderr_come_back(ssh: SSHTransport) -> None:
     result = ssh.run(["sh", "-c", "echo out; echo err >&2; exit 7"])
     assert (result.returncode, result.stdout, result.stderr) == (7, "out\n", "err\n")
-    missing = ssh.run(["dcv-widget-no-such-program"])
-    assert missing.returncode == 127
-    assert "not found" in missing.stderr
+    # The remote shell's "not found" (127) is CommandNotFound, as a local run's would be.
+    with pytest.raises(CommandNotFound, match="'dcv-widget-no-such-program' is not on the PATH"):
+        ssh.run(["dcv-widget-no-such-program"])
+
+
+def test_a_head_node_without_slurm_is_named_not_slurm_refusing(tmp_path: Path) -> None:
+    """ssh_host names a machine without Slurm's commands (an sshd whose logins' PATH has none
+    of them): a launch says that head node has no Slurm client, at once, instead of "Slurm
+    refused the desktop job: … command not found"."""
+    (tmp_path / "sshd").mkdir(mode=0o700)
+    with (
+        running_sshd(tmp_path / "sshd", env={"PATH": "/nonexistent"}) as bare,
+        bare.transport() as ssh,
+        pytest.raises(SlurmError) as refused,
+    ):
+        SlurmBackend(ssh).submit(LaunchRequest(), "#!/bin/sh\n", output="o", comment="c")
+    assert not isinstance(refused.value, SlurmUnavailable)  # not retried
+    message = str(refused.value)
+    assert message.startswith(
+        "the head node 127.0.0.1 (c.DesktopSettings.ssh_host) has no Slurm client ('sbatch' "
+        "is not on the PATH of SSH logins to 127.0.0.1)"
+    ), message
+    assert "Slurm refused" not in message
 
 
 def test_a_command_killed_by_a_signal_has_no_known_outcome(ssh: SSHTransport) -> None:
