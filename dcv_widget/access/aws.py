@@ -57,12 +57,15 @@ class Aws:
         region: str = "",
         profile_setting: str = "c.DesktopSettings.aws_profile",
         region_setting: str = "c.DesktopSettings.aws_region",
+        settings_file: str = "jupyter_dcv_widget_config.py",
     ) -> None:
-        """`profile_setting`, `region_setting`: the settings that give `profile` and `region`,
-        named in the messages saying what to set."""
+        """`profile_setting`, `region_setting`: what gives `profile` and `region`, named in the
+        messages saying what to set; `settings_file`: where they are set ("" when they are
+        not settings, such as the arguments of a call)."""
         self.profile = profile
         self.region_setting = region
         self._setting_names = {"profile": profile_setting, "region": region_setting}
+        self._settings_file = settings_file
         self._session: Any = None
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.RLock()
@@ -99,9 +102,10 @@ class Aws:
             or metadata_region()
         )
         if not found:
+            where = f" in {self._settings_file}" if self._settings_file else ""
             raise AwsNotSetUp(
-                f"no AWS region is known here; set {self._setting_names['region']} in "
-                "jupyter_dcv_widget_config.py (or AWS_REGION where JupyterLab runs)"
+                f"no AWS region is known here; set {self._setting_names['region']}{where} "
+                "(or AWS_REGION where JupyterLab runs)"
             )
         return str(found)
 

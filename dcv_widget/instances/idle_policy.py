@@ -84,6 +84,16 @@ class IdlePolicy:
         )
 
 
+def _call_aws(function: str) -> Aws:
+    """boto3's defaults, for a call without aws=: no setting applies there, so what is missing
+    is named as the call's own arguments."""
+    return Aws(
+        profile_setting=f"{function}'s aws= argument (an Aws with a profile)",
+        region_setting=f"{function}'s region= argument",
+        settings_file="",
+    )
+
+
 def policy_name(tag: str, value: str) -> str:
     """The name of the window (and the prefix of the documents) for one tag and value."""
     digest = hashlib.sha256(f"{tag}\n{value}".encode()).hexdigest()[:12]
@@ -108,7 +118,7 @@ def install_idle_policy(
     _check_minutes("schedule_minutes", schedule_minutes)
     if action not in ACTIONS:
         raise ValueError(f"action must be 'stop' or 'terminate', not {action!r}")
-    aws = aws or Aws()
+    aws = aws or _call_aws("install_idle_policy")
     where = aws.region(region)
     ssm = aws.client("ssm", where)
     ec2 = aws.client("ec2", where)
@@ -170,7 +180,7 @@ def remove_idle_policy(tag: str, value: str, *, aws: Aws | None = None, region: 
     Checks already waiting on instances are cancelled, and when the policy terminated idle
     instances, the tagged instances go back to EC2's default shutdown behaviour ("stop")."""
     _check_tag(tag, value)
-    aws = aws or Aws()
+    aws = aws or _call_aws("remove_idle_policy")
     where = aws.region(region)
     ssm = aws.client("ssm", where)
     name = policy_name(tag, value)
@@ -202,7 +212,7 @@ def idle_policy(
     """The idle policy in effect for `tag=value`, read back from AWS; None when there is none
     (or only part of one, which install repairs and remove cleans up)."""
     _check_tag(tag, value)
-    aws = aws or Aws()
+    aws = aws or _call_aws("idle_policy")
     where = aws.region(region)
     ssm = aws.client("ssm", where)
     try:

@@ -8,13 +8,17 @@ from typing import Any, ClassVar
 
 import pytest
 
+from dcv_widget.access.aws import AwsNotSetUp
 from dcv_widget.instances.idle_document import idle_document
 from dcv_widget.instances.idle_policy import (
     IdlePolicy,
     _check_minutes,
     _check_tag,
     _explain,
+    idle_policy,
+    install_idle_policy,
     policy_name,
+    remove_idle_policy,
 )
 from dcv_widget.instances.idle_window import waiting_checks
 
@@ -129,3 +133,21 @@ def test_a_refusal_points_at_the_idle_policy_docs() -> None:
 
     message = str(_explain(Denied(), "install it"))
     assert "AccessDeniedException" in message and "docs/ec2-idle-policy.md" in message
+
+
+def test_without_aws_and_a_region_each_call_names_its_own_argument() -> None:
+    """No setting applies to a call without aws= (it uses boto3's defaults): what is missing
+    is named as the call's region= argument, not c.DesktopSettings.aws_region."""
+    for call in (
+        lambda: install_idle_policy("dcv-widget:idle", "team-a", 30),
+        lambda: idle_policy("dcv-widget:idle", "team-a"),
+        lambda: remove_idle_policy("dcv-widget:idle", "team-a"),
+    ):
+        with pytest.raises(AwsNotSetUp) as missing:
+            call()
+        message = str(missing.value)
+        assert re.match(
+            r"no AWS region is known here; set (install_idle_policy|idle_policy|"
+            r"remove_idle_policy)'s region= argument \(or AWS_REGION where JupyterLab runs\)$",
+            message,
+        ), message
