@@ -29,13 +29,13 @@ _TIME = re.compile(
 
 class InvalidRequest(ValueError):
     """A launch option has a value Slurm or the engine would not accept. The message names the
-    option as code spells it (`time: …`); `named(label)` as a form labels it."""
+    option as code spells it (`time: …`), or by `label` as a form labels it (`named(label)`)."""
 
-    def __init__(self, field: str, value: object, allowed: str) -> None:
+    def __init__(self, field: str, value: object, allowed: str, *, label: str = "") -> None:
         self.field = field
         self.value = value
         self.allowed = allowed
-        super().__init__(self.named(field))
+        super().__init__(self.named(label or field))
 
     def named(self, name: str) -> str:
         """The message with `name` for the option (a form's label: "Time limit: …")."""

@@ -27,7 +27,7 @@ from ..managers import default_manager
 from ..settings import DesktopSettings, load_settings
 from .card_widget import CardWidget
 from .desktop_cards import card_for
-from .launcher import FIELD_NAMES, launch_blocker, launcher_fields, parse_field
+from .launcher import FIELD_NAMES, labelled, launch_blocker, launcher_fields, parse_field
 
 # Launch clicks with the same values closer together than this (seconds) are one launch.
 DOUBLE_CLICK = 2.0
@@ -101,14 +101,16 @@ class Desktop(CardWidget):
     # -- what a click does; also callable from code ---------------------------------------
 
     def launch(self) -> DesktopSession:
-        """Submit a desktop with the form's values (validated again here, bounds included)."""
+        """Submit a desktop with the form's values (validated again here, bounds included); a
+        bad one raises InvalidRequest naming its field as the form labels it, shown there too."""
         try:
             request = LaunchRequest(**self._values)
             self._bounds.check(request)
         except InvalidRequest as exc:
-            self._errors[exc.field] = str(exc)
+            error = labelled(exc)
+            self._errors[exc.field] = str(error)
             self._refresh()
-            raise
+            raise error from None
         session = self._manager.launch(request)
         self._refresh()
         return session

@@ -57,6 +57,12 @@ _NUMBERS = {f.name for f in FIELDS if f.kind == "number"}
 _OPTIONAL = {"partition", "memory"}
 
 
+def labelled(exc: InvalidRequest) -> InvalidRequest:
+    """The error as the form says it, naming the field by its label ("Time limit: …")."""
+    label = _LABELS.get(exc.field, exc.field)
+    return InvalidRequest(exc.field, exc.value, exc.allowed, label=label)
+
+
 def parse_field(
     name: str, raw: Any, values: dict[str, Any], bounds: Bounds = UNBOUNDED
 ) -> tuple[Any, str]:

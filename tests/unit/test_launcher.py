@@ -11,7 +11,7 @@ from typing import Any, cast
 import pytest
 
 from dcv_widget.desktops.manager import SessionManager
-from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.request import InvalidRequest, LaunchRequest
 from dcv_widget.desktops.session import boot_words
 from dcv_widget.desktops.slurm import Partition
 from dcv_widget.settings import DesktopSettings
@@ -244,4 +244,17 @@ def test_the_widget_warns_about_a_down_partition_and_says_why_launch_is_disabled
     widget._on_message(widget, {"action": "set", "field": "cpus", "value": "two"}, None)
     assert widget.launcher["can_launch"] is False
     assert widget.launcher["launch_blocker"] == "To launch, fix CPUs (see the message above)."
+    widget.close()
+
+
+def test_launch_from_code_names_a_bad_field_as_the_form_labels_it() -> None:
+    manager = SessionManager(cast(Transport, SinfoTransport()))
+    widget = Desktop(manager=manager, attach=False, settings=DesktopSettings(), partition="dcv")
+    widget._on_message(widget, {"action": "set", "field": "cpus", "value": "two"}, None)
+    with pytest.raises(InvalidRequest) as refused:
+        widget.launch()
+    assert str(refused.value).startswith("CPUs: 'two' is not valid; use a whole number")
+    cpus = next(f for f in widget.launcher["fields"] if f["name"] == "cpus")
+    assert cpus["error"] == str(refused.value)  # the form says the same
+    assert manager.sessions() == []
     widget.close()
