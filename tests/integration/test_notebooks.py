@@ -46,7 +46,7 @@ def outputs(notebook: Any) -> str:
 
 
 def test_01_quickstart_launches_connects_and_ends(tmp_path: Path) -> None:
-    text = outputs(execute("01-quickstart.ipynb", tmp_path))
+    text = outputs(execute("01-quickstart.ipynb", tmp_path, end_desktops=True))
     assert "application/vnd.jupyter.widget-view+json" in text  # the widget rendered
     assert "ready: running on dcv-node-1" in text
     assert "Connect opens https://" in text and "vnc.html" in text
