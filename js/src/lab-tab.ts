@@ -1,3 +1,4 @@
+import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 import { Widget } from '@lumino/widgets';
 
 /** The part of JupyterLab's shell a desktop tab needs (ILabShell has both). */
@@ -51,4 +52,16 @@ export function openInLab(url: string, title: string): boolean {
   mainArea.add(tab, 'main', { activate: true });
   mainArea.activateById(tab.id);
   return true;
+}
+
+/**
+ * Connect through JupyterLab (the jupyter route): `path` is the proxy's entry relative to the base
+ * URL, where the Jupyter server finds the desktop from the job id and adds what it needs, so no
+ * kernel is asked. A Lab tab, or a browser tab when asked for (↗) or where there is no Lab shell.
+ */
+export function openThroughJupyter(path: string, title: string, browserTab = false): void {
+  const url = URLExt.join(PageConfig.getBaseUrl(), path);
+  if (browserTab || !openInLab(url, title)) {
+    window.open(url, '_blank', 'noopener');
+  }
 }

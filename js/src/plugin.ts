@@ -3,6 +3,7 @@ import { Widget } from '@lumino/widgets';
 import { IJupyterWidgetRegistry } from '@jupyter-widgets/base';
 
 import { useMainArea } from './lab-tab';
+import { desktopsPlugin } from './sidebar';
 import * as widgetExports from './widget';
 import { MODULE_NAME, MODULE_VERSION } from './version';
 
@@ -22,4 +23,4 @@ const plugin: IPlugin<Application<Widget>, void> = {
   },
 };
 
-export default plugin;
+export default [plugin, desktopsPlugin];

@@ -1,11 +1,9 @@
 import { DOMWidgetModel, DOMWidgetView, ISerializers } from '@jupyter-widgets/base';
-import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 
-import { CardList, cardTitle } from './cards';
+import { cardTitle } from './cards';
 import { h } from './dom';
-import { openInLab } from './lab-tab';
-import { LauncherForm } from './launcher';
-import { onTick } from './time';
+import { openThroughJupyter } from './lab-tab';
+import { DesktopsSurface } from './surface';
 import { Card, KernelMessage, toCards, toLauncher, ViewMessage } from './types';
 import { MODULE_NAME, MODULE_VERSION } from './version';
 
@@ -36,11 +34,9 @@ export class DesktopModel extends DOMWidgetModel {
  * open <details>); the kernel decides everything else.
  */
 export class DesktopView extends DOMWidgetView {
-  private launcherForm!: LauncherForm;
-  private cardList!: CardList;
+  private surface!: DesktopsSurface;
   /** Connect requests awaiting the kernel's answer, each with the tab opened in its click. */
   private pending = new Map<string, Window | null>();
-  private stopTicking: (() => void) | null = null;
   private disconnected!: HTMLElement;
   /** Whether this view has seen its kernel: a lost one is a restart, not a notebook never run. */
   private wasLive = false;
@@ -48,10 +44,12 @@ export class DesktopView extends DOMWidgetView {
   render(): void {
     this.el.classList.add('dcv-widget');
     const send = (msg: ViewMessage): void => this.send(msg);
-    this.launcherForm = new LauncherForm(send);
-    this.cardList = new CardList({ send, connect: (card, browserTab) => this.connect(card, browserTab) });
+    this.surface = new DesktopsSurface(
+      { send, connect: (card, browserTab) => this.connect(card, browserTab) },
+      () => this.el.isConnected && this.model.comm_live,
+    );
     this.disconnected = h('p', { class: 'dcv-disconnected', role: 'alert', hidden: '' });
-    this.el.replaceChildren(this.disconnected, this.launcherForm.el, this.cardList.el);
+    this.el.replaceChildren(this.disconnected, this.surface.form.el, this.surface.cards.el);
 
     // listenTo: the handlers go away with the view, so a removed view never opens a tab.
     this.listenTo(this.model, 'change:launcher', () => this.renderLauncher());
@@ -61,17 +59,10 @@ export class DesktopView extends DOMWidgetView {
     this.renderConnection();
     this.renderLauncher();
     this.renderCards();
-    this.stopTicking = onTick((now) => {
-      if (this.el.isConnected && this.model.comm_live) {
-        this.cardList.tick(now);
-      }
-    });
   }
 
   remove(): this {
-    this.stopTicking?.();
-    this.stopTicking = null;
-    this.launcherForm?.dispose();
+    this.surface?.dispose();
     for (const tab of this.pending.values()) {
       tab?.close();
     }
@@ -94,27 +85,22 @@ export class DesktopView extends DOMWidgetView {
       ? 'The kernel restarted or stopped: this widget no longer controls anything. Run this cell again to see and control your desktops (they keep running).'
       : 'This widget is not connected to a running kernel: run this cell to see and control your desktops.';
     this.el.toggleAttribute('data-disconnected', !live);
-    this.launcherForm.el.inert = !live;
-    this.cardList.el.inert = !live;
+    this.surface.inert = !live;
   }
 
   private renderLauncher(): void {
-    this.launcherForm.update(toLauncher(this.model.get('launcher')));
+    this.surface.form.update(toLauncher(this.model.get('launcher')));
   }
 
   private renderCards(): void {
-    this.cardList.update(toCards(this.model.get('cards')));
+    this.surface.cards.update(toCards(this.model.get('cards')));
   }
 
   private connect(card: Card, browserTab: boolean): void {
     const openPath = card.access?.open_path;
     if (openPath) {
-      // Through JupyterLab: the Jupyter server finds the desktop from the job id in the path and
-      // adds what it needs, so there is nothing to ask the kernel (it may even be gone).
-      const url = URLExt.join(PageConfig.getBaseUrl(), openPath);
-      if (browserTab || !openInLab(url, cardTitle(card))) {
-        window.open(url, '_blank', 'noopener');
-      }
+      // Nothing to ask the kernel (it may even be gone): the Jupyter server finds the desktop.
+      openThroughJupyter(openPath, cardTitle(card), browserTab);
       return;
     }
     const key = card.key;

@@ -6,6 +6,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import nbformat
@@ -102,6 +103,17 @@ def _card_keys(widget: Locator) -> list[str]:
 def end_with_confirmation(card: Locator) -> None:
     card.get_by_role("button", name="End", exact=True).click()
     card.get_by_role("button", name="End desktop").click()
+
+
+def end_and_dismiss(card: Locator, job: str, in_live_queue: Callable[[str], bool]) -> None:
+    """End a ready desktop from its card (with the confirmation), see it cancelled and gone from
+    Slurm's queue, then dismiss its card."""
+    end_with_confirmation(card)
+    expect(card).to_have_attribute("data-state", "ended", timeout=60_000)
+    expect(card.locator(".dcv-card-outcome").first).to_have_text("Ended: cancelled")
+    assert not in_live_queue(job)
+    card.get_by_role("button", name="Dismiss").click()
+    expect(card).to_have_count(0)
 
 
 def switch_theme(page: Page, theme: str) -> None:

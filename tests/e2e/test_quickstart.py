@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, expect
 from .conftest import Lab
 from .helpers import (
     OtherOriginsBlocked,
-    end_with_confirmation,
+    end_and_dismiss,
     launch_until_connect,
     run_all_cells,
 )
@@ -72,12 +72,7 @@ def test_launch_connect_end_in_jupyterlab(
     ], blocking.blocked
     blocking.close()
 
-    end_with_confirmation(card)
-    expect(card).to_have_attribute("data-state", "ended", timeout=60_000)
-    expect(card.locator(".dcv-card-outcome").first).to_have_text("Ended: cancelled")
-    assert not in_live_queue(job)
-    card.get_by_role("button", name="Dismiss").click()
-    expect(card).to_have_count(0)
+    end_and_dismiss(card, job, in_live_queue)
     context.close()
 
 
