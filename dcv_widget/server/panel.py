@@ -30,7 +30,14 @@ from ..desktops.slurm import Partition, SlurmError
 from ..managers import session_manager
 from ..settings import DesktopSettings, load_settings
 from ..ui.desktop_cards import actions_for, card_for
-from ..ui.launcher import FIELD_NAMES, FIELDS, launch_blocker, launcher_fields, parse_field
+from ..ui.launcher import (
+    FIELD_NAMES,
+    FIELDS,
+    labelled,
+    launch_blocker,
+    launcher_fields,
+    parse_field,
+)
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +216,7 @@ class Desktops:
                 request = LaunchRequest(**values)
                 settings.bounds().check(request)
             except InvalidRequest as exc:
-                errors = {exc.field: exc.named(LABELS.get(exc.field, exc.field))}
+                errors = {exc.field: str(labelled(exc))}
         if errors:
             raise FormInvalid(errors, self._launcher(settings, values, errors))
         session = manager.launch(request)
