@@ -1,13 +1,22 @@
-"""Scheduler load of one kernel: slurmctld RPCs per minute (from sdiag) for 1 and 50 sessions.
+"""Scheduler load of one kernel: slurmctld RPCs per minute (from sdiag), side by side.
 
-The manager makes one squeue call per poll for all its sessions, so the load should not grow
-with their number. Sessions here are light stand-ins: `sleep` jobs carrying dcv_widget's job
-name and comment, adopted by `SessionManager.rediscover()` exactly as after a kernel restart,
-so they are polled as desktops still starting (the fast poll, the worst case).
+For 1 and 50 desktops, queued and ready, it measures in one run:
+- this manager, with the default settings (the job files' channel; squeue every 30 s while a
+  desktop waits, every 60 s once all are ready);
+- the previous fast-poll loop, reproduced by its fixed intervals: squeue every 1 s while any
+  desktop is not ready (slow_poll=2, whose half is the waiting pace), every 15 s once all are;
+- Open OnDemand's way: one `squeue -j <job>` per desktop every 10 s.
 
-Run it on the local Slurm as a user with nothing else running (sdiag counts RPCs per user):
+Desktops here are light stand-ins that Slurm and the manager treat as desktops: jobs with
+dcv_widget's name and comment, adopted by `SessionManager.rediscover()` as after a kernel
+restart. Queued ones wait on the down partition dcv-maint; ready ones run on dcv, sharing its
+cores (`--oversubscribe`, which the local Slurm's dcv partition allows) and write the files a
+desktop job writes (started, ready) with a closed port and a dummy secret.
 
-    python benchmarks/scheduler_load.py [--seconds 60]
+Run it on the local Slurm as a user with nothing else running (sdiag counts RPCs per user),
+from a `git archive` export so that no test run cancels its jobs:
+
+    python benchmarks/scheduler_load.py [--seconds 180] [--others 60]
 """
 
 from __future__ import annotations
@@ -16,11 +25,30 @@ import argparse
 import getpass
 import re
 import subprocess
+import threading
 import time
 import uuid
+from collections.abc import Callable
 
 from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.desktops.session import SessionState
 from dcv_widget.desktops.slurm import JOB_NAME, JobTag, job_comment
+
+# A ready stand-in: the files a desktop job writes once its desktop answers (no desktop runs;
+# port 9 is closed), and its last word when Slurm stops it.
+READY_SCRIPT = """#!/bin/bash
+umask 077
+s="$HOME/.dcv-widget/sessions"
+mkdir -p "$s" && chmod 700 "$HOME/.dcv-widget" "$s"
+j=$SLURM_JOB_ID
+trap 'rm -f "$s/$j.json" "$s/$j.started.json"
+      printf "{\\"launch\\": \\"%s\\", \\"cause\\": \\"signal\\", \\"reason\\": \\"stopped\\"}" \
+        "$LAUNCH" > "$s/$j.end.json"; exit 0' TERM
+printf '{"job_id": "%s", "launch": "%s", "node": "x"}' "$j" "$LAUNCH" > "$s/$j.started.json"
+printf '{"engine": "novnc", "host": "127.0.0.1", "port": 9, "launch": "%s", "secret": "x"}' \
+    "$LAUNCH" > "$s/$j.json"
+sleep 3600 & wait
+"""
 
 
 def rpc_count(user: str) -> int:
@@ -30,20 +58,23 @@ def rpc_count(user: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-def submit_stand_ins(count: int) -> list[str]:
+def submit_stand_ins(count: int, ready: bool) -> list[str]:
     jobs = []
     for _ in range(count):
+        launch = uuid.uuid4().hex
+        where = ["--partition=dcv", "--oversubscribe"] if ready else ["--partition=dcv-maint"]
         done = subprocess.run(
             [
                 "sbatch",
                 "--parsable",
                 f"--job-name={JOB_NAME}",
-                f"--comment={job_comment(JobTag('novnc', uuid.uuid4().hex))}",
-                "--partition=dcv",
-                "--time=10",
+                f"--comment={job_comment(JobTag('novnc', launch))}",
+                *where,
+                "--time=60",
                 "--output=/dev/null",
-                "--wrap=sleep 600",
+                f"--export=ALL,LAUNCH={launch}",
             ],
+            input=READY_SCRIPT if ready else "#!/bin/sh\nsleep 3600\n",
             capture_output=True,
             text=True,
             check=True,
@@ -52,29 +83,89 @@ def submit_stand_ins(count: int) -> list[str]:
     return jobs
 
 
-def measure(sessions: int, seconds: float, user: str) -> float:
-    jobs = submit_stand_ins(sessions)
-    try:
-        manager = SessionManager(startup_timeout=3600)
+def in_state(jobs: list[str], state: str) -> bool:
+    out = subprocess.run(
+        ["squeue", "--noheader", "--format=%T", f"--jobs={','.join(jobs)}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    return len(out) == len(jobs) and set(out) == {state}
+
+
+def per_minute(user: str, seconds: float, follow: Callable[[threading.Event], None]) -> float:
+    """RPCs per minute while `follow` runs (until the event it gets is set)."""
+    stop = threading.Event()
+    before = rpc_count(user)
+    started = time.monotonic()
+    follower = threading.Thread(target=follow, args=(stop,), daemon=True)
+    follower.start()
+    time.sleep(seconds)
+    stop.set()
+    follower.join()
+    return (rpc_count(user) - before) * 60 / (time.monotonic() - started)
+
+
+def manager_follows(slow_poll: float, jobs: list[str], state: SessionState) -> Callable[..., None]:
+    def follow(stop: threading.Event) -> None:
+        manager = SessionManager(slow_poll=slow_poll, startup_timeout=7200)
         adopted = manager.rediscover()
-        assert len(adopted) == sessions, f"adopted {len(adopted)} of {sessions}"
-        before = rpc_count(user)
-        time.sleep(seconds)
-        after = rpc_count(user)
+        assert len(adopted) == len(jobs), f"adopted {len(adopted)} of {len(jobs)}"
+        for session in adopted:
+            manager.wait_for(session.key, lambda s: s.state == state, timeout=120)
+        stop.wait()
+        manager.close()
+
+    return follow
+
+
+def ood_follows(jobs: list[str]) -> Callable[..., None]:
+    def follow(stop: threading.Event) -> None:
+        while not stop.is_set():
+            for job in jobs:
+                subprocess.run(
+                    ["squeue", "--noheader", f"--jobs={job}", "--format=%T"],
+                    capture_output=True,
+                    check=False,
+                )
+            stop.wait(10)
+
+    return follow
+
+
+def scenario(count: int, ready: bool, seconds: float, others: float, user: str) -> list[float]:
+    jobs = submit_stand_ins(count, ready)
+    try:
+        deadline = time.monotonic() + 120
+        while not in_state(jobs, "RUNNING" if ready else "PENDING"):
+            assert time.monotonic() < deadline, "the stand-ins did not reach their state"
+            time.sleep(1)
+        state = SessionState.READY if ready else SessionState.QUEUED
+        ours = per_minute(user, seconds, manager_follows(60.0, jobs, state))
+        previous = per_minute(user, others, manager_follows(15.0 if ready else 2.0, jobs, state))
+        ood = per_minute(user, others, ood_follows(jobs))
+        return [ours, previous, ood]
     finally:
         subprocess.run(["scancel", *jobs], check=False)
-    return (after - before) * 60 / seconds
+        time.sleep(2)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60)
-    seconds = parser.parse_args().seconds
+    parser.add_argument("--seconds", type=float, default=180, help="this manager's window")
+    parser.add_argument("--others", type=float, default=60, help="the other two's window")
+    args = parser.parse_args()
     user = getpass.getuser()
-    one = measure(1, seconds, user)
-    fifty = measure(50, seconds, user)
-    print(f"slurmctld RPCs per minute, 1 session:   {one:.0f}")
-    print(f"slurmctld RPCs per minute, 50 sessions: {fifty:.0f}  (ratio {fifty / one:.2f})")
+    print(
+        f"slurmctld RPCs per minute of one kernel (sdiag, user {user}; this manager over "
+        f"{args.seconds:g} s, the others over {args.others:g} s)"
+    )
+    print(f"{'desktops':<22}{'this manager':>14}{'previous loop':>15}{'OOD squeue -j':>15}")
+    for ready in (False, True):
+        for count in (1, 50):
+            ours, previous, ood = scenario(count, ready, args.seconds, args.others, user)
+            label = f"{count} {'ready' if ready else 'queued'}"
+            print(f"{label:<22}{ours:>14.1f}{previous:>15.1f}{ood:>15.1f}", flush=True)
 
 
 if __name__ == "__main__":

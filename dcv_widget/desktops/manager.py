@@ -124,6 +124,7 @@ class SessionManager:
         self._pace = SqueuePace(waiting=slow_poll / 2, settled=slow_poll)
         self._partitions_seen: tuple[float, list[Partition]] = (-math.inf, [])
         self._partitions_lock = threading.Lock()
+        self._closed = False
         self._listeners: Listeners[Listener] = Listeners()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -215,6 +216,14 @@ class SessionManager:
                 partitions = self.slurm.partitions()
                 self._partitions_seen = (time.monotonic(), partitions)
             return partitions
+
+    def close(self) -> None:
+        """Stop following the desktops and close the routes held for them; their jobs run on,
+        and another manager adopts them (`rediscover`). For a server or script done with it."""
+        with self._lock:
+            self._closed = True
+        self._loop.wake()
+        self.routes.close_all()
 
     def poll_now(self) -> None:
         """Ask the poll loop for an immediate look at the scheduler."""
@@ -386,7 +395,7 @@ class SessionManager:
     def _has_work(self) -> bool:
         """Whether anything is left to follow: a live job, or an ended one's last word."""
         with self._lock:
-            return bool(self._awaiting_word or self._tracked_locked())
+            return not self._closed and bool(self._awaiting_word or self._tracked_locked())
 
     def _poll_round(self) -> float:
         """One look at the job's files and, when one is due, at the scheduler; the seconds
