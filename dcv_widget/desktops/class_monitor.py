@@ -19,7 +19,7 @@ from ..common.listeners import Listeners
 from ..common.poll_loop import Backoff, PollLoop
 from .manager import MAX_BACKOFF, SLOW_POLL
 from .pace import SqueuePace
-from .request import InvalidRequest, time_limit_seconds
+from .session import ends_at
 from .slurm import JobStatus, SlurmBackend, SlurmError, SlurmUnavailable, UserDesktop
 
 # Slurm's state -> the card's state word. "queued" and "starting" mean what they mean on a
@@ -60,7 +60,6 @@ class ClassMonitor:
         self._pace = SqueuePace(waiting=slow_poll / 2, settled=slow_poll)
         self._changing = True  # until the first listing says otherwise
         self._desktops: list[UserDesktop] = []
-        self._ends: dict[str, float | None] = {}
         self._ending: set[str] = set()  # End accepted or under way, job not gone yet
         self.listed = False  # a listing has come in
         self.unreachable = False  # Slurm did not answer the last poll: the list is the last known
@@ -80,9 +79,10 @@ class ClassMonitor:
             return list(self._desktops)
 
     def ends(self) -> dict[str, float | None]:
-        """When each started job reaches its time limit (epoch seconds), by job id."""
+        """When each running job reaches its time limit (Slurm's EndTime on this machine's
+        clock, epoch seconds), by job id; None for the others (see `session.ends_at`)."""
         with self._lock:
-            return dict(self._ends)
+            return {d.job.job_id: ends_at(d.job) for d in self._desktops}
 
     def ending(self) -> set[str]:
         """Jobs whose End was accepted (or is under way) and that Slurm still lists."""
@@ -162,11 +162,7 @@ class ClassMonitor:
         if not self._looked_around:
             self._look_around()
         desktops = self.slurm.partition_desktops(self.partition)
-        now = time.time()
         with self._lock:
-            self._ends = {
-                d.job.job_id: ends_at(d.job, now, self._ends.get(d.job.job_id)) for d in desktops
-            }
             self._desktops = desktops
             self._ending &= {d.job.job_id for d in desktops}
             self.listed, self.unreachable, self.problem = True, False, ""
@@ -213,16 +209,3 @@ def monitor_for(slurm: SlurmBackend, partition: str, *, slow_poll: float) -> Cla
 def card_state(job: JobStatus) -> str:
     """The card's state word for a Slurm state (other states as Slurm says them, lower case)."""
     return STATE_WORDS.get(job.state, job.state.lower())
-
-
-def ends_at(job: JobStatus, now: float, known: float | None = None) -> float | None:
-    """When a started job reaches its time limit (epoch seconds), from squeue's time left;
-    `known` is kept while the new estimate is within a few seconds of it, so polls do not
-    change a card that did not change (nor rebuild it in the view)."""
-    if job.state not in ("RUNNING", "CONFIGURING", "COMPLETING"):
-        return None
-    try:
-        estimate = now + time_limit_seconds(job.time_left)
-    except InvalidRequest:  # UNLIMITED, NOT_SET, INVALID
-        return None
-    return known if known is not None and abs(known - estimate) < 5 else estimate

@@ -174,7 +174,7 @@ def observe(session: DesktopSession, job: JobStatus, desktop_ready: bool) -> Des
         session,
         node=job.nodes or session.node,
         started_at=job.started_at,
-        ends_at=_ends_at(job),
+        ends_at=ends_at(job),
         expected_start=job.expected_start,
     )
     if job.state in _END_OUTCOMES:
@@ -239,7 +239,7 @@ def boot_words(seconds: int) -> str:
     return f"in ~{round(seconds / 60)} min"
 
 
-def _ends_at(job: JobStatus) -> float | None:
+def ends_at(job: JobStatus) -> float | None:
     """When a running job reaches its time limit: Slurm's EndTime. None while its cloud node
     boots (CONFIGURING): Slurm then restarts the job's clock from the moment the node is up, so
     a time left shown during the boot would jump back afterwards. None once it is completing:

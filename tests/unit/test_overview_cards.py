@@ -4,14 +4,15 @@ real Slurm is tests/integration/test_class_overview.py)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import cast
 
 import pytest
 
-from dcv_widget.desktops.class_monitor import card_state, ends_at
+from dcv_widget.desktops.class_monitor import ClassMonitor, card_state
 from dcv_widget.desktops.manager import SessionManager
 from dcv_widget.desktops.request import InvalidRequest, LaunchRequest
 from dcv_widget.desktops.session import DesktopSession
-from dcv_widget.desktops.slurm import JobStatus, JobTag, UserDesktop, job_comment
+from dcv_widget.desktops.slurm import JobStatus, JobTag, SlurmBackend, UserDesktop, job_comment
 from dcv_widget.ui.card_widget import COMPACT_AFTER
 from dcv_widget.ui.class_overview import ClassOverview
 from dcv_widget.ui.desktop_cards import card_for
@@ -76,17 +77,34 @@ def test_state_words_and_details_follow_slurm() -> None:
     assert card_state(desktop("1", "x", "SUSPENDED").job) == "suspended"
 
 
-def test_time_left_only_for_started_jobs_and_steady_across_polls() -> None:
-    running, pending = CLASS[0].job, CLASS[2].job
-    first = ends_at(running, 1000.0)
-    assert first == 1300.0
-    assert ends_at(pending, 1000.0) is None
-    # The next poll a second later reads one second less: the card does not change.
-    later = replace(running, time_left="4:59")
-    assert ends_at(later, 1001.5, first) == first
-    assert ends_at(later, 1030.0, first) == 1329.0  # extended by an admin: follows
-    unlimited = replace(running, time_left="UNLIMITED")
-    assert ends_at(unlimited, 1000.0) is None
+class ListedSlurm:
+    """Lists `desktops` on any partition; the cluster hides nothing."""
+
+    def __init__(self, desktops: list[UserDesktop]) -> None:
+        self.desktops = desktops
+
+    def partition_desktops(self, _partition: str) -> list[UserDesktop]:
+        return self.desktops
+
+    def private_data(self) -> frozenset[str]:
+        return frozenset()
+
+    def partitions(self) -> list[object]:
+        return []
+
+
+def test_time_left_is_slurms_end_time_of_running_jobs_only() -> None:
+    """Slurm's EndTime (on this machine's clock), as a Desktop card has it, not squeue's
+    time-left text ("5:00" here, which would put the end at now + 300 s): steady across polls,
+    and none while a cloud node boots (Slurm restarts the clock then) or once completing (its
+    EndTime is when it ended)."""
+    listed = [
+        replace(d, job=replace(d.job, end_time=end))
+        for d, end in zip(CLASS, (1300.0, None, None, 5000.0, 900.0), strict=True)
+    ]
+    monitor = ClassMonitor(cast(SlurmBackend, ListedSlurm(listed)), "dcv")
+    monitor.poll_once()
+    assert monitor.ends() == {"12": 1300.0, "9": None, "30": None, "31": None, "7": None}
 
 
 def test_filter_matches_user_node_state_and_job_id_word_by_word() -> None:
