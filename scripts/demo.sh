@@ -23,14 +23,16 @@ DEMO_USER=${SUDO_USER:-dcvdemo}
 
 home=$(getent passwd "$DEMO_USER" | cut -d: -f6)
 notebooks="$home/dcv-widget-notebooks"
-# Tutorials the demo user lacks are copied in; one they already have (maybe edited) is kept.
-install -d -o "$DEMO_USER" "$notebooks"
-for tutorial in "$ROOT"/notebooks/*.ipynb; do
-    target="$notebooks/$(basename "$tutorial")"
-    if [[ ! -e $target ]]; then
-        install -o "$DEMO_USER" -m 0644 "$tutorial" "$target"
-    fi
-done
+# The demo user's copies of the tutorials: missing ones copied in, those whose tutorial changed
+# refreshed, a copy they changed kept beside it (tutorial-copies.sh). Done as that user, so that
+# nothing in their home belongs to root; the tutorials are staged where they can read them (the
+# clone may be in a folder they cannot), and the script is read by root and fed to their bash.
+shipped=$(mktemp -d)
+trap 'rm -rf "$shipped"' EXIT
+install -m 0644 "$ROOT"/notebooks/*.ipynb "$shipped"/
+chmod 0755 "$shipped"
+runuser -u "$DEMO_USER" -- bash -s -- "$shipped" "$notebooks" <"$ROOT/scripts/tutorial-copies.sh"
+rm -rf "$shipped" && trap - EXIT # exec below runs no EXIT trap
 
 # JupyterLab's "get notified about official Jupyter news?" prompt would greet every demo user
 # over the notebook: the demo user's JupyterLab settings turn news and update checks off, unless
