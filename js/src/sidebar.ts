@@ -28,8 +28,8 @@ export const COMMANDS = {
 /**
  * Desktops without a notebook: the Desktops panel in the left sidebar, the Desktop tile in the
  * Launcher, and the palette's "Launch desktop", "Open desktop <job>" and "End desktop <job>".
- * Notebook 7 has no Launcher: there the panel sits in the notebook page's left sidebar (View,
- * Left Sidebar) and the commands are in its palette.
+ * Notebook 7 has no Launcher: there the panel sits in a notebook page's left sidebar (View,
+ * Left Sidebar, Show Desktops on the cluster), and Connect opens a browser tab.
  */
 export const desktopsPlugin: JupyterFrontEndPlugin<void> = {
   id: 'dcv-widget:desktops-panel',

@@ -203,3 +203,23 @@ def cancel(job: str) -> None:
     (conftest.no_desktop_left) does not see them, so each test cancels its own."""
     if job.isdigit():
         subprocess.run(["scancel", job], check=False)
+
+
+def test_notebook_7_has_the_panel_in_a_notebook_pages_left_sidebar(
+    context: BrowserContext, lab: Lab, artifacts: Path
+) -> None:
+    """Notebook 7 has no Launcher and no command palette shortcut; its notebook page has a left
+    sidebar, where the panel is: View, Left Sidebar, Show Desktops on the cluster."""
+    write_notebook(str(lab.root / "notebook7-panel.ipynb"), "1 + 1")
+    page = context.new_page()
+    page.goto(lab.page_url("/notebooks/notebook7-panel.ipynb"))
+    expect(page.locator(".jp-Notebook")).to_be_visible(timeout=60_000)
+    panel = page.locator("#dcv-desktops-panel")
+    expect(panel).to_be_hidden()
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^View$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Left Sidebar$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text="Show Desktops on the cluster").click()
+    expect(panel).to_be_visible()
+    expect(panel.get_by_role("button", name="Launch")).to_be_enabled(timeout=60_000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=artifacts / "notebook7-panel-light.png")
