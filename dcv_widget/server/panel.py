@@ -37,13 +37,14 @@ from ..ui.launcher import (
     launch_blocker,
     launcher_fields,
     parse_field,
+    partitions_unread,
 )
 
 log = logging.getLogger(__name__)
 
 # The partitions' state is re-read at most this often (seconds), for every browser together: the
 # widget's pace (ui/desktop.py, PARTITIONS_REFRESH).
-PARTITIONS_REFRESH = 45.0
+PARTITIONS_REFRESH = 90.0
 LABELS = {f.name: f.label for f in FIELDS}
 
 
@@ -193,15 +194,11 @@ class Desktops:
             if time.monotonic() - self._partitions_read >= PARTITIONS_REFRESH:
                 self._partitions_read = time.monotonic()
                 try:
-                    self._partitions = manager.slurm.partitions()
+                    self._partitions = manager.partitions(max_age=PARTITIONS_REFRESH)
                     self._partitions_message = ""
                 except SlurmError as exc:
-                    kept = "the labels show the last state read"
-                    if not self._partitions:
-                        kept = "the form still works with the partition you give"
-                    self._partitions_message = (
-                        f"Could not read the partitions' state ({exc}); {kept}. Trying again "
-                        f"in {PARTITIONS_REFRESH:.0f} s."
+                    self._partitions_message = partitions_unread(
+                        exc, bool(self._partitions), f"in {PARTITIONS_REFRESH:.0f} s"
                     )
             return self._partitions, self._partitions_message
 

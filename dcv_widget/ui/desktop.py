@@ -27,7 +27,14 @@ from ..managers import default_manager
 from ..settings import DesktopSettings, load_settings
 from .card_widget import CardWidget
 from .desktop_cards import card_for
-from .launcher import FIELD_NAMES, labelled, launch_blocker, launcher_fields, parse_field
+from .launcher import (
+    FIELD_NAMES,
+    labelled,
+    launch_blocker,
+    launcher_fields,
+    parse_field,
+    partitions_unread,
+)
 
 # Launch clicks with the same values closer together than this (seconds) are one launch.
 DOUBLE_CLICK = 2.0
@@ -206,12 +213,10 @@ class Desktop(CardWidget):
             self._partitions = self._manager.partitions(max_age=PARTITIONS_REFRESH)
             self._message = ""
         except SlurmError as exc:
-            kept = "the labels show the last state read"
-            if not self._partitions:
-                kept = "the form still works with the partition you give"
-            self._message = (
-                f"Could not read the partitions' state ({exc}); {kept}. Trying again every "
-                f"{PARTITIONS_REFRESH:.0f} s while this form is shown."
+            self._message = partitions_unread(
+                exc,
+                bool(self._partitions),
+                f"every {PARTITIONS_REFRESH:.0f} s while this form is shown",
             )
         self._refresh()
 

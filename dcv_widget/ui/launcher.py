@@ -192,6 +192,17 @@ def _partition_field(
     return options, warning
 
 
+def partitions_unread(exc: Exception, known: bool, retry: str) -> str:
+    """What the form says when sinfo failed: the labels kept (`known`) or none, and when it
+    tries again (`retry`: "every 90 s while this form is shown")."""
+    kept = (
+        "the labels show the last state read"
+        if known
+        else "the form still works with the partition you give"
+    )
+    return f"Could not read the partitions' state ({exc}); {kept}. Trying again {retry}."
+
+
 def launch_blocker(errors: dict[str, str]) -> str:
     """Why Launch is disabled, naming the fields to fix; "" when it is not."""
     if not errors:
