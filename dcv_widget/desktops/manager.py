@@ -22,7 +22,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
@@ -464,10 +464,9 @@ class SessionManager:
                         self._pace.confirm(time.time())
                 else:
                     self._pace.confirm(time.time())
-            for key in awaiting:
-                session = self.get(key)
+            for session in self._awaiting_sessions(awaiting):
                 if JobFile.ENDED in files.get(session.job_id, frozenset()):
-                    self._isolated(session, self._conclude, key, lambda ended: ended)
+                    self._isolated(session, self._conclude, session.key, lambda ended: ended)
 
     def _tracked(self) -> list[DesktopSession]:
         """Sessions with a job that has not ended: the ones a poll looks at."""
@@ -491,8 +490,24 @@ class SessionManager:
             for session in tracked:
                 job = jobs.get(session.job_id) or (accounted or {}).get(session.job_id)
                 self._isolated(session, self._follow, session, job)
-            for key in set(self._awaiting_word) - {s.key for s in tracked}:
-                self._isolated(self.get(key), self._conclude, key, lambda ended: ended)
+            with self._lock:
+                awaiting = set(self._awaiting_word) - {s.key for s in tracked}
+            for session in self._awaiting_sessions(awaiting):
+                self._isolated(session, self._conclude, session.key, lambda ended: ended)
+
+    def _awaiting_sessions(self, keys: Iterable[str]) -> list[DesktopSession]:
+        """The sessions of `keys` whose last word is still awaited. A card dismissed meanwhile
+        (`forget`, on the kernel's thread) is skipped, and no longer awaited: its key must not
+        fail the poll, nor keep the poll loop running."""
+        with self._lock:
+            found = []
+            for key in keys:
+                session = self._sessions.get(key)
+                if session is None:
+                    self._awaiting_word.pop(key, None)
+                elif key in self._awaiting_word:
+                    found.append(session)
+            return found
 
     def _isolated(self, session: DesktopSession, step: Callable[..., object], *args: Any) -> None:
         """Run one session's part of a poll; its trouble must not stall the other sessions."""
@@ -591,7 +606,9 @@ class SessionManager:
         known = {s.job_id for s in self.sessions()}
         adopted = []
         completed = False
-        for job in self.slurm.jobs().values():
+        self._pace.asked(time.time())
+        jobs = self.slurm.jobs()
+        for job in jobs.values():
             tag = parse_job_comment(job.comment)
             if tag is None or job.job_id in known or job.state in FINAL_STATES:
                 continue
@@ -629,8 +646,11 @@ class SessionManager:
                 completed = True
                 continue
             adopted.append(session)
-        if adopted:
-            self.poll_once()
+        # The adopted are judged by the listing that found them: no second squeue. (Only they:
+        # a launch submitted since the listing is not in it.)
+        with self._poll_lock:
+            for session in adopted:
+                self._isolated(session, self._follow, session, jobs[session.job_id])
         if adopted or completed:
             self._ensure_polling()
         return [self.get(s.key) for s in adopted]
