@@ -46,9 +46,12 @@ class SqueuePace:
                 self._confirm_at = math.inf
 
     def confirm(self, now: float, delay: float = 0.0) -> None:
-        """Something changed (or will have, after `delay`): ask Slurm then."""
+        """Something changed (or will have, after `delay`): ask Slurm then, and, until it
+        agrees, again after gaps doubling from FIRST_RETRY (news starts its own streak: one a
+        long disagreement built up must not delay it)."""
         with self._lock:
             self._confirm_at = min(self._confirm_at, now + delay)
+            self._retries = 0
 
     def not_yet(self, now: float) -> None:
         """The last answer did not confirm what the files (or an End) said: ask again, after a
@@ -56,7 +59,7 @@ class SqueuePace:
         with self._lock:
             gap = min(FIRST_RETRY * 2**self._retries, self.waiting)
             self._retries += 1
-        self.confirm(now, gap)
+            self._confirm_at = min(self._confirm_at, now + gap)
 
     def agreed(self) -> None:
         """Slurm's answer and the files agree: back to the regular pace."""

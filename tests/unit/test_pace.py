@@ -83,3 +83,19 @@ def test_job_files_reads_a_listing_by_name() -> None:
         "18": frozenset({JobFile.STARTED, JobFile.ENDED}),
     }
     assert job_files([]) == {}
+
+
+def test_news_starts_a_new_streak_of_short_gaps() -> None:
+    # A long disagreement (a desktop whose files and squeue differ for as long as it waits)
+    # has stretched the gaps to the waiting interval; an End elsewhere is news of its own.
+    p = pace()
+    now = 100.0
+    for _ in range(10):
+        p.asked(now)
+        p.not_yet(now)
+        now += p.due_in(now, waiting=True)
+    p.confirm(now)
+    assert p.due_in(now, waiting=True) == 0
+    p.asked(now)
+    p.not_yet(now)
+    assert p.due_in(now, waiting=True) == max(FIRST_RETRY, 0.5)
