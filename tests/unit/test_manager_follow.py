@@ -302,3 +302,25 @@ def test_news_is_confirmed_even_when_a_rediscover_runs_meanwhile(
         manager, clock, 60, until=lambda: by_key(manager, "k5").state == SessionState.LAUNCHING
     )
     assert took <= 2, f"the start was shown {took:.1f} s after its marker"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="reported, not fixed: a last word no manager concluded (the job ended while no "
+    "kernel followed it) stays in the sessions folder for good, and every 1 s listing (over "
+    "SSH: SFTP READDIR with each entry's attributes) carries it",
+)
+def test_last_words_nobody_followed_do_not_pile_up_in_the_listed_folder(
+    tmp_path: Path, clock: Clock
+) -> None:
+    # The test user's folder on the local cluster held 78 such files during this review.
+    slurm = ScriptedSlurm()
+    manager, _ = make_manager(tmp_path, slurm)
+    for n in range(50):  # desktops that ended while their kernel was gone
+        write(tmp_path, f"{700 + n}.end.json", {"job_id": str(700 + n), "cause": "signal"})
+    slurm.queue["601"] = job("601", "k6", "RUNNING", "dcv-node-1")
+    ready_file(tmp_path, "601", "k6")
+    manager.rediscover()
+    run_rounds(manager, clock, 3600, until=lambda: False)  # an hour of following a desktop
+    left = [n for n in Path(manager.paths().sessions).iterdir() if n.name.startswith("7")]
+    assert len(left) == 0, f"{len(left)} stale last words still listed every second"
