@@ -37,7 +37,7 @@ from ..transport.base import Transport, TransportError
 from ..transport.local import LocalTransport
 from .bounds import DesktopLimitReached
 from .engines import ENGINES
-from .pace import AFTER_SUBMIT, SqueuePace
+from .pace import SqueuePace
 from .request import InvalidRequest, LaunchRequest
 from .session import (
     ACTIVE_STATES,
@@ -261,7 +261,7 @@ class SessionManager:
             # A rediscover may have recorded the job already, and a poll moved it on since.
             lambda s: s if s.job_id == job_id else s.submitted(job_id),
         )
-        self._pace.confirm(time.time(), AFTER_SUBMIT)
+        self._pace.submitted(time.time())
         self._ensure_polling()
         if queued.ending:  # End was clicked while sbatch ran
             self._cancel(key)
@@ -606,7 +606,8 @@ class SessionManager:
         known = {s.job_id for s in self.sessions()}
         adopted = []
         completed = False
-        self._pace.asked(time.time())
+        # Not the pace's call: this squeue judges only the desktops it adopts, so the
+        # confirmations the others wait for still come.
         jobs = self.slurm.jobs()
         for job in jobs.values():
             tag = parse_job_comment(job.comment)

@@ -21,9 +21,10 @@ import threading
 # The first gap after a confirmation that found Slurm not agreeing yet; it doubles up to
 # `waiting`. A job that wrote its last word leaves squeue within about a second.
 FIRST_RETRY = 0.5
-# After a submit: the scheduler's first pass (at once on submit) has set the job's reason, or
-# started it, by then.
-AFTER_SUBMIT = 1.0
+# After a submit (seconds): the scheduler's first pass (at once on submit) has set the job's
+# reason, or started it, by the first; the reason a busy scheduler first gives ("Resources",
+# "Priority") may turn into one that says more ("PartitionDown") on a later pass.
+AFTER_SUBMIT = (1.0, 5.0, 15.0)
 
 
 class SqueuePace:
@@ -33,7 +34,7 @@ class SqueuePace:
     def __init__(self, *, waiting: float, settled: float, min_gap: float = 0.5) -> None:
         self.waiting, self.settled, self.min_gap = waiting, settled, min_gap
         self._last = -math.inf
-        self._confirm_at = math.inf
+        self._confirm_at: list[float] = []  # when confirmations are due, soonest first
         self._hold_until = -math.inf
         self._retries = 0
         self._lock = threading.Lock()
@@ -42,16 +43,20 @@ class SqueuePace:
         """A squeue ran at `now`: it answers every confirmation asked for until then."""
         with self._lock:
             self._last = now
-            if self._confirm_at <= now:
-                self._confirm_at = math.inf
+            self._confirm_at = [t for t in self._confirm_at if t > now]
 
     def confirm(self, now: float, delay: float = 0.0) -> None:
         """Something changed (or will have, after `delay`): ask Slurm then, and, until it
         agrees, again after gaps doubling from FIRST_RETRY (news starts its own streak: one a
         long disagreement built up must not delay it)."""
         with self._lock:
-            self._confirm_at = min(self._confirm_at, now + delay)
+            self._confirm_at = sorted([*self._confirm_at, now + delay])
             self._retries = 0
+
+    def submitted(self, now: float) -> None:
+        """A job was just submitted: the queue's first words on it, at AFTER_SUBMIT."""
+        for delay in AFTER_SUBMIT:
+            self.confirm(now, delay)
 
     def not_yet(self, now: float) -> None:
         """The last answer did not confirm what the files (or an End) said: ask again, after a
@@ -59,7 +64,7 @@ class SqueuePace:
         with self._lock:
             gap = min(FIRST_RETRY * 2**self._retries, self.waiting)
             self._retries += 1
-            self._confirm_at = min(self._confirm_at, now + gap)
+            self._confirm_at = sorted([*self._confirm_at, now + gap])
 
     def agreed(self) -> None:
         """Slurm's answer and the files agree: back to the regular pace."""
@@ -76,6 +81,6 @@ class SqueuePace:
         its node, so the queue's answer may change without any file saying so."""
         with self._lock:
             regular = self._last + (self.waiting if waiting else self.settled)
-            due = min(regular, self._confirm_at)
+            due = min([regular, *self._confirm_at[:1]])
             due = max(due, self._last + self.min_gap, self._hold_until)
         return max(0.0, due - now)

@@ -277,11 +277,6 @@ def test_a_requeued_desktop_is_not_left_ending(tmp_path: Path, clock: Clock) -> 
     assert (session.display_state, session.state) == ("queued", SessionState.QUEUED), session
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported, not fixed (8e5a73e): rediscover's squeue counts as the pace's call and "
-    "answers pending confirmations, but judges only the desktops it adopts",
-)
 def test_news_is_confirmed_even_when_a_rediscover_runs_meanwhile(
     tmp_path: Path, clock: Clock
 ) -> None:

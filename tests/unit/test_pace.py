@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dcv_widget.desktops.pace import FIRST_RETRY, SqueuePace
+from dcv_widget.desktops.pace import AFTER_SUBMIT, FIRST_RETRY, SqueuePace
 from dcv_widget.desktops.session_file import JobFile, job_files
 
 
@@ -99,3 +99,17 @@ def test_news_starts_a_new_streak_of_short_gaps() -> None:
     p.asked(now)
     p.not_yet(now)
     assert p.due_in(now, waiting=True) == max(FIRST_RETRY, 0.5)
+
+
+def test_a_submit_is_followed_by_the_queues_first_words_then_the_waiting_pace() -> None:
+    p = pace()
+    p.asked(100)
+    p.submitted(100)
+    calls = []
+    now = 100.0
+    while now < 100 + 60:
+        now += p.due_in(now, waiting=True)
+        calls.append(round(now - 100, 3))
+        p.asked(now)
+    assert calls[: len(AFTER_SUBMIT)] == list(AFTER_SUBMIT)
+    assert calls[len(AFTER_SUBMIT)] == AFTER_SUBMIT[-1] + 30  # then every `waiting`
