@@ -111,11 +111,12 @@ def test_the_panel_launches_connects_and_ends_without_a_notebook(
         page.wait_for_timeout(1500)
         page.screenshot(path=artifacts / "panel-desktop-tab.png")
 
-        # The palette offers the desktop by its job id (keys go to JupyterLab, not the desktop).
-        panel.get_by_role("heading", name="Desktops").click()
-        page.keyboard.press("Control+Shift+C")
-        page.keyboard.type(f"desktop {job}")
+        # The palette offers the desktop by its job id (opened from the menu: noVNC in the tab
+        # takes the keyboard focus).
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^View$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text="Activate Command Palette").click()
         palette = page.locator(".lm-CommandPalette")
+        palette.locator(".lm-CommandPalette-input").fill(f"desktop {job}")
         expect(
             palette.locator(".lm-CommandPalette-item", has_text=f"Open desktop {job}")
         ).to_be_visible()
