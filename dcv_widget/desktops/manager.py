@@ -332,7 +332,8 @@ class SessionManager:
             except Exception:
                 # Not ending after all: back to the normal poll (which sets the state's time
                 # from Slurm's again), and the caller hears why.
-                self._update(key, lambda s: replace(s, ending=False, detail="End failed"))
+                failed = partial(replace, ending=False, end_asked=False, detail="End failed")
+                self._update(key, failed)
                 raise
             self._update(key, DesktopSession.ending_asked)
             self.poll_now()

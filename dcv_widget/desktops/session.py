@@ -93,6 +93,9 @@ class DesktopSession:
     outcome: str = ""
     unreachable: bool = False
     ending: bool = False
+    # Whether the ending was asked for (End): only then does it hold whatever Slurm says next.
+    # An ending seen in Slurm (COMPLETING) ends when the job runs or queues again (requeued).
+    end_asked: bool = False
     log_tail: str = ""
     furthest: SessionState = SessionState.SUBMITTING
     since: float = field(default_factory=time.time)
@@ -151,9 +154,9 @@ class DesktopSession:
 
     def start_ending(self) -> DesktopSession:
         """End was asked for: Ending from now, whatever state the desktop is in."""
-        if self.state == SessionState.ENDED or self.ending:
+        if self.state == SessionState.ENDED or self.end_asked:
             return self
-        return replace(self, ending=True, detail=ENDING_ASKED, since=time.time())
+        return replace(self, ending=True, end_asked=True, detail=ENDING_ASKED, since=time.time())
 
     def ending_asked(self) -> DesktopSession:
         """Slurm took the cancel: what the ending desktop waits for now."""
@@ -180,7 +183,7 @@ def observe(session: DesktopSession, job: JobStatus, desktop_ready: bool) -> Des
     if job.state in _END_OUTCOMES:
         outcome = _END_OUTCOMES[job.state]
         return _reached_by(session, job).moved_to(SessionState.ENDED, outcome, outcome=outcome)
-    if session.ending:  # End was asked for: the job is on its way out whatever it does now
+    if session.end_asked:  # End was asked for: the job is on its way out whatever it does now
         return replace(session, unreachable=False)
     if job.state == "COMPLETING":  # ending by itself (or cancelled elsewhere): since its end
         return replace(
@@ -190,6 +193,9 @@ def observe(session: DesktopSession, job: JobStatus, desktop_ready: bool) -> Des
             since=job.end_time or time.time(),
             unreachable=False,
         )
+    # Queued or running again after Slurm was seen completing it: requeued (scontrol requeue, a
+    # node failure with JobRequeue), not ending.
+    session = replace(session, ending=False)
     if job.state == "PENDING":
         why = reason(job.reason)
         words = why.words

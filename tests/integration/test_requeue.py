@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from dcv_widget.desktops.manager import SessionManager
 from dcv_widget.desktops.request import LaunchRequest
 from dcv_widget.desktops.session import DesktopSession, SessionState
@@ -20,11 +18,6 @@ def is_ready_or_ended(session: DesktopSession) -> bool:
     return session.state in (SessionState.READY, SessionState.ENDED)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported, not fixed: session.observe keeps an ending set from COMPLETING after "
-    "the job is requeued; the card says Ending for the rest of the job's life",
-)
 def test_a_requeued_desktop_shows_queued_not_ending() -> None:
     transport = LocalTransport()
     manager = SessionManager(transport, fast_poll=0.3, slow_poll=4.0)

@@ -252,11 +252,6 @@ def test_two_managers_of_one_user_both_get_the_jobs_last_word(tmp_path: Path, cl
     assert by_key(kernel, "k3").detail == "Xvnc is missing", by_key(kernel, "k3").detail
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported, not fixed: session.observe keeps an ending set from COMPLETING after the "
-    "job is requeued (PENDING, then RUNNING again): the card says Ending for the job's life",
-)
 def test_a_requeued_desktop_is_not_left_ending(tmp_path: Path, clock: Clock) -> None:
     # `scontrol requeue`, or a node failure with JobRequeue=1 (Slurm's default): the job is
     # COMPLETING for a few seconds (its clean-up), then PENDING (BeginTime), then runs again.
