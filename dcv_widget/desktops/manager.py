@@ -82,6 +82,10 @@ LOG_TAIL_LINES = 20
 # How long after a job's end its last word may still be coming (its clean-up is still running
 # when Slurm already reports it cancelled).
 LAST_WORD_WAIT = 60.0
+# A job's last word stays this long (seconds) for every manager following the job, then any
+# manager listing the folder removes it; it looks for such files this often.
+KEEP_LAST_WORD = 600.0
+SWEEP_EVERY = 300.0
 
 
 class SessionManager:
@@ -125,6 +129,7 @@ class SessionManager:
         self._partitions_seen: tuple[float, list[Partition]] = (-math.inf, [])
         self._partitions_lock = threading.Lock()
         self._closed = False
+        self._swept = -math.inf
         self._listeners: Listeners[Listener] = Listeners()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -447,10 +452,11 @@ class SessionManager:
             if not tracked and not awaiting:
                 return
             try:
-                files = job_files(self.transport.list_names(self.paths().sessions))
+                listing = self.transport.list_files(self.paths().sessions)
             except (OSError, TransportError) as exc:
                 log.debug("could not list the sessions folder: %s", exc)
                 return
+            files = job_files(listing)
             for session in tracked:
                 kinds = files.get(session.job_id, frozenset())
                 if kinds == self._files.get(session.job_id, frozenset()):
@@ -468,6 +474,7 @@ class SessionManager:
             for session in self._awaiting_sessions(awaiting):
                 if JobFile.ENDED in files.get(session.job_id, frozenset()):
                     self._isolated(session, self._conclude, session.key, lambda ended: ended)
+            self._sweep(listing)
 
     def _tracked(self) -> list[DesktopSession]:
         """Sessions with a job that has not ended: the ones a poll looks at."""
@@ -571,19 +578,49 @@ class SessionManager:
         if word is not None or time.time() >= deadline:
             self._awaiting_word.pop(key, None)
             self._drop_endpoint(key)
-            # The job removes both itself; a job killed outright leaves them (with a secret).
-            paths = self.paths()
             self._jobs.pop(key, None)
             self._files.pop(session.job_id, None)
-            job_id = session.job_id
-            for leftover in (end_file, paths.session_file(job_id), paths.started_file(job_id)):
-                try:
-                    self.transport.remove(leftover)
-                except (OSError, TransportError) as exc:
-                    log.warning(
-                        "desktop %s: could not remove %s: %s", session.job_id, leftover, exc
-                    )
+            # The job removes these itself; a job killed outright leaves them (with a secret).
+            # The last word stays for every other manager following the job (the server's
+            # panel, another kernel): `_sweep` removes it later.
+            paths = self.paths()
+            self._remove(session.job_id, paths.session_file(session.job_id))
+            self._remove(session.job_id, paths.started_file(session.job_id))
         self._update(key, lambda current: with_last_word(ended(current), word, tail))
+
+    def _remove(self, job_id: str, path: str) -> None:
+        try:
+            self.transport.remove(path)
+        except (OSError, TransportError) as exc:
+            log.warning("desktop %s: could not remove %s: %s", job_id, path, exc)
+
+    def _sweep(self, listing: dict[str, float]) -> None:
+        """Remove the files of jobs whose last word is over KEEP_LAST_WORD old and that this
+        manager does not follow: every manager that followed the job has read it by then, and
+        the folder is listed every second. (Only jobs that ended: a last word is written as the
+        job exits; the files of a running desktop are never touched.)"""
+        now = time.time()
+        if now - self._swept < SWEEP_EVERY:
+            return
+        self._swept = now
+        with self._lock:
+            followed = {
+                s.job_id
+                for k, s in self._sessions.items()
+                if s.state != SessionState.ENDED or k in self._awaiting_word
+            }
+        paths = self.paths()
+        for job_id, kinds in job_files(listing).items():
+            said_at = listing.get(f"{job_id}.end.json")
+            if JobFile.ENDED not in kinds or job_id in followed or said_at is None:
+                continue
+            if now - said_at >= KEEP_LAST_WORD:
+                for path in (
+                    paths.end_file(job_id),
+                    paths.session_file(job_id),
+                    paths.started_file(job_id),
+                ):
+                    self._remove(job_id, path)
 
     def _log_tail(self, session: DesktopSession) -> str:
         """The end of the job's log (which never holds a secret), for failures."""

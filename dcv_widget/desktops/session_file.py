@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -70,7 +71,7 @@ _JOB_FILE_NAME = re.compile(r"(\d+)(\.started|\.end)?\.json")
 _JOB_FILE_KINDS = {".started": JobFile.STARTED, None: JobFile.READY, ".end": JobFile.ENDED}
 
 
-def job_files(names: list[str]) -> dict[str, frozenset[JobFile]]:
+def job_files(names: Iterable[str]) -> dict[str, frozenset[JobFile]]:
     """Which files each job has, from a listing of the sessions folder: what the kernel learns
     without asking the scheduler. Anything else there (a job's half-written temporary file,
     which starts with a dot) is not a job's word."""

@@ -63,9 +63,9 @@ class Transport(Protocol):
         """Delete a file; a missing file is not an error."""
         ...
 
-    def list_names(self, folder: str) -> list[str]:
-        """The names in `folder` (no paths), [] when it does not exist: one cheap look that
-        asks nothing of the scheduler."""
+    def list_files(self, folder: str) -> dict[str, float]:
+        """The names in `folder` (no paths) with their modification times, {} when it does not
+        exist: one cheap look that asks nothing of the scheduler."""
         ...
 
     def home(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from pathlib import Path
@@ -45,11 +46,16 @@ class LocalTransport:
     def remove(self, path: str) -> None:
         Path(path).unlink(missing_ok=True)
 
-    def list_names(self, folder: str) -> list[str]:
+    def list_files(self, folder: str) -> dict[str, float]:
+        found = {}
         try:
-            return os.listdir(folder)
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    with contextlib.suppress(FileNotFoundError):  # removed meanwhile
+                        found[entry.name] = entry.stat().st_mtime
         except FileNotFoundError:
-            return []
+            pass
+        return found
 
     def home(self) -> str:
         return os.path.expanduser("~")

@@ -318,14 +318,14 @@ class SSHTransport:
 
         self._with_sftp(f"removing {path}", remove)
 
-    def list_names(self, folder: str) -> list[str]:
-        def list_names(sftp: Any) -> list[str]:
+    def list_files(self, folder: str) -> dict[str, float]:
+        def list_files(sftp: Any) -> dict[str, float]:
             try:
-                return list(sftp.listdir(folder))
+                return {a.filename: float(a.st_mtime or 0) for a in sftp.listdir_attr(folder)}
             except FileNotFoundError:
-                return []
+                return {}
 
-        return self._with_sftp(f"listing {folder}", list_names)
+        return self._with_sftp(f"listing {folder}", list_files)
 
     def home(self) -> str:
         return self._with_sftp("finding the home folder", lambda sftp: str(sftp.normalize(".")))

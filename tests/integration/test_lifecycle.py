@@ -39,8 +39,12 @@ def test_a_failing_job_says_why_with_its_log(
     assert session.outcome == "failed"
     assert "install novnc" in session.detail
     assert "ERROR: the noVNC web client" in session.log_tail
-    # The job's last word was read and removed.
-    assert not Path(manager.paths().end_file(session.job_id)).exists()
+    # The job's last word was read, and stays for any other manager following the job (the
+    # server's panel) until a sweep; its other files are gone.
+    paths = manager.paths()
+    assert Path(paths.end_file(session.job_id)).exists()
+    assert not Path(paths.started_file(session.job_id)).exists()
+    assert not Path(paths.session_file(session.job_id)).exists()
 
 
 def test_a_desktop_that_never_starts_is_failed_and_cancelled(

@@ -32,8 +32,8 @@ class SilentFiles(CountingTransport):
     """A file channel that never shows a job's files in listings, as a network file system
     with cached listings can (reading a file by its name still works, later, as there)."""
 
-    def list_names(self, folder: str) -> list[str]:
-        return []
+    def list_files(self, folder: str) -> dict[str, float]:
+        return {}
 
 
 def end_all(manager: SessionManager) -> None:

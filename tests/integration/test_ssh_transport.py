@@ -164,8 +164,12 @@ def test_a_folder_is_listed_over_the_kept_sftp_session(ssh: SSHTransport, tmp_pa
     folder.mkdir()
     for name in ("17.started.json", "17.json", ".18.json.tmp"):
         (folder / name).write_text("{}")
-    assert sorted(ssh.list_names(str(folder))) == [".18.json.tmp", "17.json", "17.started.json"]
-    assert ssh.list_names(str(tmp_path / "missing")) == []
+    os.utime(folder / "17.json", (1_700_000_000, 1_700_000_000))
+    files = ssh.list_files(str(folder))
+    assert sorted(files) == [".18.json.tmp", "17.json", "17.started.json"]
+    assert files["17.json"] == 1_700_000_000
+    assert files == LocalTransport().list_files(str(folder))
+    assert ssh.list_files(str(tmp_path / "missing")) == {}
 
 
 def test_one_connection_serves_commands_and_files(sshd: SSHServer, tmp_path: Path) -> None:

@@ -379,8 +379,8 @@ class RecordingTransport:
     def remove(self, path: str) -> None:
         pass
 
-    def list_names(self, folder: str) -> list[str]:
-        return []
+    def list_files(self, folder: str) -> dict[str, float]:
+        return {}
 
     def home(self) -> str:
         return "/home/instructor"
