@@ -7,9 +7,10 @@ files first (a listing of the sessions folder, which asks Slurm nothing) and ask
 - at once when a file, or an End, says something changed, and again after growing gaps until
   Slurm agrees (the job's state catches up with its files within a second or two);
 - otherwise every `waiting` seconds while a desktop waits on Slurm or its node (the queue's
-  reason and start estimate move; a file system that shows the job's files late is covered), and
-  every `settled` seconds once none does: a job that vanishes without a word (a node failure, a
-  kill) is noticed then.
+  reason and start estimate move; a file system that shows the job's files late is covered) in
+  the first WAITING_SPAN after the last news, and every `settled` seconds after that and once
+  none waits: a desktop queued for hours costs the settled pace, and a job that vanishes
+  without a word (a node failure, a kill) is noticed then.
 Never two calls closer than `min_gap`: a burst of news is one query.
 """
 
@@ -25,6 +26,8 @@ FIRST_RETRY = 0.5
 # reason, or started it, by the first; the reason a busy scheduler first gives ("Resources",
 # "Priority") may turn into one that says more ("PartitionDown") on a later pass.
 AFTER_SUBMIT = (1.0, 5.0, 15.0)
+# How long after news (a submit, a file, an End) a waiting desktop keeps the `waiting` pace.
+WAITING_SPAN = 300.0
 
 
 class SqueuePace:
@@ -37,6 +40,7 @@ class SqueuePace:
         self._confirm_at: list[float] = []  # when confirmations are due, soonest first
         self._hold_until = -math.inf
         self._retries = 0
+        self._news_at = -math.inf
         self._lock = threading.Lock()
 
     def asked(self, now: float) -> None:
@@ -52,6 +56,7 @@ class SqueuePace:
         with self._lock:
             self._confirm_at = sorted([*self._confirm_at, now + delay])
             self._retries = 0
+            self._news_at = max(self._news_at, now)
 
     def submitted(self, now: float) -> None:
         """A job was just submitted: the queue's first words on it, at AFTER_SUBMIT."""
@@ -80,7 +85,8 @@ class SqueuePace:
         """Seconds until the next squeue (0: now). `waiting`: some desktop waits on Slurm or on
         its node, so the queue's answer may change without any file saying so."""
         with self._lock:
-            regular = self._last + (self.waiting if waiting else self.settled)
+            soon = waiting and now - self._news_at < WAITING_SPAN
+            regular = self._last + (self.waiting if soon else self.settled)
             due = min([regular, *self._confirm_at[:1]])
             due = max(due, self._last + self.min_gap, self._hold_until)
         return max(0.0, due - now)

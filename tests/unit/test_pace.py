@@ -16,6 +16,7 @@ def test_the_first_call_is_due_at_once() -> None:
 
 def test_regular_calls_come_at_the_waiting_or_settled_interval() -> None:
     p = pace()
+    p.confirm(90)  # news: a waiting desktop is asked about at the waiting pace for a while
     p.asked(100)
     assert p.due_in(100, waiting=True) == 30
     assert p.due_in(100, waiting=False) == 60
@@ -113,3 +114,19 @@ def test_a_submit_is_followed_by_the_queues_first_words_then_the_waiting_pace() 
         p.asked(now)
     assert calls[: len(AFTER_SUBMIT)] == list(AFTER_SUBMIT)
     assert calls[len(AFTER_SUBMIT)] == AFTER_SUBMIT[-1] + 30  # then every `waiting`
+
+
+def test_a_desktop_waiting_long_after_the_last_news_costs_the_settled_pace() -> None:
+    p = pace()
+    p.submitted(0)
+    now = 0.0
+    gaps = []
+    while now < 900:
+        gap = p.due_in(now, waiting=True)
+        now += gap
+        p.asked(now)
+        gaps.append(gap)
+    assert 30 in gaps and gaps[-1] == 60  # 30 s in the first WAITING_SPAN, then 60 s
+    adopted = pace()  # a desktop found queued (rediscover) brings no news: the settled pace
+    adopted.asked(0)
+    assert adopted.due_in(0, waiting=True) == 60
