@@ -1,6 +1,7 @@
 """Scheduler load of one kernel: slurmctld RPCs per minute (from sdiag), side by side.
 
-For 1 and 50 desktops, queued and ready, it measures in one run:
+For 1 and 50 desktops, queued and ready, and for one desktop in its first minutes in the queue
+after its launch, it measures in one run:
 - this manager, with the default settings (the job files' channel; squeue every 30 s while a
   desktop waits, every 60 s once all are ready);
 - the previous fast-poll loop, reproduced by its fixed intervals: squeue every 1 s while any
@@ -31,6 +32,7 @@ import uuid
 from collections.abc import Callable
 
 from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.desktops.request import LaunchRequest
 from dcv_widget.desktops.session import SessionState
 from dcv_widget.desktops.slurm import JOB_NAME, JobTag, job_comment
 
@@ -119,6 +121,20 @@ def manager_follows(slow_poll: float, jobs: list[str], state: SessionState) -> C
     return follow
 
 
+def manager_launches(slow_poll: float) -> Callable[..., None]:
+    """One desktop launched on the down partition: its submit and the first minutes queued."""
+
+    def follow(stop: threading.Event) -> None:
+        manager = SessionManager(slow_poll=slow_poll)
+        session = manager.launch(LaunchRequest(partition="dcv-maint", time="60"))
+        manager.wait_for(session.key, lambda s: s.state == SessionState.QUEUED, timeout=60)
+        stop.wait()
+        manager.end(session.key).result(timeout=30)
+        manager.close()
+
+    return follow
+
+
 def ood_follows(jobs: list[str]) -> Callable[..., None]:
     def follow(stop: threading.Event) -> None:
         while not stop.is_set():
@@ -166,6 +182,10 @@ def main() -> None:
             ours, previous, ood = scenario(count, ready, args.seconds, args.others, user)
             label = f"{count} {'ready' if ready else 'queued'}"
             print(f"{label:<22}{ours:>14.1f}{previous:>15.1f}{ood:>15.1f}", flush=True)
+    ours = per_minute(user, args.seconds, manager_launches(60.0))
+    previous = per_minute(user, args.others, manager_launches(2.0))
+    label = "1 launched, queued"
+    print(f"{label:<22}{ours:>14.1f}{previous:>15.1f}{'':>15}  (sbatch and scancel included)")
 
 
 if __name__ == "__main__":
