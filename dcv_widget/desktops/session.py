@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from .reasons import Outlook, reason
-from .request import LaunchRequest
+from .request import LaunchRequest, time_limit_seconds
 from .session_file import LastWord
 from .slurm import JobStatus
 
@@ -230,7 +230,18 @@ def asked(request: LaunchRequest) -> str:
         parts.append(f"{request.gpus} GPU{'s' if request.gpus != 1 else ''}")
     if request.memory:
         parts.append(request.memory)
-    return f"{', '.join(parts)} for {request.time}"
+    return f"{', '.join(parts)} for {_duration(time_limit_seconds(request.time))}"
+
+
+def _duration(seconds: int) -> str:
+    """A time limit in words: "5 min", "2 h", "1 h 30 min", "2 days 4 h"."""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    parts = [f"{days} day{'s' if days != 1 else ''}"] if days else []
+    parts += [f"{hours} h"] if hours else []
+    parts += [f"{minutes} min"] if minutes and not days else []
+    return " ".join(parts) or f"{seconds} s"
 
 
 def boot_words(seconds: int) -> str:

@@ -104,7 +104,7 @@ def test_a_desktop_that_asks_for_more_cpus_than_any_node_has_is_stuck_with_words
         card = card_for(session)
         assert card["tone"] == "stuck"
         assert "can never start as asked" in card["detail"]
-        assert card["detail"].endswith("(it asks for 64 CPUs for 5)")
+        assert card["detail"].endswith("(it asks for 64 CPUs for 5 min)")
         assert "PartitionConfig" not in card["detail"]
         assert card["expected_label"] == ""
     finally:

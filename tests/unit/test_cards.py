@@ -190,7 +190,7 @@ def test_a_desktop_that_can_never_start_says_what_to_change() -> None:
     card = card_for(queued("PartitionConfig"))
     assert card["tone"] == "stuck"
     assert "can never start as asked: end it and launch with less" in card["detail"]
-    assert card["detail"].endswith("(it asks for 1 CPU for 1:00:00)")
+    assert card["detail"].endswith("(it asks for 1 CPU for 1 h)")
     assert "PartitionConfig" not in card["detail"]
     # A stuck desktop expects no start, estimate or not.
     assert (card["expected_label"], card["expected_start"]) == ("", None)

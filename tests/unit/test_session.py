@@ -210,7 +210,7 @@ def test_a_desktop_that_never_starts_by_itself_is_stuck_and_says_what_it_asks_fo
     big = replace(submitted(), request=LaunchRequest(cpus=64, gpus=1, memory="16G"))
     config = observe(big, job("PENDING", "PartitionConfig"), desktop_ready=False)
     assert config.stuck and config.state == SessionState.QUEUED
-    assert config.detail.endswith("(it asks for 64 CPUs, 1 GPU, 16G for 1:00:00)")
+    assert config.detail.endswith("(it asks for 64 CPUs, 1 GPU, 16G for 1 h)")
     assert observe(submitted(), job("PENDING", "JobHeldUser"), False).stuck
     assert not observe(submitted(), job("PENDING", "QOSMaxCpuPerUserLimit"), False).stuck
     # Once the reason lifts, it is no longer stuck; once End is asked for, neither.
