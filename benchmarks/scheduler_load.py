@@ -5,7 +5,8 @@ after its launch, it measures in one run:
 - this manager, with the default settings (the job files' channel; squeue every 30 s while a
   desktop waits, every 60 s once all are ready);
 - the previous fast-poll loop, reproduced by its fixed intervals: squeue every 1 s while any
-  desktop is not ready (slow_poll=2, whose half is the waiting pace), every 15 s once all are;
+  desktop is not ready, every 15 s once all are (slow_poll=1 for desktops found queued, 2 for a
+  launched one, whose half is the pace after news, 15 for ready ones);
 - Open OnDemand's way: one `squeue -j <job>` per desktop every 10 s.
 
 Desktops here are light stand-ins that Slurm and the manager treat as desktops: jobs with
@@ -158,7 +159,7 @@ def scenario(count: int, ready: bool, seconds: float, others: float, user: str) 
             time.sleep(1)
         state = SessionState.READY if ready else SessionState.QUEUED
         ours = per_minute(user, seconds, manager_follows(60.0, jobs, state))
-        previous = per_minute(user, others, manager_follows(15.0 if ready else 2.0, jobs, state))
+        previous = per_minute(user, others, manager_follows(15.0 if ready else 1.0, jobs, state))
         ood = per_minute(user, others, ood_follows(jobs))
         return [ours, previous, ood]
     finally:
