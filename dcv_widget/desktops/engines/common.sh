@@ -39,12 +39,18 @@ cleanup() {
     trap - EXIT
     rm -f "$session_file" "$tmp_file" "$started_file"
     stop_desktop
-    kill $(jobs -pr) 2>/dev/null
+    # Asked once: inside a trap bash's job table lags, and `jobs -pr` keeps listing processes
+    # long gone (the loop then always took its whole 5 s); `kill -0` asks the kernel.
+    local pids alive pid
+    pids=$(jobs -pr)
+    kill $pids 2>/dev/null
     for _ in $(seq 25); do
-        [[ -z $(jobs -pr) ]] && break
+        alive=""
+        for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive+=" $pid"; done
+        [[ -z $alive ]] && break
         sleep 0.2
     done
-    kill -KILL $(jobs -pr) 2>/dev/null
+    kill -KILL $alive 2>/dev/null
     rm -rf "$work"
     printf '{"job_id": "%s", "launch": "%s", "cause": "%s", "reason": %s}\n' \
         "$SLURM_JOB_ID" "$launch_id" "$end_cause" "$(json_string "$end_reason")" > "$end_file"
