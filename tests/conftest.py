@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -100,3 +101,108 @@ def artifacts() -> Path:
     """A folder for screenshots and logs a person should look at after the run."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+NODE = "dcv-node-1"
+
+
+def _idle_cpus(node: str) -> int:
+    """The node's idle CPUs now (sinfo's allocated/idle/other/total)."""
+    counts = subprocess.run(
+        ["sinfo", "--noheader", f"--nodes={node}", "--format=%C"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[0]
+    return int(counts.split("/")[1])
+
+
+def _completing_on(node: str) -> bool:
+    """Whether a job is completing on the node."""
+    return bool(
+        subprocess.run(
+            ["squeue", "--noheader", "--all", f"--nodelist={node}", "--states=COMPLETING"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    )
+
+
+def _job_state(job_id: str) -> str:
+    """The job's state as squeue says it (PENDING, RUNNING…; "" once it left the queue)."""
+    return subprocess.run(
+        ["squeue", "--noheader", f"--jobs={job_id}", "--format=%T"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def job_state() -> Callable[[str], str]:
+    return _job_state
+
+
+@pytest.fixture
+def busy_node() -> Iterator[str]:
+    """dcv-node-1 with no idle CPU for the next minutes, so that a desktop asking for the whole
+    node (8 CPUs: a smaller one would start as soon as another test's job ends) queues on
+    partition dcv and backfill estimates its start. A plain job of the test user takes the CPUs
+    other jobs (other tests', a benchmark's, a demo's) leave idle, for up to 10 minutes; its id
+    once it runs, or "" when others' running jobs keep every CPU busy already (for 10 s, none
+    of them completing). (A filler asking for all 8
+    would wait behind the longest of those jobs, holding back every other test's desktop
+    meanwhile.) The filler is cancelled whatever happens."""
+    job_id = ""
+    try:
+        deadline = time.monotonic() + 120
+        full_since: float | None = None
+        while True:
+            assert time.monotonic() < deadline, "the node never stayed busy"
+            idle = _idle_cpus(NODE)
+            if not idle:
+                # Full, but of jobs that stay? A job completing (a test's just cancelled, the
+                # last filler too) still counts as allocated for a few seconds.
+                if _completing_on(NODE):
+                    full_since = None
+                elif full_since is None:
+                    full_since = time.monotonic()
+                elif time.monotonic() - full_since >= 10:
+                    break
+                time.sleep(1)
+                continue
+            full_since = None
+            job_id = _submit_filler(idle)
+            started = time.monotonic()
+            while (state := _job_state(job_id)) == "PENDING" and time.monotonic() < started + 15:
+                time.sleep(1)
+            if state == "RUNNING":
+                break
+            # Another job took CPUs between sinfo and sbatch: ask again for what is left idle.
+            subprocess.run(["scancel", job_id], check=False)
+            job_id = ""
+        yield job_id
+    finally:
+        if job_id:
+            subprocess.run(["scancel", job_id], check=False)
+
+
+def _submit_filler(cpus: int) -> str:
+    return subprocess.run(
+        [
+            "sbatch",
+            "--parsable",
+            "--job-name=dcv-test-filler",
+            "--partition=dcv",
+            f"--nodelist={NODE}",
+            "--time=10:00",
+            f"--cpus-per-task={cpus}",
+            "--output=/dev/null",
+            "--wrap=sleep 600",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/tmp",
+    ).stdout.strip()

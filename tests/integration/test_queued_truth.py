@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,9 +17,6 @@ from dcv_widget.desktops.request import LaunchRequest
 from dcv_widget.desktops.session import SessionState
 from dcv_widget.ui.desktop import Desktop
 from dcv_widget.ui.desktop_cards import EXPECTS, card_for, expected_words
-
-# The local Slurm's dcv-node-1 advertises 8 CPUs (docs/development.md).
-NODE_CPUS = 8
 
 
 def squeue(job_id: str, field: str) -> str:
@@ -34,54 +30,30 @@ def squeue(job_id: str, field: str) -> str:
     return result.stdout.strip()
 
 
-@pytest.fixture
-def busy_node() -> Iterator[str]:
-    """A plain job of the test user holding every CPU of dcv-node-1 for up to 10 minutes."""
-    job_id = subprocess.run(
-        [
-            "sbatch",
-            "--parsable",
-            "--job-name=dcv-test-filler",
-            "--partition=dcv",
-            "--time=10:00",
-            f"--cpus-per-task={NODE_CPUS}",
-            "--output=/dev/null",
-            "--wrap=sleep 600",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd="/tmp",
-    ).stdout.strip()
-    try:
-        yield job_id
-    finally:
-        subprocess.run(["scancel", job_id], check=False)
-
-
 def test_a_desktop_queued_behind_a_busy_node_carries_slurms_expected_start(
     manager: SessionManager, busy_node: str
 ) -> None:
+    # The whole node: a few CPUs freed by another test's job ending would start a smaller one.
     handle = DesktopHandle(
-        manager, manager.launch(LaunchRequest(partition="dcv", cpus=2, time="5")).key
+        manager, manager.launch(LaunchRequest(partition="dcv", cpus=8, time="5")).key
     )
     try:
         # The backfill scheduler estimates starts every 30 s (bf_interval), `squeue --start`'s.
         session = manager.wait_for(handle.key, lambda s: s.expected_start is not None, 150)
         assert session.state == SessionState.QUEUED and not session.stuck
         assert session.expected_start is not None
-        # Its estimate is on the kernel's clock, after now, and no later than the filler's end
-        # (it holds the node for 10 minutes at most) plus a scheduling pass.
-        assert time.time() - 5 < session.expected_start
-        filler_end = squeue(busy_node, "%e")
-        if filler_end.isdigit():
-            assert session.expected_start <= float(filler_end) + 60
+        # Its estimate is on the kernel's clock, after now. How far: the filler holds the node
+        # for 10 minutes at most, but other runs' jobs on the shared node, running or queued
+        # ahead, may push it further (their end is no bound: one queued ahead starts first).
+        assert time.time() - 5 < session.expected_start < time.time() + 24 * 3600
+        assert squeue(session.job_id, "%S").isdigit()  # Slurm's own estimate, as squeue says
         card = card_for(session)
         assert card["expected_label"] == EXPECTS
         assert card["expected_start"] == session.expected_start
         words = expected_words(session)
         assert re.fullmatch(
-            r"Slurm expects it to start (in about \d+ min|any moment now), at \d\d:\d\d.*", words
+            r"Slurm expects it to start (in about \d+ (min|h.*)|any moment now), at \d\d:\d\d.*",
+            words,
         ), words
         assert squeue(session.job_id, "%T") == "PENDING"
     finally:
