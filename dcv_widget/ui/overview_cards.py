@@ -15,7 +15,7 @@ from typing import Any
 from ..desktops.class_monitor import STATE_ORDER, card_state
 from ..desktops.reasons import reason
 from ..desktops.slurm import UserDesktop
-from .desktop_cards import warn_at
+from .desktop_cards import EXPECTS, NO_ESTIMATE, warn_at
 
 # Sort choices of the toolbar: value -> label.
 SORTS = {"user": "User", "state": "State", "time_left": "Time left", "node": "Node"}
@@ -43,6 +43,23 @@ def detail(desktop: UserDesktop) -> str:
     return f"{desktop.tag.engine} · {words}"
 
 
+def stuck(desktop: UserDesktop) -> bool:
+    """Queued for a reason that never lets it start by itself (its partition is down, it asks
+    for more than any node has, …): the card has the stuck look, its words say what to change."""
+    job = desktop.job
+    return card_state(job) == "queued" and not reason(job.reason).starts_by_itself
+
+
+def expected(desktop: UserDesktop) -> tuple[str, float | None]:
+    """A queued desktop's start as Slurm expects it, as a Desktop card says it: the words before
+    it and the estimate (epoch seconds; the view adds "in about 12 min, at 14:05"), or that
+    Slurm has none yet; nothing where no start is to be expected (not queued, or stuck)."""
+    job = desktop.job
+    if card_state(job) != "queued" or stuck(desktop):
+        return "", None
+    return (EXPECTS, job.expected_start) if job.expected_start is not None else (NO_ESTIMATE, None)
+
+
 def overview_card(
     desktop: UserDesktop,
     *,
@@ -58,13 +75,14 @@ def overview_card(
     state = card_state(job)
     gone = ending or state == "ending"
     words = f"{desktop.tag.engine} · ending…" if ending and state != "ending" else ""
+    label, start = ("", None) if gone else expected(desktop)
     return {
         "key": job.job_id,
         "job_id": "",  # the title names the job
         "title": f"{desktop.user} · job {job.job_id}",
         "elsewhere": False,  # the class overview lists everyone's desktops together
         "state": state,
-        "tone": "",
+        "tone": "stuck" if stuck(desktop) and not gone else "",
         "unreachable": unreachable,
         "steps": [],
         "detail": words or detail(desktop),
@@ -72,9 +90,9 @@ def overview_card(
         "since_label": "for",
         "node": job.nodes,
         "ends_at": ends,
-        # The start estimate is the student's to read on their own card.
-        "expected_label": "",
-        "expected_start": None,
+        # Queued: Slurm's estimate of its start, as on the student's own card.
+        "expected_label": label,
+        "expected_start": start,
         "warn_at": warn_at(ends, job.started_at),
         "outcome": "",
         "log_tail": "",

@@ -20,6 +20,7 @@ from dcv_widget.desktops.manager import SessionManager
 from dcv_widget.desktops.request import LaunchRequest
 from dcv_widget.desktops.slurm import JobTag, job_comment
 from dcv_widget.ui.class_overview import ClassOverview
+from dcv_widget.ui.desktop_cards import EXPECTS
 
 if TYPE_CHECKING:
     from tests.integration.counting import CountingTransport
@@ -54,7 +55,7 @@ def as_user(user: str | None, argv: list[str], stdin: str | None = None) -> str:
     return done.stdout
 
 
-def submit(user: str | None, minutes: int) -> str:
+def submit(user: str | None, minutes: int, cpus: int = 1) -> str:
     """A dcv_widget-style job on partition dcv, as `user` (None: the test user)."""
     comment = job_comment(JobTag("novnc", uuid.uuid4().hex))
     out = as_user(
@@ -68,7 +69,7 @@ def submit(user: str | None, minutes: int) -> str:
             "--chdir=/tmp",
             "--partition=dcv",
             f"--time={minutes}:00",
-            "--cpus-per-task=1",
+            f"--cpus-per-task={cpus}",
         ],
         stdin=SCRIPT,
     )
@@ -172,6 +173,57 @@ def test_an_instructor_sees_every_students_desktop_and_ends_only_what_slurm_allo
         assert card(widget, refused)["state"] == "running"
     finally:
         widget.close()
+
+
+def test_a_students_queued_desktop_shows_slurms_estimate_and_a_stuck_one_what_to_change(
+    busy_node: str, job_state: Callable[[str], str]
+) -> None:
+    """Behind a busy node a student's desktop carries Slurm's estimate, as the student's own
+    card does; one asking for more CPUs than any node has (PartitionConfig) has the stuck look
+    and the words saying what to change, and no estimate."""
+    # The whole node: it cannot start when some other test's job ends and frees a few CPUs.
+    jobs = {
+        "dcvstudent1": submit("dcvstudent1", 5, cpus=8),
+        "dcvstudent2": submit("dcvstudent2", 5, cpus=64),
+    }
+    waiting, never = jobs["dcvstudent1"], jobs["dcvstudent2"]
+    widget = ClassOverview("dcv", manager=SessionManager(fast_poll=0.3, slow_poll=4.0))
+
+    def shown(key: str) -> dict[str, Any]:
+        return next((c for c in widget.cards if c["key"] == key), {})
+
+    try:
+        # Backfill estimates starts every 30 s (bf_interval); the overview polls every 2 s
+        # while a desktop is queued.
+        eventually(
+            lambda: shown(waiting).get("expected_start") is not None,
+            timeout=150,
+            what=lambda: str(shown(waiting)),
+        )
+        student = shown(waiting)
+        assert student["state"] == "queued" and student["tone"] == ""
+        assert student["detail"] in (
+            "novnc · waiting for a free node",
+            "novnc · waiting behind jobs with higher priority",  # another test's, queued too
+        )
+        assert student["expected_label"] == EXPECTS
+        # Slurm's estimate as the monitor read it (on this machine's clock), after now; when,
+        # depends on the filler and on other tests' desktops queued on the shared node too.
+        listed = next(d.job for d in widget.desktops() if d.job.job_id == waiting)
+        assert student["expected_start"] == listed.expected_start
+        assert time.time() - 5 < student["expected_start"] < time.time() + 24 * 3600
+
+        eventually(lambda: shown(never).get("tone") == "stuck", timeout=60)
+        stuck = shown(never)
+        assert stuck["title"] == f"dcvstudent2 · job {never}" and stuck["state"] == "queued"
+        assert "can never start as asked: end it and launch with less" in stuck["detail"]
+        assert "PartitionConfig" not in stuck["detail"]
+        assert (stuck["expected_label"], stuck["expected_start"]) == ("", None)
+        assert job_state(waiting) == job_state(never) == "PENDING"
+    finally:
+        widget.close()
+        for user, job_id in jobs.items():
+            as_user(user, ["scancel", job_id])
 
 
 def test_what_this_kernel_launches_and_ends_shows_at_once() -> None:

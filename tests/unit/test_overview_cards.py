@@ -15,7 +15,7 @@ from dcv_widget.desktops.session import DesktopSession
 from dcv_widget.desktops.slurm import JobStatus, JobTag, SlurmBackend, UserDesktop, job_comment
 from dcv_widget.ui.card_widget import COMPACT_AFTER
 from dcv_widget.ui.class_overview import ClassOverview
-from dcv_widget.ui.desktop_cards import card_for
+from dcv_widget.ui.desktop_cards import EXPECTS, NO_ESTIMATE, card_for
 from dcv_widget.ui.overview_cards import (
     IDLE_UNKNOWN,
     end_refusal,
@@ -75,6 +75,38 @@ def test_state_words_and_details_follow_slurm() -> None:
     ending = overview_card(CLASS[0], ending=True)
     assert ending["actions"] == [] and ending["detail"] == "novnc · ending…"
     assert card_state(desktop("1", "x", "SUSPENDED").job) == "suspended"
+
+
+def test_a_queued_students_desktop_carries_slurms_estimate_and_reason_words() -> None:
+    """As on the student's own card: Slurm's estimate after its words (the view ticks "in about
+    12 min, at 14:05"), or that it has none yet; a desktop that will not start by itself has
+    the stuck look, the words saying what to change, and no estimate."""
+    queued = CLASS[2]
+    estimated = replace(queued, job=replace(queued.job, expected_start=1795964840.0))
+    card = overview_card(estimated)
+    assert (card["expected_label"], card["expected_start"]) == (EXPECTS, 1795964840.0)
+    assert card["detail"] == "novnc · waiting for a free node" and card["tone"] == ""
+    none_yet = overview_card(queued)
+    assert (none_yet["expected_label"], none_yet["expected_start"]) == (NO_ESTIMATE, None)
+
+    never = desktop("40", "erin", "PENDING", node="", reason="PartitionConfig")
+    never = replace(never, job=replace(never.job, expected_start=1795964840.0))
+    card = overview_card(never)
+    assert card["tone"] == "stuck" and card["state"] == "queued"
+    assert (card["expected_label"], card["expected_start"]) == ("", None)
+    assert "can never start as asked: end it and launch with less" in card["detail"]
+    assert "PartitionConfig" not in card["detail"]
+    down = overview_card(desktop("41", "erin", "PENDING", node="", reason="PartitionDown"))
+    assert down["tone"] == "stuck" and "will not start by itself" in down["detail"]
+
+    # Running, ending, or End accepted: no estimate, no stuck look.
+    for card in (
+        overview_card(CLASS[0]),
+        overview_card(CLASS[4]),
+        overview_card(estimated, ending=True),
+        overview_card(never, ending=True),
+    ):
+        assert (card["tone"], card["expected_label"], card["expected_start"]) == ("", "", None)
 
 
 class ListedSlurm:
