@@ -125,6 +125,8 @@ interface Entry {
   leftText: Text | null;
   /** A queued desktop's 'Slurm expects it to start in about …', ticking. */
   expected: Text | null;
+  /** A compact row's detail cell: its tooltip is the whole line, estimate included, ticking with it. */
+  rowDetail: HTMLElement | null;
 }
 
 /** Put `order` into `list` moving only what is out of place: unchanged cards keep their node, focus and scroll. */
@@ -149,6 +151,11 @@ function place(list: HTMLUListElement, order: HTMLElement[]): void {
 
 function stateWord(state: string): string {
   return STATE_WORDS[state] ?? state;
+}
+
+/** A compact row's tooltip: its whole line, estimate included (a row cuts its line short but a queued one's). */
+function rowTooltip(card: Card, expected: string): string {
+  return [card.outcome || card.detail, card.outcome ? '' : expected].filter(Boolean).join(' · ');
 }
 
 /** The desktop's name as its card titles it (a Lab tab is named the same). */
@@ -279,6 +286,9 @@ export class CardList {
         const text = expectedText(card.expected_label, card.expected_start, now);
         if (entry.expected.data !== text) {
           entry.expected.data = text;
+          if (entry.rowDetail) {
+            entry.rowDetail.title = rowTooltip(card, text);
+          }
         }
       }
       if (entry.left && entry.leftText && card.ends_at !== null) {
@@ -344,7 +354,16 @@ export class CardList {
   private build(card: Card, signature: string, now: number): Entry {
     this.builds += 1;
     const titleId = `${this.ids}-t${this.builds}`;
-    const entry: Entry = { card, signature, el: h('li'), elapsed: null, left: null, leftText: null, expected: null };
+    const entry: Entry = {
+      card,
+      signature,
+      el: h('li'),
+      elapsed: null,
+      left: null,
+      leftText: null,
+      expected: null,
+      rowDetail: null,
+    };
     const el = entry.el;
     el.className = 'dcv-card';
     el.tabIndex = -1;
@@ -373,13 +392,14 @@ export class CardList {
         summary = h('span', { class: 'dcv-card-outcome' }, card.outcome);
         entry.elapsed = null;
       }
+      entry.rowDetail = h('div', { class: 'dcv-row-detail', title: rowTooltip(card, entry.expected?.data ?? '') }, summary);
       const row = h(
         'div',
         { class: 'dcv-row' },
         h('div', { class: 'dcv-row-title' }, title, factsEl),
         h('div', { class: 'dcv-row-state' }, stateLabel, miniStepper(card.steps), badge),
         h('div', { class: 'dcv-row-time' }, left),
-        h('div', { class: 'dcv-row-detail', title: card.outcome || card.detail }, summary),
+        entry.rowDetail,
         actions,
       );
       el.append(row);
