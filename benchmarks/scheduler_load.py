@@ -18,7 +18,7 @@ desktop job writes (started, ready) with a closed port and a dummy secret.
 Run it on the local Slurm as a user with nothing else running (sdiag counts RPCs per user),
 from a `git archive` export so that no test run cancels its jobs:
 
-    python benchmarks/scheduler_load.py [--seconds 180] [--others 60]
+    python benchmarks/scheduler_load.py [--seconds 180] [--others 60] [--rows queued,ready,launched]
 """
 
 from __future__ import annotations
@@ -171,18 +171,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=180, help="this manager's window")
     parser.add_argument("--others", type=float, default=60, help="the other two's window")
+    parser.add_argument(
+        "--rows", default="queued,ready,launched", help="which rows, comma-separated"
+    )
     args = parser.parse_args()
+    rows = set(args.rows.split(","))
     user = getpass.getuser()
     print(
         f"slurmctld RPCs per minute of one kernel (sdiag, user {user}; this manager over "
         f"{args.seconds:g} s, the others over {args.others:g} s)"
     )
     print(f"{'desktops':<22}{'this manager':>14}{'previous loop':>15}{'OOD squeue -j':>15}")
-    for ready in (False, True):
+    for ready in [r for r in (False, True) if ("ready" if r else "queued") in rows]:
         for count in (1, 50):
             ours, previous, ood = scenario(count, ready, args.seconds, args.others, user)
             label = f"{count} {'ready' if ready else 'queued'}"
             print(f"{label:<22}{ours:>14.1f}{previous:>15.1f}{ood:>15.1f}", flush=True)
+    if "launched" not in rows:
+        return
     ours = per_minute(user, args.seconds, manager_launches(60.0))
     previous = per_minute(user, args.others, manager_launches(2.0))
     label = "1 launched, queued"

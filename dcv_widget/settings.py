@@ -123,9 +123,9 @@ class DesktopSettings(Configurable):
     slow_poll = Float(
         60.0,
         min=1.0,
-        help="Longest gap between two squeue calls of a kernel while its desktops are ready "
-        "(half of it while one waits in the queue or starts); the job's files and End ask "
-        "sooner. The scheduler is shared: each squeue costs slurmctld about 3 RPCs.",
+        help="Longest gap between two squeue calls of a kernel (and of a class overview); "
+        "the job's files, a launch and End ask sooner. The scheduler is shared: each squeue "
+        "costs slurmctld about 3 RPCs.",
     ).tag(config=True)
 
     max_time = Unicode(

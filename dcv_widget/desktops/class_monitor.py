@@ -1,9 +1,9 @@
 """Every user's desktops on one partition, for an instructor's class overview: one `squeue`
 call per poll for all users, on its own thread, at the manager's pace (see `pace`): every
-`slow_poll` seconds, half of it while a desktop is queued, starting or ending, at once after an
-End and again after doubling gaps until Slurm shows the job gone; backing off while Slurm does
-not answer. (Other users' job files are not readable: squeue is the only channel here.) *End*
-runs `scancel` on its action thread, and Slurm decides whether the instructor may.
+`slow_poll` seconds, at once after an End and again after doubling gaps until Slurm shows the
+job gone; backing off while Slurm does not answer. (Other users' job files are not readable:
+squeue is the only channel here.) *End* runs `scancel` on its action thread, and Slurm decides
+whether the instructor may.
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ STATE_ORDER = {word: i for i, word in enumerate(STATE_WORDS.values())}
 
 log = logging.getLogger(__name__)
 
-# Card states worth a fast poll: about to change.
-_CHANGING = frozenset({"queued", "starting", "ending"})
 PRIVATE_JOBS = (
     "This cluster hides other users' jobs (PrivateData=jobs in slurm.conf): you see only "
     "yours unless you are a Slurm operator or administrator."
@@ -57,8 +55,7 @@ class ClassMonitor:
         self.slurm = slurm
         self.partition = partition
         self.slow_poll = slow_poll
-        self._pace = SqueuePace(waiting=slow_poll / 2, settled=slow_poll)
-        self._changing = True  # until the first listing says otherwise
+        self._pace = SqueuePace(slow_poll)
         self._desktops: list[UserDesktop] = []
         self._ending: set[str] = set()  # End accepted or under way, job not gone yet
         self.listed = False  # a listing has come in
@@ -128,14 +125,14 @@ class ClassMonitor:
 
     def _poll_round(self) -> float:
         """One poll when the pace says one is due; the seconds until the next."""
-        if self._pace.due_in(time.time(), waiting=self._changing) <= 0:
+        if self._pace.due_in(time.time()) <= 0:
             self._poll_when_due()
-        return self._pace.due_in(time.time(), waiting=self._changing)
+        return self._pace.due_in(time.time())
 
     def _poll_when_due(self) -> None:
         self._pace.asked(time.time())
         try:
-            self._changing = self.poll_once()
+            self.poll_once()
         except SlurmUnavailable as exc:
             log.info("scheduler unreachable: %s", exc)
             self.unreachable = True
@@ -156,9 +153,8 @@ class ClassMonitor:
         else:
             self._pace.agreed()
 
-    def poll_once(self) -> bool:
-        """One squeue call for the whole partition; returns whether a desktop is about to
-        change (queued, starting, ending), which asks for a fast poll."""
+    def poll_once(self) -> None:
+        """One squeue call for the whole partition."""
         if not self._looked_around:
             self._look_around()
         desktops = self.slurm.partition_desktops(self.partition)
@@ -166,9 +162,7 @@ class ClassMonitor:
             self._desktops = desktops
             self._ending &= {d.job.job_id for d in desktops}
             self.listed, self.unreachable, self.problem = True, False, ""
-            ending = bool(self._ending)
         self._notify()
-        return ending or any(card_state(d.job) in _CHANGING for d in desktops)
 
     def _look_around(self) -> None:
         """Once: whether Slurm hides other users' jobs here, and whether the partition exists

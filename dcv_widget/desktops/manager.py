@@ -8,9 +8,9 @@ jobs write into (their start, readiness and last word: see `session_file`), whic
 scheduler nothing; a ready desktop is shown from its file alone. `squeue` (one call for every
 session) confirms what the files say and carries the lifecycle by itself where files are late
 or never come (a node failure, a file system that caches listings): soon after a submit, at once
-when a file or an End says something changed, otherwise every `slow_poll` seconds (half of it
-while a desktop waits on Slurm); see `pace`. The scheduler is shared, so this bounds a kernel's
-load whatever its desktops do; calls back off while the scheduler does not answer.
+when a file or an End says something changed, otherwise every `slow_poll` seconds; see `pace`.
+The scheduler is shared, so this bounds a kernel's load whatever its desktops do; calls back off
+while the scheduler does not answer.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from .engines import ENGINES
 from .pace import SqueuePace
 from .request import InvalidRequest, LaunchRequest
 from .session import (
-    ACTIVE_STATES,
     FINAL_STATES,
     DesktopSession,
     SessionState,
@@ -125,7 +124,7 @@ class SessionManager:
         # job had at the last listing of the sessions folder (job id -> kinds).
         self._jobs: dict[str, JobStatus] = {}
         self._files: dict[str, frozenset[JobFile]] = {}
-        self._pace = SqueuePace(waiting=slow_poll / 2, settled=slow_poll)
+        self._pace = SqueuePace(slow_poll)
         self._partitions_seen: tuple[float, list[Partition]] = (-math.inf, [])
         self._partitions_lock = threading.Lock()
         self._closed = False
@@ -407,7 +406,7 @@ class SessionManager:
         """One look at the job's files and, when one is due, at the scheduler; the seconds
         until the next round."""
         self._watch_files()
-        if self._pace.due_in(time.time(), waiting=self._waiting()) <= 0:
+        if self._pace.due_in(time.time()) <= 0:
             try:
                 self.poll_once()
             except SlurmUnavailable as exc:
@@ -423,12 +422,7 @@ class SessionManager:
                     self._pace.not_yet(time.time())
                 else:
                     self._pace.agreed()
-        return min(self.fast_poll, self._pace.due_in(time.time(), waiting=self._waiting()))
-
-    def _waiting(self) -> bool:
-        """Whether a desktop waits on Slurm or its node: its next step may come without a file
-        (a new reason or start estimate in the queue; files a file system shows late)."""
-        return any(s.state in ACTIVE_STATES for s in self._tracked())
+        return min(self.fast_poll, self._pace.due_in(time.time()))
 
     def _unconfirmed(self) -> bool:
         """Whether the files (or an End) say something the last squeue did not show yet."""
