@@ -5,8 +5,7 @@ after its launch, it measures in one run:
 - this manager, with the default settings (the job files' channel; squeue every 30 s while a
   desktop waits, every 60 s once all are ready);
 - the previous fast-poll loop, reproduced by its fixed intervals: squeue every 1 s while any
-  desktop is not ready, every 15 s once all are (slow_poll=1 for desktops found queued, 2 for a
-  launched one, whose half is the pace after news, 15 for ready ones);
+  desktop is not ready (slow_poll=1), every 15 s once all are (slow_poll=15);
 - Open OnDemand's way: one `squeue -j <job>` per desktop every 10 s.
 
 Desktops here are light stand-ins that Slurm and the manager treat as desktops: jobs with
@@ -190,7 +189,7 @@ def main() -> None:
     if "launched" not in rows:
         return
     ours = per_minute(user, args.seconds, manager_launches(60.0))
-    previous = per_minute(user, args.others, manager_launches(2.0))
+    previous = per_minute(user, args.others, manager_launches(1.0))
     label = "1 launched, queued"
     print(f"{label:<22}{ours:>14.1f}{previous:>15.1f}{'':>15}  (sbatch and scancel included)")
 
