@@ -2,8 +2,8 @@
 
 For 1 and 50 desktops, queued and ready, and for one desktop in its first minutes in the queue
 after its launch, it measures in one run:
-- this manager, with the default settings (the job files' channel; squeue every 30 s while a
-  desktop waits, every 60 s once all are ready);
+- this manager, with the default settings (the job files' channel; squeue after a launch and on
+  news, otherwise every 60 s);
 - the previous fast-poll loop, reproduced by its fixed intervals: squeue every 1 s while any
   desktop is not ready (slow_poll=1), every 15 s once all are (slow_poll=15);
 - Open OnDemand's way: one `squeue -j <job>` per desktop every 10 s.
