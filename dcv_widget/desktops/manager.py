@@ -213,10 +213,12 @@ class SessionManager:
 
     def partitions(self, max_age: float) -> list[Partition]:
         """The partitions as one sinfo said them at most `max_age` seconds ago: every launcher
-        of the kernel shares that sinfo (the scheduler is shared: see `pace`)."""
+        of the kernel shares that sinfo (the scheduler is shared: see `pace`). A second of
+        slack: a caller that read them itself `max_age` ago (its clock started just before
+        this one's) gets a new answer, not its own old one."""
         with self._partitions_lock:
             read_at, partitions = self._partitions_seen
-            if time.monotonic() - read_at >= max_age:
+            if time.monotonic() - read_at >= max_age - 1.0:
                 partitions = self.slurm.partitions()
                 self._partitions_seen = (time.monotonic(), partitions)
             return partitions

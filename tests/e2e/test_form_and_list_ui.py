@@ -214,18 +214,21 @@ def test_form_and_compact_list(browser: Browser, lab: Lab, artifacts: Path) -> N
         fix_launch(widget)
     switch_theme(page, "JupyterLab Light")
 
-    # Two two-minute desktops on dcv, then three queued on the down partition: five cards. The
+    # Two three-minute desktops on dcv, then three queued on the down partition: five cards. The
     # fifth turns only the oldest into a row, under the four newest; nothing else moves.
     # (Each launch differs from the one before: the same values within 2 s are a double click.)
     set_field(widget, "partition", "dcv")
     expect(warning).to_be_hidden()
-    set_field(widget, "time", "2")
+    set_field(widget, "time", "3")
     ready = []
     for cpus in ("2", "1"):
         set_field(widget, "cpus", cpus)
         ready.append(launch_desktop(widget))
     for card in ready:
         expect(card).to_have_attribute("data-state", "ready", timeout=LAUNCH_TIMEOUT)
+    # The kernel re-reads the partitions while the form is shown (every 90 s): the desktops it
+    # started show in dcv's label without re-running the cell, while they run.
+    expect(dcv_option).not_to_have_text(before, timeout=100_000)
     set_field(widget, "partition", "dcv-maint")
     queued: list[Locator] = []
     four: dict[str, Any] = {}
@@ -253,10 +256,6 @@ def test_form_and_compact_list(browser: Browser, lab: Lab, artifacts: Path) -> N
         check_dismiss_is_a_button(queued[0])
         shoot(widget.locator(".dcv-cards-region"), artifacts, f"cards-compact-{theme}")
     switch_theme(page, "JupyterLab Light")
-
-    # The kernel re-reads the partitions while the form is shown: the desktops it started (and
-    # those that ended since) show in dcv's label without re-running the cell.
-    expect(dcv_option).not_to_have_text(before, timeout=120_000)
 
     queued[0].get_by_role("button", name="Dismiss").click()
     expect(queued[0]).to_have_count(0)

@@ -4,12 +4,14 @@ labels re-read while a view shows the form."""
 from __future__ import annotations
 
 import time
+import types
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, cast
 
 import pytest
 
+import dcv_widget.desktops.manager as manager_module
 from dcv_widget.desktops.manager import SessionManager
 from dcv_widget.desktops.request import InvalidRequest, LaunchRequest
 from dcv_widget.desktops.session import boot_words
@@ -218,6 +220,27 @@ def test_the_form_rereads_the_partitions_only_while_a_view_shows_it(
     time.sleep(0.5)
     assert transport.sinfo_calls == stopped
     widget.close()
+
+
+def test_a_launcher_rereading_after_its_interval_gets_a_new_sinfo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The widget notes its read's time just before the manager's; one interval later its
+    # round must get a new answer, not the one it caused itself (the label never changed).
+    transport = SinfoTransport()
+    manager = SessionManager(cast(Transport, transport))
+    now = [1000.0]
+    clock = types.SimpleNamespace(monotonic=lambda: now[0], time=lambda: now[0])
+    monkeypatch.setattr(manager_module, "time", clock)
+    widget_read = now[0]
+    now[0] += 0.2  # the widget's bookkeeping, then the manager's sinfo
+    manager.partitions(max_age=90)
+    now[0] = widget_read + 90  # the widget's next round
+    manager.partitions(max_age=90)
+    assert transport.sinfo_calls == 2
+    now[0] += 10  # another launcher of the kernel soon after: the same answer
+    manager.partitions(max_age=90)
+    assert transport.sinfo_calls == 2
 
 
 def test_every_launcher_of_a_kernel_shares_one_sinfo() -> None:
