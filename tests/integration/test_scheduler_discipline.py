@@ -36,6 +36,14 @@ class SilentFiles(CountingTransport):
         return {}
 
 
+def launch_ready(manager: SessionManager) -> DesktopSession:
+    """A desktop on dcv, launched and followed to READY."""
+    session = manager.launch(LaunchRequest(partition="dcv", time="5"))
+    session = manager.wait_for(session.key, is_ready_or_ended, timeout=120)
+    assert session.state == SessionState.READY, session.detail
+    return session
+
+
 def end_all(manager: SessionManager) -> None:
     for session in manager.sessions():
         if session.state != SessionState.ENDED:
@@ -57,20 +65,18 @@ def test_a_queued_desktop_is_asked_about_at_the_waiting_pace_only() -> None:
         )
         assert session.state == SessionState.QUEUED and session.stuck, session.detail
         before = transport.count("squeue")
-        time.sleep(10)  # 50 fast polls; the waiting pace (slow_poll / 2 = 4 s) allows 2 or 3
+        time.sleep(10)  # 50 fast polls; the queue's words at 5 and 15 s and the 8 s pace: <= 3
         assert transport.count("squeue") - before <= 3
     finally:
         end_all(manager)
 
 
 def test_start_and_readiness_come_from_the_job_files_with_a_few_squeues() -> None:
-    # With squeue's regular pace at ten minutes, only the files' news can move the desktop on.
+    # With squeue's regular pace at twenty minutes, only the files' news moves the desktop on.
     transport = CountingTransport()
     manager = SessionManager(transport, fast_poll=0.3, slow_poll=1200.0)
     try:
-        session = manager.launch(LaunchRequest(partition="dcv", time="5"))
-        session = manager.wait_for(session.key, is_ready_or_ended, timeout=120)
-        assert session.state == SessionState.READY, session.detail
+        session = launch_ready(manager)
         # One after the submit, one to confirm the start marker (and perhaps one more while
         # Slurm catches up with the file): not one per fast poll.
         assert transport.count("squeue") <= 4
@@ -92,9 +98,7 @@ def test_a_silent_file_channel_leaves_squeue_to_carry_the_lifecycle() -> None:
     transport = SilentFiles()
     manager = SessionManager(transport, fast_poll=0.3, slow_poll=3.0)
     try:
-        session = manager.launch(LaunchRequest(partition="dcv", time="5"))
-        session = manager.wait_for(session.key, is_ready_or_ended, timeout=120)
-        assert session.state == SessionState.READY, session.detail
+        session = launch_ready(manager)
         manager.end(session.key).result(timeout=30)
         session = manager.wait_for(session.key, is_ended, timeout=60)
         assert session.outcome == "cancelled"
@@ -108,9 +112,7 @@ def test_a_job_gone_without_a_word_is_noticed_at_the_slow_pace() -> None:
     transport = CountingTransport()
     manager = SessionManager(transport, fast_poll=0.3, slow_poll=4.0)
     try:
-        session = manager.launch(LaunchRequest(partition="dcv", time="5"))
-        session = manager.wait_for(session.key, is_ready_or_ended, timeout=120)
-        assert session.state == SessionState.READY, session.detail
+        session = launch_ready(manager)
         done = transport.run(["scancel", "--signal=KILL", "--full", session.job_id])
         assert done.ok, done.stderr
         session = manager.wait_for(session.key, is_ended, timeout=60)
