@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ...access.endpoint import Endpoint
+from ..display import DisplayChoice
 from ..request import LaunchRequest
 from .dcv import DCVEngine
 from .novnc import NoVNCEngine
@@ -18,9 +19,14 @@ class Engine(Protocol):
 
     def job_script(self, request: LaunchRequest, *, launch_id: str) -> str: ...
 
-    def connect_url(self, endpoint: Endpoint, secret: str) -> str: ...
+    # `display`: how the browser chose to show the desktop (noVNC's; None: the engine's own).
+    def connect_url(
+        self, endpoint: Endpoint, secret: str, display: DisplayChoice | None = None
+    ) -> str: ...
 
-    def proxied_page(self, prefix: str, session_id: str, secret: str) -> str: ...
+    def proxied_page(
+        self, prefix: str, session_id: str, secret: str, display: DisplayChoice | None = None
+    ) -> str: ...
 
 
 ENGINES: dict[str, Engine] = {"novnc": NoVNCEngine(), "dcv": DCVEngine()}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from ...access.endpoint import Endpoint
+from ..display import DisplayChoice
 from ..request import LaunchRequest
 from .script import render_job_script
 
@@ -31,24 +32,32 @@ class DCVEngine:
         self.poll_seconds = poll_seconds
 
     def job_script(self, request: LaunchRequest, *, launch_id: str) -> str:
-        """The batch script for this desktop (see `render_job_script` for `launch_id`)."""
+        """The batch script for this desktop (see `render_job_script` for `launch_id`); the
+        session starts at `request.geometry` (`dcv set-display-layout`), which the web client
+        changes when it fits the window."""
         return render_job_script(
             self.name,
             "dcv_job.sh",
             launch_id=launch_id,
+            GEOMETRY=request.geometry,
             IDLE_TIMEOUT=str(request.idle_timeout),
             IDLE_GRACE=str(self.idle_grace),
             POLL_SECONDS=str(self.poll_seconds),
         )
 
-    def connect_url(self, endpoint: Endpoint, secret: str) -> str:
+    def connect_url(
+        self, endpoint: Endpoint, secret: str, display: DisplayChoice | None = None
+    ) -> str:
         """DCV's web client on the node, authenticating with the token, opening the session the
-        job recorded (its name is random, so it comes from the session file, never the job id)."""
+        job recorded (its name is random, so it comes from the session file, never the job id).
+        `display` is noVNC's: DCV's web client has its own display settings (README)."""
         token = quote(secret, safe="")
         session = quote(endpoint.session_id, safe="")
         return f"https://{endpoint.host}:{endpoint.port}/?authToken={token}#{session}"
 
-    def proxied_page(self, prefix: str, session_id: str, secret: str) -> str:
+    def proxied_page(
+        self, prefix: str, session_id: str, secret: str, display: DisplayChoice | None = None
+    ) -> str:
         """DCV's web client under the desktop proxy's `prefix` (a URL path ending in "/"),
-        with the token and session as on the node itself."""
+        with the token and session as on the node itself (`display`: see `connect_url`)."""
         return f"{prefix}?authToken={quote(secret, safe='')}#{quote(session_id, safe='')}"

@@ -4,6 +4,7 @@
 # dcv_widget/node/) about each client; it accepts the token below for this session's owner only.
 # The token is made by python3 and handed through pipes and bash builtins (printf), so it is
 # never in a process's argv; it is written only into the private session file.
+geometry=@GEOMETRY@          # the session's screen at the start, WIDTHxHEIGHT
 idle_timeout=@IDLE_TIMEOUT@  # minutes without a connection before the job ends itself (0: never)
 idle_grace=@IDLE_GRACE@      # seconds after the desktop is ready before the idle clock starts
 poll_every=@POLL_SECONDS@    # seconds between looks at the session's connections
@@ -56,6 +57,17 @@ dcv create-session --type virtual --owner "$USER" "$session_id" >"$work/create.l
     || { tail -n 5 "$work/create.log"; fail "dcv create-session $session_id failed"; }
 session_created=1
 log "DCV session $session_id created"
+
+# The launch's screen size, one head at the origin, as DCV's admin guide sets a session's
+# layout. It is where the desktop starts: DCV's web client asks for its window's size when set to
+# fit it, and dcv.conf bounds both (max-head-resolution, web-client-max-head-resolution), so a
+# layout DCV refuses leaves the session at its own size; the desktop works all the same.
+if dcv set-display-layout --session "$session_id" "$geometry+0+0" >"$work/layout.log" 2>&1; then
+    log "DCV session $session_id display layout $geometry"
+else
+    log "dcv set-display-layout $geometry was refused ($(tail -n 1 "$work/layout.log")); the \
+session keeps its own size"
+fi
 
 token=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
 [[ -n $token ]] || fail "could not make a token (python3 failed)"

@@ -19,6 +19,7 @@ import hashlib
 from urllib.parse import quote
 
 from ...access.endpoint import Endpoint
+from ..display import DisplayChoice
 from ..request import LaunchRequest, time_limit_seconds
 from .script import render_job_script
 
@@ -55,27 +56,35 @@ class NoVNCEngine:
             CERT_DAYS=str(max(_MIN_CERT_DAYS, limit_days + 1)),
         )
 
-    def connect_url(self, endpoint: Endpoint, secret: str) -> str:
+    def connect_url(
+        self, endpoint: Endpoint, secret: str, display: DisplayChoice | None = None
+    ) -> str:
         """The noVNC page on the node over TLS, connecting by itself (WebSocket over TLS too:
-        `encrypt=1`) with the token and the password."""
-        fragment = _fragment(f"websockify?token={secret}", secret, "encrypt=1")
+        `encrypt=1`) with the token and the password, shown as `display` says."""
+        fragment = _fragment(f"websockify?token={secret}", secret, display, "encrypt=1")
         return f"https://{endpoint.host}:{endpoint.port}/vnc.html#{fragment}"
 
-    def proxied_page(self, prefix: str, session_id: str, secret: str) -> str:
+    def proxied_page(
+        self, prefix: str, session_id: str, secret: str, display: DisplayChoice | None = None
+    ) -> str:
         """The noVNC page under the desktop proxy's `prefix` (a URL path ending in "/"): its
         WebSocket goes to the proxy, which adds websockify's token itself, so the browser
         holds only the VNC password (in the fragment). noVNC encrypts when the page is https."""
-        return f"{prefix}vnc.html#{_fragment(prefix.lstrip('/') + 'websockify', secret)}"
+        websocket_path = prefix.lstrip("/") + "websockify"
+        return f"{prefix}vnc.html#{_fragment(websocket_path, secret, display)}"
 
 
-def _fragment(websocket_path: str, secret: str, *extra: str) -> str:
+def _fragment(websocket_path: str, secret: str, display: DisplayChoice | None, *extra: str) -> str:
     """What noVNC's page reads from its fragment: connect at once to `websocket_path` (relative
-    to the page's host) with the desktop's VNC password, resize the desktop to the window."""
+    to the page's host) with the desktop's VNC password, shown as the browser chose (`display`);
+    without a choice (the CLI, the API) the desktop is resized to the window, and quality and
+    compression are what noVNC's own settings panel last kept in that browser."""
+    shown = display.params() if display else ("resize=remote",)
     return "&".join(
         (
             "autoconnect=1",
             *extra,
-            "resize=remote",
+            *shown,
             "reconnect=1",
             "path=" + quote(websocket_path, safe=""),
             "password=" + quote(vnc_password(secret), safe=""),
