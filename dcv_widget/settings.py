@@ -24,7 +24,7 @@ from .access.instructions import (
 )
 from .access.routes import jupyter_route_base
 from .desktops.bounds import Bounds
-from .desktops.request import InvalidRequest, LaunchRequest
+from .desktops.request import OPTIONAL_TEXT, InvalidRequest, LaunchRequest
 
 CONFIG_NAME = "jupyter_dcv_widget_config"
 
@@ -46,6 +46,23 @@ class DesktopSettings(Configurable):
     account = Unicode("", help="Slurm account to charge; empty: the user's default.").tag(
         config=True
     )
+    qos = Unicode("", help="Slurm QOS of desktop jobs; empty: the user's default QOS.").tag(
+        config=True
+    )
+    reservation = Unicode(
+        "", help="Slurm reservation desktops run in (a class's nodes); empty: none."
+    ).tag(config=True)
+    constraint = Unicode(
+        "",
+        help="Node features a desktop's node must have: names joined by & (all) or | (any), "
+        "with parentheses, e.g. avx2&x11; empty: any node.",
+    ).tag(config=True)
+    gpu_type = Unicode(
+        "", help="GPU type (the GRES type, e.g. t4) of a desktop's GPUs; empty: any type."
+    ).tag(config=True)
+    exclusive = Bool(
+        False, help="A whole node per desktop (sbatch --exclusive); needs allow_exclusive."
+    ).tag(config=True)
     engine = Unicode("novnc", help="Desktop engine: novnc or dcv.").tag(config=True)
     geometry = Unicode("1600x900", help="Screen size of novnc desktops, WIDTHxHEIGHT.").tag(
         config=True
@@ -159,6 +176,29 @@ class DesktopSettings(Configurable):
         help="The access routes users may choose (jupyter, direct, ssh, ssm, ssm-head, "
         "tunnel); empty: all.",
     ).tag(config=True)
+    allowed_qos = List(
+        Unicode(),
+        default_value=[],
+        help="The QOS users may choose; empty: any their Slurm association has.",
+    ).tag(config=True)
+    allowed_reservations = List(
+        Unicode(),
+        default_value=[],
+        help="The reservations users may choose; empty: any Slurm lets them use.",
+    ).tag(config=True)
+    allowed_features = List(
+        Unicode(),
+        default_value=[],
+        help="The node features a desktop's constraint may name; empty: any.",
+    ).tag(config=True)
+    allowed_gpu_types = List(
+        Unicode(), default_value=[], help="The GPU types users may choose; empty: any."
+    ).tag(config=True)
+    allow_exclusive = Bool(
+        False,
+        help="Users may ask for a whole node per desktop (exclusive); the launcher offers it "
+        "only then.",
+    ).tag(config=True)
     panel_locked = Bool(
         False,
         help="JupyterLab's Desktops panel shows these defaults read-only and launches only "
@@ -191,6 +231,11 @@ class DesktopSettings(Configurable):
             max_memory=self.max_memory,
             allowed_engines=tuple(self.allowed_engines),
             allowed_routes=tuple(self.allowed_routes),
+            allowed_qos=tuple(self.allowed_qos),
+            allowed_reservations=tuple(self.allowed_reservations),
+            allowed_features=tuple(self.allowed_features),
+            allowed_gpu_types=tuple(self.allowed_gpu_types),
+            allow_exclusive=self.allow_exclusive,
         )
 
     def request(self, **overrides: Any) -> LaunchRequest:
@@ -204,7 +249,7 @@ class DesktopSettings(Configurable):
                 )
         values = {name: getattr(self, name) for name in names}
         values.update(overrides)
-        for optional in ("partition", "memory", "account"):
+        for optional in OPTIONAL_TEXT:
             values[optional] = values[optional] or None
         request = LaunchRequest(**values)
         self.bounds().check(request)

@@ -19,12 +19,33 @@ from .request import (
     InvalidRequest,
     LaunchRequest,
     aligned,
+    constraint_features,
     memory_kib,
+    slurm_name,
     time_limit_seconds,
 )
 
 # The launch options a bound can refuse.
-BOUNDED = ("time", "cpus", "gpus", "memory", "engine", "access")
+BOUNDED = (
+    "time",
+    "cpus",
+    "gpus",
+    "memory",
+    "engine",
+    "access",
+    "qos",
+    "reservation",
+    "constraint",
+    "gpu_type",
+    "exclusive",
+)
+# Bounds that list Slurm names (an empty list: any Slurm accepts), and the option each bounds.
+_NAME_LISTS = {
+    "allowed_qos": "qos",
+    "allowed_reservations": "reservation",
+    "allowed_features": "constraint",
+    "allowed_gpu_types": "gpu_type",
+}
 
 
 def setting(name: str) -> str:
@@ -55,6 +76,11 @@ class Bounds:
     max_memory: str = ""
     allowed_engines: tuple[str, ...] = ()
     allowed_routes: tuple[str, ...] = ()
+    allowed_qos: tuple[str, ...] = ()
+    allowed_reservations: tuple[str, ...] = ()
+    allowed_features: tuple[str, ...] = ()
+    allowed_gpu_types: tuple[str, ...] = ()
+    allow_exclusive: bool = False
 
     def __post_init__(self) -> None:
         """The bounds themselves are checked: a typo in the site's file is named there."""
@@ -88,6 +114,14 @@ class Bounds:
                     raise InvalidRequest(
                         name, value, f"list some of {', '.join(known)} ({setting(name)})"
                     )
+        for name in _NAME_LISTS:
+            for value in getattr(self, name):
+                if not slurm_name(value):
+                    raise InvalidRequest(
+                        name,
+                        value,
+                        f"list Slurm names: letters, digits, '.', '_' and '-' ({setting(name)})",
+                    )
 
     @property
     def engines(self) -> tuple[str, ...]:
@@ -117,6 +151,11 @@ class Bounds:
                 ("memory", most(self.max_memory)),
                 ("engines", only(self.allowed_engines, ENGINES)),
                 ("access routes", only(self.allowed_routes, ROUTES)),
+                ("QOS", only(self.allowed_qos, ("those you have",))),
+                ("reservations", only(self.allowed_reservations, ("those you may use",))),
+                ("node features", only(self.allowed_features, ("the nodes have",))),
+                ("GPU types", only(self.allowed_gpu_types, ("the nodes have",))),
+                ("whole nodes", "allowed" if self.allow_exclusive else "not allowed (shared)"),
             ]
         )
 
@@ -142,6 +181,28 @@ class Bounds:
             raise _only(field, value, self.engines, "allowed_engines")
         elif field == "access" and value not in self.routes:
             raise _only(field, value, self.routes, "allowed_routes")
+        elif field in ("qos", "reservation", "gpu_type") and value is not None:
+            name = next(n for n, f in _NAME_LISTS.items() if f == field)
+            allowed = getattr(self, name)
+            if allowed and value not in allowed:
+                raise _only(field, value, allowed, name)
+        elif field == "constraint" and value is not None and self.allowed_features:
+            for feature in constraint_features(value):
+                if feature not in self.allowed_features:
+                    raise InvalidRequest(
+                        field,
+                        value,
+                        f"the site allows only the node features "
+                        f"{', '.join(self.allowed_features)}, not {feature!r} "
+                        f"({setting('allowed_features')})",
+                    )
+        elif field == "exclusive" and value and not self.allow_exclusive:
+            raise InvalidRequest(
+                field,
+                value,
+                "the site does not allow a whole node per desktop; desktops share nodes "
+                f"({setting('allow_exclusive')})",
+            )
 
     def hint(self, field: str) -> str:
         """The bound on a typed field, for the launcher's hint; "" if none."""

@@ -15,6 +15,8 @@ ENGINES = ("novnc", "dcv")
 # The examples a form's hint gives, and an error repeats (ui/launcher.py).
 TIME_EXAMPLES = "30 (minutes), 2:00:00 or 1-00:00:00"
 MEMORY_EXAMPLES = "8G or 512M"
+# The text options None stands for (Slurm's or the user's default), which empty text sets.
+OPTIONAL_TEXT = ("partition", "memory", "account", "qos", "reservation", "constraint", "gpu_type")
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 _MEMORY = re.compile(r"[1-9][0-9]{0,8}[KMGT]?")
@@ -76,13 +78,62 @@ def memory_kib(value: str) -> int:
     return int(value.rstrip("KMGT")) * _MEMORY_UNITS[unit]
 
 
+def slurm_name(value: object) -> bool:
+    """Whether `value` is a name Slurm may take as one argv item (partition, QOS, feature …)."""
+    return isinstance(value, str) and bool(_NAME.fullmatch(value))
+
+
 def _check_name(field: str, value: str | None) -> None:
-    if value is not None and not _NAME.fullmatch(value):
+    if value is not None and not slurm_name(value):
         raise InvalidRequest(
             field,
             value,
             "use letters, digits, '.', '_' and '-' only (at most 64, not starting with '-' or '.')",
         )
+
+
+# A node-feature expression (--constraint): feature names joined by & (all) or | (any), grouped
+# with parentheses. Slurm's counts (*2), brackets and commas are left out: a desktop is one node.
+_FEATURE = _NAME
+_CONSTRAINT_TOKEN = re.compile(r"[A-Za-z0-9_.-]+|[&|()]|.")
+CONSTRAINT_LENGTH = 256
+CONSTRAINT_EXAMPLES = "avx2, avx2&x11 or (t4|a10g)&cloud"
+
+
+def constraint_features(value: str) -> tuple[str, ...]:
+    """The feature names of a node-feature expression, in order; InvalidRequest (`constraint`)
+    for anything but names joined by & or | with balanced parentheses."""
+
+    def refuse(why: str) -> InvalidRequest:
+        return InvalidRequest(
+            "constraint",
+            value,
+            f"{why}; use node feature names joined by & (all of them) or | (any of them), "
+            f"grouped with parentheses, such as {CONSTRAINT_EXAMPLES}",
+        )
+
+    if len(value) > CONSTRAINT_LENGTH:
+        raise refuse(f"it is longer than {CONSTRAINT_LENGTH} characters")
+    features: list[str] = []
+    depth = 0
+    expect_term = True  # a name or "(" comes next, else an operator or ")"
+    for token in _CONSTRAINT_TOKEN.findall(value):
+        if expect_term and token == "(":
+            depth += 1
+        elif expect_term and _FEATURE.fullmatch(token):
+            features.append(token)
+            expect_term = False
+        elif not expect_term and token in "&|":
+            expect_term = True
+        elif not expect_term and token == ")" and depth:
+            depth -= 1
+        elif token not in "&|()" and not _FEATURE.fullmatch(token):
+            raise refuse(f"{token!r} is not {'a feature name' if len(token) > 1 else 'allowed'}")
+        else:
+            raise refuse(f"{token!r} is out of place")
+    if expect_term or depth:
+        raise refuse("it ends before the expression does")
+    return tuple(features)
 
 
 def _check_count(field: str, value: int, low: int, high: int) -> None:
@@ -105,6 +156,13 @@ class LaunchRequest:
     geometry: str = "1600x900"
     idle_timeout: int = 0
     access: str = "direct"
+    # Slurm's own options (None: the user's or cluster's default): --qos, --reservation,
+    # --constraint (node features), the GPUs' type (--gpus=<type>:<n>), --exclusive (a whole node).
+    qos: str | None = None
+    reservation: str | None = None
+    constraint: str | None = None
+    gpu_type: str | None = None
+    exclusive: bool = False
 
     def __post_init__(self) -> None:
         _check_name("partition", self.partition)
@@ -121,6 +179,19 @@ class LaunchRequest:
             raise InvalidRequest("access", self.access, f"choose one of {', '.join(ROUTES)}")
         if not _GEOMETRY.fullmatch(self.geometry):
             raise InvalidRequest("geometry", self.geometry, "use WIDTHxHEIGHT such as 1600x900")
+        _check_name("qos", self.qos)
+        _check_name("reservation", self.reservation)
+        _check_name("gpu_type", self.gpu_type)
+        if self.constraint is not None:
+            constraint_features(self.constraint)
+        if self.gpu_type is not None and not self.gpus:
+            raise InvalidRequest(
+                "gpu_type",
+                self.gpu_type,
+                "a GPU type needs GPUs: ask for 1 GPU or more, or leave the GPU type empty",
+            )
+        if not isinstance(self.exclusive, bool):
+            raise InvalidRequest("exclusive", self.exclusive, "use True or False")
 
     def describe(self) -> str:
         """The request in words, one option a line, saying what None and 0 stand for; of the
@@ -136,13 +207,27 @@ class LaunchRequest:
                 ("time limit", self.time),
                 ("CPUs", str(self.cpus)),
                 ("memory", self.memory or "the partition's default"),
-                ("GPUs", str(self.gpus) if self.gpus else "none"),
+                ("GPUs", self._gpus_words()),
                 ("account", self.account or "your default"),
+                ("QOS", self.qos or "your default"),
+                ("reservation", self.reservation or "none"),
+                ("features", self.constraint or "any node"),
+                ("whole node", "yes (exclusive)" if self.exclusive else "no (shared)"),
                 ("engine", self.engine),
                 engine,
                 ("access", self.access),
             ]
         )
+
+    def _gpus_words(self) -> str:
+        if not self.gpus:
+            return "none"
+        return f"{self.gpus} of type {self.gpu_type}" if self.gpu_type else str(self.gpus)
+
+    @property
+    def gpus_option(self) -> str:
+        """sbatch's --gpus value: the count, after the type if one is asked for ("t4:1")."""
+        return f"{self.gpu_type}:{self.gpus}" if self.gpu_type else str(self.gpus)
 
 
 def aligned(rows: list[tuple[str, str]]) -> str:

@@ -211,3 +211,72 @@ def test_the_bounds_say_no_limit_where_a_repr_would_say_zero() -> None:
     for words in ("at most 8:00:00", "at most 8\n", "at most 1\n", "at most 32G", "only novnc"):
         assert words in site
     assert "only tunnel, direct" in site and "=" not in site and "max_" not in site
+
+
+SLURM_SITE = Bounds(
+    allowed_qos=("normal", "desktop"),
+    allowed_reservations=("dcv-class",),
+    allowed_features=("avx2", "x11"),
+    allowed_gpu_types=("t4",),
+)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("qos", "priority", "the site allows only normal, desktop (c.DesktopSettings.allowed_qos)"),
+        (
+            "reservation",
+            "other",
+            "the site allows only dcv-class (c.DesktopSettings.allowed_reservations)",
+        ),
+        (
+            "constraint",
+            "avx2&(x11|cloud)",
+            "the site allows only the node features avx2, x11, not 'cloud' "
+            "(c.DesktopSettings.allowed_features)",
+        ),
+        ("gpu_type", "a10g", "the site allows only t4 (c.DesktopSettings.allowed_gpu_types)"),
+        (
+            "exclusive",
+            True,
+            "the site does not allow a whole node per desktop; desktops share nodes "
+            "(c.DesktopSettings.allow_exclusive)",
+        ),
+    ],
+)
+def test_slurm_options_out_of_bounds_name_the_setting(field: str, value: Any, message: str) -> None:
+    with pytest.raises(InvalidRequest, match=rf"^{field}: ") as caught:
+        SLURM_SITE.check_field(field, value)
+    assert str(caught.value).endswith(message)
+
+
+def test_slurm_options_within_bounds_and_unset_ones_pass() -> None:
+    for field, value in (
+        ("qos", "desktop"),
+        ("qos", None),
+        ("reservation", None),
+        ("constraint", "x11&avx2"),
+        ("constraint", None),
+        ("gpu_type", "t4"),
+        ("exclusive", False),
+    ):
+        SLURM_SITE.check_field(field, value)
+    Bounds(allow_exclusive=True).check_field("exclusive", True)
+    UNBOUNDED.check_field("qos", "anything")  # empty lists: Slurm decides
+
+
+def test_slurm_name_bounds_are_checked_themselves() -> None:
+    with pytest.raises(InvalidRequest, match=r"^allowed_qos: 'a b' is not valid.*allowed_qos"):
+        Bounds(allowed_qos=("a b",))
+
+
+def test_settings_carry_the_slurm_bounds_and_defaults() -> None:
+    settings = DesktopSettings(
+        allowed_qos=["desktop"], allow_exclusive=True, qos="desktop", exclusive=True
+    )
+    assert settings.bounds().allowed_qos == ("desktop",) and settings.bounds().allow_exclusive
+    request = settings.request()
+    assert (request.qos, request.exclusive, request.reservation) == ("desktop", True, None)
+    with pytest.raises(InvalidRequest, match=r"^exclusive: .*allow_exclusive"):
+        DesktopSettings(exclusive=True).request()

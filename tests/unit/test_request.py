@@ -9,6 +9,7 @@ from dcv_widget.desktops.request import (
     TIME_EXAMPLES,
     InvalidRequest,
     LaunchRequest,
+    constraint_features,
     memory_kib,
     time_limit_seconds,
 )
@@ -123,3 +124,92 @@ def test_the_form_names_an_error_by_its_label_with_its_hints_examples() -> None:
         LaunchRequest(time="1h")
     assert str(refused.value).startswith("time: '1h' is not valid")  # code's own spelling
     assert refused.value.named("Time limit").startswith("Time limit: '1h' is not valid")
+
+
+@pytest.mark.parametrize(
+    ("constraint", "features"),
+    [
+        ("avx2", ("avx2",)),
+        ("avx2&x11", ("avx2", "x11")),
+        ("(t4|a10g)&cloud", ("t4", "a10g", "cloud")),
+        ("((a))|b_c.d-e", ("a", "b_c.d-e")),
+    ],
+)
+def test_node_feature_expressions(constraint: str, features: tuple[str, ...]) -> None:
+    assert constraint_features(constraint) == features
+    assert LaunchRequest(constraint=constraint).constraint == constraint
+
+
+@pytest.mark.parametrize(
+    ("constraint", "why"),
+    [
+        ("avx2&", "it ends before the expression does"),
+        ("(avx2", "it ends before the expression does"),
+        ("avx2)", "')' is out of place"),
+        ("avx2&&x11", "'&' is out of place"),
+        ("avx2 x11", "' ' is not allowed"),
+        ("avx2;reboot", "';' is not allowed"),
+        ("avx2,x11", "',' is not allowed"),
+        ("avx2*2", "'*' is not allowed"),
+        ("[avx2|x11]", "'[' is not allowed"),
+        ("-x11", "'-x11' is not a feature name"),
+        ("$(id)", "'$' is not allowed"),
+        ("a" * 257, "it is longer than 256 characters"),
+    ],
+)
+def test_node_feature_expressions_outside_the_grammar_are_refused_by_name(
+    constraint: str, why: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=r"^constraint: ") as caught:
+        LaunchRequest(constraint=constraint)
+    assert why in str(caught.value) and "avx2&x11" in str(caught.value)
+
+
+@pytest.mark.parametrize("field", ["qos", "reservation", "gpu_type"])
+@pytest.mark.parametrize("value", ["a b", "x;y", "-x", "t4:2", "a,b", ""])
+def test_slurm_names_are_refused_by_field(field: str, value: str) -> None:
+    with pytest.raises(InvalidRequest, match=rf"^{field}: "):
+        LaunchRequest(gpus=1, **{field: value})
+
+
+def test_a_gpu_type_needs_gpus() -> None:
+    with pytest.raises(InvalidRequest, match=r"^gpu_type: 't4' is not valid; a GPU type needs"):
+        LaunchRequest(gpu_type="t4")
+    assert LaunchRequest(gpus=2, gpu_type="t4").gpus_option == "t4:2"
+    assert LaunchRequest(gpus=2).gpus_option == "2"
+
+
+def test_exclusive_is_a_boolean() -> None:
+    with pytest.raises(InvalidRequest, match=r"^exclusive: 'yes' is not valid"):
+        LaunchRequest(exclusive="yes")  # type: ignore[arg-type]
+
+
+def test_slurm_options_describe_themselves() -> None:
+    plain = LaunchRequest().describe().splitlines()
+    for line in (
+        "QOS          your default",
+        "reservation  none",
+        "features     any node",
+        "whole node   no (shared)",
+    ):
+        assert line in plain
+    chosen = (
+        LaunchRequest(
+            gpus=1,
+            gpu_type="t4",
+            qos="desktop",
+            reservation="dcv-class",
+            constraint="avx2&x11",
+            exclusive=True,
+        )
+        .describe()
+        .splitlines()
+    )
+    for line in (
+        "GPUs         1 of type t4",
+        "QOS          desktop",
+        "reservation  dcv-class",
+        "features     avx2&x11",
+        "whole node   yes (exclusive)",
+    ):
+        assert line in chosen
