@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, default, validate
+from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 from traitlets.config.loader import Config
 
@@ -23,7 +23,9 @@ from .access.instructions import (
     check_document_name,
 )
 from .access.routes import jupyter_route_base
-from .desktops.bounds import Bounds
+from .desktops.bounds import Bounds, setting
+from .desktops.preset_store import PresetStore, default_path
+from .desktops.presets import Preset, find, parse_presets
 from .desktops.request import OPTIONAL_TEXT, InvalidRequest, LaunchRequest
 
 CONFIG_NAME = "jupyter_dcv_widget_config"
@@ -212,6 +214,21 @@ class DesktopSettings(Configurable):
         "form).",
     ).tag(config=True)
 
+    presets = List(
+        Dict(),
+        default_value=[],
+        help="Named launch presets the launcher offers first, each a dict of launch options on "
+        'top of these defaults: {"name": "GPU", "description": "1 T4, 4 h", "gpus": 1, "time": '
+        '"4:00:00"}; "locked": True shows its values read-only. Checked when read, within the '
+        "bounds.",
+    ).tag(config=True)
+    default_preset = Unicode(
+        "",
+        help="The preset (a name from presets) that stands for the defaults: the form opens on "
+        "it, and Desktop(), launch(), dcv-desktop launch and the Launcher tile use it unless "
+        "told otherwise; empty: none (Custom).",
+    ).tag(config=True)
+
     @default("access")
     def _default_access(self) -> str:
         """Through JupyterLab where this process's Jupyter server relays desktops."""
@@ -238,9 +255,43 @@ class DesktopSettings(Configurable):
             allow_exclusive=self.allow_exclusive,
         )
 
-    def request(self, **overrides: Any) -> LaunchRequest:
-        """A validated launch request: these defaults with `overrides` on top, within the
+    def request(self, preset: str | None = None, **overrides: Any) -> LaunchRequest:
+        """A validated launch request: these defaults, then the values of `preset` (a site or
+        user preset's name; None: default_preset, "": none), then `overrides`, within the
         site's bounds."""
+        chosen = self.default_preset if preset is None else preset
+        if chosen:
+            overrides = {**self.preset(chosen).values, **overrides}
+        return self.base_request(**overrides)
+
+    def site_presets(self) -> list[Preset]:
+        """The site's presets, checked (InvalidRequest names the preset and the field)."""
+        presets = parse_presets(self.presets, setting("presets"), self.base_request)
+        if self.default_preset and find(presets, self.default_preset) is None:
+            raise InvalidRequest(
+                "default_preset",
+                self.default_preset,
+                f"name one of {setting('presets')}: {', '.join(p.name for p in presets) or 'none'}",
+                label=setting("default_preset"),
+            )
+        return presets
+
+    def preset_store(self) -> PresetStore:
+        """The user's own presets (their Jupyter data dir), checked as the site's are."""
+        return PresetStore(default_path(), self.base_request)
+
+    def preset(self, name: str) -> Preset:
+        """The site's or the user's preset `name`; InvalidRequest lists the known ones."""
+        site = self.site_presets()
+        mine, _ = self.preset_store().load()
+        found = find([*site, *mine], name)
+        if found is None:
+            known = ", ".join(p.name for p in [*site, *mine]) or "none is defined"
+            raise InvalidRequest("preset", name, f"choose one of the presets: {known}")
+        return found
+
+    def base_request(self, **overrides: Any) -> LaunchRequest:
+        """These defaults with `overrides` on top, within the site's bounds: no preset."""
         names = {f.name for f in fields(LaunchRequest)}
         for name in overrides:
             if name not in names:

@@ -673,6 +673,7 @@ class SessionManager:
                         origin=tag.origin,
                         job_id=job.job_id,
                         state=SessionState.QUEUED,
+                        request_known=False,
                     )
                 self._sessions[tag.launch_id] = session
                 self._changed.notify_all()

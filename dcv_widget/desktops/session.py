@@ -90,6 +90,12 @@ class DesktopSession:
     # None when it has none), and whether it can start by itself (reasons.py).
     expected_start: float | None = None
     outlook: Outlook = Outlook.WAITS
+    # The reason code Slurm last gave for a queue it can never leave as asked (PartitionConfig,
+    # …): kept after the end, so *Launch again* can say what to change (relaunch.py).
+    never_reason: str = ""
+    # False for a desktop adopted from the queue: its job comment names only its engine, route
+    # and partition, so `request` holds the defaults for the rest.
+    request_known: bool = True
     outcome: str = ""
     unreachable: bool = False
     ending: bool = False
@@ -204,7 +210,8 @@ def observe(session: DesktopSession, job: JobStatus, desktop_ready: bool) -> Des
         elif why.outlook == Outlook.NEVER:
             words = f"{words} (it asks for {asked(session.request)})"
         queued = session.moved_to(SessionState.QUEUED, words, since=job.submitted_at)
-        return replace(queued, outlook=why.outlook)
+        never = job.reason if why.outlook == Outlook.NEVER else ""
+        return replace(queued, outlook=why.outlook, never_reason=never)
     if job.state == "CONFIGURING":
         # How long a boot takes is the site's word (node_boot_seconds), which the card adds.
         return session.moved_to(
