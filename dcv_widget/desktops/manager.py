@@ -36,6 +36,7 @@ from ..common.poll_loop import Backoff, PollLoop
 from ..transport.base import Transport, TransportError
 from ..transport.local import LocalTransport
 from .bounds import DesktopLimitReached
+from .display import DisplayChoice
 from .engines import ENGINES
 from .pace import SqueuePace
 from .request import InvalidRequest, LaunchRequest
@@ -176,10 +177,11 @@ class SessionManager:
         self._update(key, DesktopSession.start_ending)
         return self._actions.submit(self._cancel, key)
 
-    def connect_url(self, key: str) -> Future[str]:
+    def connect_url(self, key: str, display: DisplayChoice | None = None) -> Future[str]:
         """The URL that opens the desktop, secret included: for the browser, kept nowhere. On
-        the jupyter route, the path of the Jupyter server's Connect entry, with no secret."""
-        return self._actions.submit(self._connect_url, key)
+        the jupyter route, the path of the Jupyter server's Connect entry, with no secret.
+        `display`: how the browser chose to show a noVNC desktop (None: noVNC's own)."""
+        return self._actions.submit(self._connect_url, key, display)
 
     def route(self, key: str) -> Future[Access | None]:
         """How the browser reaches a ready desktop, worked out if not yet (None: not ready)."""
@@ -348,7 +350,7 @@ class SessionManager:
         text = self.transport.read_text(self.paths().session_file(job_id))
         return parse_session_file(text) if text else None
 
-    def _connect_url(self, key: str) -> str:
+    def _connect_url(self, key: str, display: DisplayChoice | None) -> str:
         session = self.get(key)
         endpoint = self._endpoints.get(key)
         if session.state != SessionState.READY or endpoint is None:
@@ -362,11 +364,12 @@ class SessionManager:
         if route is None or browser is None:
             raise RuntimeError(route.problem if route else "the desktop has just ended")
         if route.open_path:  # through the Jupyter server, which adds what the desktop needs
-            return jupyter_route_base() + route.open_path
+            query = f"?{display.query()}" if display else ""
+            return jupyter_route_base() + route.open_path + query
         found = self._read_session_file(session.job_id)
         if found is None:
             raise RuntimeError(f"desktop {session.job_id} has closed; launch a new one")
-        return ENGINES[endpoint.engine].connect_url(browser, found.secret)
+        return ENGINES[endpoint.engine].connect_url(browser, found.secret, display)
 
     def access(self, key: str) -> Access | None:
         """How the browser reaches a ready desktop (no secret), for its card; None until the

@@ -194,13 +194,14 @@ class LaunchRequest:
             raise InvalidRequest("exclusive", self.exclusive, "use True or False")
 
     def describe(self) -> str:
-        """The request in words, one option a line, saying what None and 0 stand for; of the
-        engine's own options (geometry: novnc, idle_timeout: dcv), the chosen engine's."""
-        if self.engine == "novnc":
-            engine = ("screen size", self.geometry)
-        else:
+        """The request in words, one option a line, saying what None and 0 stand for; the
+        screen size (where either engine's desktop starts; noVNC and DCV's web client can then
+        fit it to the window) and, of the engine's own options (idle_timeout: dcv), the chosen
+        engine's."""
+        engine = [("screen size", self.geometry)]
+        if self.engine == "dcv":
             idle = f"ends after {self.idle_timeout} min without a connection"
-            engine = ("idle timeout", idle if self.idle_timeout else "never")
+            engine.append(("idle timeout", idle if self.idle_timeout else "never"))
         return aligned(
             [
                 ("partition", self.partition or "the cluster's default"),
@@ -214,7 +215,7 @@ class LaunchRequest:
                 ("features", self.constraint or "any node"),
                 ("whole node", "yes (exclusive)" if self.exclusive else "no (shared)"),
                 ("engine", self.engine),
-                engine,
+                *engine,
                 ("access", self.access),
             ]
         )

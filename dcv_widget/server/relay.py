@@ -27,7 +27,10 @@ from tornado import httputil, web, websocket
 from tornado.escape import xhtml_escape
 from tornado.httpclient import HTTPClientError, HTTPRequest
 
+from ..desktops.display import NAMES as DISPLAY_NAMES
+from ..desktops.display import DisplayChoice
 from ..desktops.engines import ENGINES
+from ..desktops.request import InvalidRequest
 from ..desktops.upstream import DesktopNotFound, Upstream, Upstreams, UpstreamUnavailable
 from . import forwarding
 
@@ -125,9 +128,11 @@ class OpenDesktopHandler(_DesktopHandler):
     async def get(self, job_id: str) -> None:
         if not self._require_user():
             return
+        display = self._display()
         upstream = await self._upstream(job_id)
         prefix = forwarding.desktop_prefix(self.base_url, job_id)
-        page = ENGINES[upstream.engine].proxied_page(prefix, upstream.session_id, upstream.secret)
+        engine = ENGINES[upstream.engine]
+        page = engine.proxied_page(prefix, upstream.session_id, upstream.secret, display)
         self.set_header("Cache-Control", "no-store")
         self.set_header("Referrer-Policy", "no-referrer")
         self.set_header("Content-Type", "text/html; charset=UTF-8")
@@ -139,6 +144,18 @@ class OpenDesktopHandler(_DesktopHandler):
             f"<p>Opening desktop {job_id}…</p><script>location.replace({target});</script>"
             "</body></html>"
         )
+
+    def _display(self) -> DisplayChoice | None:
+        """How the browser chose to show the desktop (`?resize=scale&quality=2&compression=8`,
+        js/src/display.ts; not a secret), or None when it chose nothing."""
+        given = {name: self.get_query_argument(name, None) for name in DISPLAY_NAMES}
+        if all(value is None for value in given.values()):
+            return None
+        try:
+            return DisplayChoice.from_params(given)
+        except InvalidRequest as exc:
+            message = f"display {exc}; choose again under Display on the desktop's card"
+            raise web.HTTPError(400, message.replace("%", "%%")) from None
 
 
 class InfoHandler(_DesktopHandler):

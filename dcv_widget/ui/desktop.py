@@ -19,6 +19,7 @@ from math import inf
 from typing import Any
 
 from ..common.poll_loop import PollLoop
+from ..desktops.display import DisplayChoice
 from ..desktops.manager import SessionManager
 from ..desktops.request import InvalidRequest, LaunchRequest
 from ..desktops.session import DesktopSession
@@ -153,7 +154,17 @@ class Desktop(CardWidget):
         elif action == "connect":
             request = str(content.get("request", ""))
             if "connect" in allowed:
-                future = self._manager.connect_url(key)
+                display = content.get("display")
+                try:
+                    # The browser's choice for this one Connect (not synced: js/src/display.ts).
+                    shown = (
+                        DisplayChoice.from_params(display) if isinstance(display, dict) else None
+                    )
+                except InvalidRequest as exc:
+                    self._card_error(key, f"Connect failed: display {exc}; choose again")
+                    self.send({"event": "open-failed", "request": request})
+                    return
+                future = self._manager.connect_url(key, shown)
                 future.add_done_callback(partial(self._send_url, key, request))
             else:
                 self._send_url(key, request, None)

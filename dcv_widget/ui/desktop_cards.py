@@ -187,6 +187,8 @@ def card_for(
         "key": session.key,
         "job_id": session.job_id,
         "title": f"Desktop {session.job_id or '…'} · {engine} on {where}",
+        # The view offers noVNC's display choice (fit, quality, compression) on novnc cards.
+        "engine": request.engine,
         "elsewhere": elsewhere,
         "state": session.display_state,
         "tone": tone_for(session),

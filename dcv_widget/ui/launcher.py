@@ -47,6 +47,13 @@ FIELDS = (
     _Field("gpus", "GPUs", "number"),
     _Field("memory", "Memory", "text", f"e.g. {MEMORY_EXAMPLES}; empty: the partition's default"),
     _Field("engine", "Engine", "select", "dcv needs NICE DCV on the nodes; novnc needs TigerVNC"),
+    _Field(
+        "geometry",
+        "Screen size",
+        "text",
+        "WIDTHxHEIGHT such as 1600x900: the desktop's size at the start, either engine; "
+        "Connect can then fit it to the window",
+    ),
     _Field("access", "Access", "select"),
 )
 FIELD_NAMES = tuple(f.name for f in FIELDS)
