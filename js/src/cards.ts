@@ -3,6 +3,7 @@
  * its data changed; the elapsed and time-left texts tick from the one shared timer.
  */
 
+import { displayControl } from './display';
 import { append, button, h, uniqueId } from './dom';
 import { elapsedText, expectedText, leftText, warning } from './time';
 import { pendingText, problem, RoutePanel } from './route-panel';
@@ -259,6 +260,7 @@ export class CardList {
         this.confirming.delete(key);
         this.opened.delete(`${key}/log`);
         this.opened.delete(`${key}/more`);
+        this.opened.delete(`${key}/display`);
         this.closed.delete(`${key}/more`);
         this.routes.forget(key);
       }
@@ -441,6 +443,7 @@ export class CardList {
         ? this.details(card.key, 'log', 'dcv-log', 'Job log (last lines)', [h('pre', { class: 'dcv-log-text' }, card.log_tail)])
         : null,
       card.access ? this.routes.render(card.key, card.access, titleId, card.compact) : null,
+      this.display(card),
       card.error ? h('p', { class: 'dcv-card-error', role: 'alert' }, card.error) : null,
       actions,
     );
@@ -478,8 +481,17 @@ export class CardList {
     return el;
   }
 
+  /** A ready noVNC desktop's Display choice (display.ts), closed until opened; kept across rebuilds. */
+  private display(card: Card): HTMLElement | null {
+    if (card.engine !== 'novnc' || !card.actions.includes('connect')) {
+      return null;
+    }
+    const control = displayControl(card);
+    return this.details(card.key, 'display', 'dcv-display', control.summary, [control.body]);
+  }
+
   /** A disclosure that keeps the user's choice across rebuilds; `openFirst`: open until closed. */
-  private details(key: string, name: string, className: string, label: string, body: HTMLElement[], openFirst = false): HTMLElement {
+  private details(key: string, name: string, className: string, label: string | Node, body: HTMLElement[], openFirst = false): HTMLElement {
     const id = `${key}/${name}`;
     const el = h('details', { class: className }, h('summary', { 'data-focus': `summary-${name}` }, label), ...body);
     el.open = this.opened.has(id) || (openFirst && !this.closed.has(id));

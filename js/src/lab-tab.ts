@@ -8,7 +8,8 @@ interface MainArea {
 }
 
 let mainArea: MainArea | null = null;
-const tabs = new Map<string, Widget>();
+/** Open desktop tabs by URL without its query (the display choice): one tab per desktop. */
+const tabs = new Map<string, { tab: Widget; frame: HTMLIFrameElement }>();
 
 /**
  * Called once by the plugin: JupyterLab's shell, where desktops open in tabs. Notebook 7's shell
@@ -23,16 +24,21 @@ export function useMainArea(appName: string, shell: unknown): void {
 
 /**
  * Open `url` (same origin: the Jupyter server's desktop proxy) in a JupyterLab main-area tab, or
- * bring its tab forward; false where there is no JupyterLab shell. The iframe may use the
- * clipboard and full screen; pointer lock needs no permission in an iframe without a sandbox.
+ * bring its tab forward, reloaded if the display choice in its query changed (noVNC reconnects
+ * with it); false where there is no JupyterLab shell. The iframe may use the clipboard and full
+ * screen; pointer lock needs no permission in an iframe without a sandbox.
  */
 export function openInLab(url: string, title: string): boolean {
   if (mainArea === null) {
     return false;
   }
-  const known = tabs.get(url);
-  if (known && !known.isDisposed) {
-    mainArea.activateById(known.id);
+  const desktop = url.split('?')[0];
+  const known = tabs.get(desktop);
+  if (known && !known.tab.isDisposed) {
+    if (known.frame.src !== new URL(url, document.baseURI).href) {
+      known.frame.src = url;
+    }
+    mainArea.activateById(known.tab.id);
     return true;
   }
   const tab = new Widget();
@@ -47,8 +53,8 @@ export function openInLab(url: string, title: string): boolean {
   frame.allow = 'clipboard-read; clipboard-write; fullscreen';
   frame.setAttribute('allowfullscreen', '');
   tab.node.append(frame);
-  tab.disposed.connect(() => tabs.delete(url));
-  tabs.set(url, tab);
+  tab.disposed.connect(() => tabs.delete(desktop));
+  tabs.set(desktop, { tab, frame });
   mainArea.add(tab, 'main', { activate: true });
   mainArea.activateById(tab.id);
   return true;

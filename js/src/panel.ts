@@ -3,6 +3,7 @@ import { Widget } from '@lumino/widgets';
 
 import { ApiError, DesktopsApi, FormValues } from './api';
 import { cardTitle } from './cards';
+import { displayFor, withDisplay } from './display';
 import { h } from './dom';
 import { openThroughJupyter } from './lab-tab';
 import { DesktopsSurface } from './surface';
@@ -99,13 +100,14 @@ export class DesktopsPanel extends Widget {
 
   async connect(card: Card, browserTab = false): Promise<void> {
     const title = cardTitle(card);
+    const display = displayFor(card); // this browser's choice for a noVNC desktop
     if (card.access?.open_path) {
-      openThroughJupyter(card.access.open_path, title, browserTab);
+      openThroughJupyter(withDisplay(card.access.open_path, display), title, browserTab);
       return;
     }
     // A desktop on another route (launched from a notebook with access="ssh"): the server's
     // proxy reaches it all the same.
-    await this.guard(async () => openThroughJupyter(await this.api.connectPath(card.key), title));
+    await this.guard(async () => openThroughJupyter(withDisplay(await this.api.connectPath(card.key), display), title));
   }
 
   async end(card: Card): Promise<void> {

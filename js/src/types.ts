@@ -79,6 +79,8 @@ export interface Card {
   key: string;
   job_id: string;
   title: string;
+  /** 'novnc' or 'dcv': a novnc card offers the display choice (display.ts). */
+  engine: string;
   state: string;
   /** How an ended card looks beside its words: 'failed', 'ended' (any other end), or ''. */
   tone: string;
@@ -114,7 +116,7 @@ export type ViewMessage =
   | { action: 'set'; field: string; value: FieldValue }
   | { action: 'launch' }
   | { action: 'shown' }
-  | { action: 'connect'; key: string; request: string }
+  | { action: 'connect'; key: string; request: string; display?: { resize: string; quality: number; compression: number } }
   | { action: 'check'; key: string }
   | { action: 'end'; key: string }
   | { action: 'dismiss'; key: string }
@@ -187,6 +189,7 @@ export function toCards(value: unknown): Card[] {
       key: str(c.key),
       job_id: str(c.job_id),
       title: str(c.title),
+      engine: str(c.engine),
       state: str(c.state),
       tone: str(c.tone),
       unreachable: c.unreachable === true,

@@ -1,6 +1,7 @@
 import { DOMWidgetModel, DOMWidgetView, ISerializers } from '@jupyter-widgets/base';
 
 import { cardTitle } from './cards';
+import { displayFor, withDisplay } from './display';
 import { h } from './dom';
 import { openThroughJupyter } from './lab-tab';
 import { DesktopsSurface } from './surface';
@@ -98,9 +99,11 @@ export class DesktopView extends DOMWidgetView {
 
   private connect(card: Card, browserTab: boolean): void {
     const openPath = card.access?.open_path;
+    // How this browser chose to show a noVNC desktop: sent with this Connect only, never synced.
+    const display = displayFor(card);
     if (openPath) {
       // Nothing to ask the kernel (it may even be gone): the Jupyter server finds the desktop.
-      openThroughJupyter(openPath, cardTitle(card), browserTab);
+      openThroughJupyter(withDisplay(openPath, display), cardTitle(card), browserTab);
       return;
     }
     const key = card.key;
@@ -113,7 +116,7 @@ export class DesktopView extends DOMWidgetView {
       tab.document.body.textContent = 'Connecting to your desktop…';
     }
     this.pending.set(request, tab);
-    this.send({ action: 'connect', key, request });
+    this.send(display ? { action: 'connect', key, request, display } : { action: 'connect', key, request });
     // A kernel that never answers (busy, restarted) must not leave a blank tab forever.
     window.setTimeout(() => this.giveUp(request), CONNECT_TIMEOUT_MS);
   }
