@@ -216,3 +216,26 @@ def test_time_limit_ends_the_desktop_cleanly(manager: SessionManager, node: Fake
     assert not Path(manager.paths().session_file(session.job_id)).exists()
     log = Path(manager.paths().log_file(session.job_id)).read_text()
     assert "desktop closed: stopped by Slurm" in log
+
+
+def test_the_session_starts_at_the_launch_geometry(
+    manager: SessionManager, node: FakeNode, in_live_queue: Callable[[str], bool]
+) -> None:
+    """The job sets the session's layout once it exists, as DCV's admin guide does it
+    (`dcv set-display-layout --session ID WxH+X+Y`); DCV then reports it."""
+    session = launch_ready(manager, time="10", geometry="1280x720")
+    session_id = recorded_session_id(manager, session.job_id)
+    calls = (node.state / "calls.log").read_text().splitlines()
+    layout = f"set-display-layout --session {session_id} 1280x720+0+0"
+    assert layout in calls
+    created = next(
+        i for i, c in enumerate(calls) if c.startswith("create-session") and session_id in c
+    )
+    assert created < calls.index(layout)  # the session first, then its layout
+    described = json.loads(node.dcv("describe-session", session_id, "--json").stdout)
+    assert described["display-layout"] == "1280x720+0+0"
+    log = Path(manager.paths().log_file(session.job_id)).read_text()
+    assert f"DCV session {session_id} display layout 1280x720" in log
+    manager.end(session.key).result(timeout=30)
+    manager.wait_for(session.key, is_ended, timeout=60)
+    assert not in_live_queue(session.job_id)

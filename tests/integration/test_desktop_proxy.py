@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 import pytest
 import websocket
@@ -570,6 +571,29 @@ def test_connect_leads_into_the_page_with_no_secret_outside_the_fragment(
     assert f"path=dcv-widget%2Fdesktops%2F{fake.job_id}%2Fwebsockify" in fragment
     assert fake.secret not in location  # websockify's token stays in the Jupyter server
     assert headers["Cache-Control"] == "no-store"
+
+
+def test_connect_takes_the_browsers_display_choice_into_the_fragment(
+    lab: Lab, desktop: Callable[..., FakeDesktop]
+) -> None:
+    """The card's Display choice arrives in the Connect entry's query (not a secret) and goes
+    on in noVNC's page fragment; anything but noVNC's values is refused by name."""
+    fake = desktop()
+    query = "resize=scale&quality=2&compression=8"
+    status, _, body = request(lab, "GET", f"/dcv-widget/open/{fake.job_id}?{query}")
+    assert status == 200
+    page, _, fragment = connect_target(body.decode()).partition("#")
+    assert page == f"{fake.prefix}vnc.html"  # the query stops here: nothing in the page's
+    settings = parse_qs(fragment)
+    assert (settings["resize"], settings["quality"], settings["compression"]) == (
+        ["scale"],
+        ["2"],
+        ["8"],
+    )
+    assert settings["password"] == [vnc_password(fake.secret)]
+    status, _, body = request(lab, "GET", f"/dcv-widget/open/{fake.job_id}?quality=10")
+    assert status == 400
+    assert b"display quality: &#x27;10&#x27; is not valid; use a whole number from 0 to 9" in body
 
 
 # -- a DCV desktop (the stand-in DCV web server, tokens checked by the real verifier) ----------
