@@ -54,6 +54,7 @@ from .session_file import (
     SessionFileError,
     SessionPaths,
     job_files,
+    parse_idle_word,
     parse_last_word,
     parse_session_file,
 )
@@ -125,6 +126,8 @@ class SessionManager:
         # job had at the last listing of the sessions folder (job id -> kinds).
         self._jobs: dict[str, JobStatus] = {}
         self._files: dict[str, frozenset[JobFile]] = {}
+        # The modification time of each job's idle word when last read (None: it had none).
+        self._idle_read: dict[str, float | None] = {}
         self._pace = SqueuePace(slow_poll)
         self._partitions_seen: tuple[float, list[Partition]] = (-math.inf, [])
         self._partitions_lock = threading.Lock()
@@ -457,7 +460,9 @@ class SessionManager:
                 return
             files = job_files(listing)
             for session in tracked:
-                kinds = files.get(session.job_id, frozenset())
+                self._isolated(session, self._watch_idle, session, listing)
+                # The idle word asks the scheduler nothing: only the job's other files do.
+                kinds = files.get(session.job_id, frozenset()) - {JobFile.IDLE}
                 if kinds == self._files.get(session.job_id, frozenset()):
                     continue
                 self._files[session.job_id] = kinds
@@ -474,6 +479,24 @@ class SessionManager:
                 if JobFile.ENDED in files.get(session.job_id, frozenset()):
                     self._isolated(session, self._conclude, session.key, lambda ended: ended)
             self._sweep(listing)
+
+    def _watch_idle(self, session: DesktopSession, listing: dict[str, float]) -> None:
+        """Follow the job's idle word (written when nobody is connected, removed on a connect),
+        read again when its modification time changes; its times move onto our clock."""
+        written = listing.get(f"{session.job_id}.idle.json")
+        if self._idle_read.get(session.job_id) == written:
+            return
+        word = None
+        if written is not None:
+            text = self.transport.read_text(self.paths().idle_file(session.job_id))
+            word = parse_idle_word(text) if text else None
+        self._idle_read[session.job_id] = written
+        if word is None or word.launch_id != session.key:
+            since, ends = None, None
+        else:
+            offset = self.slurm.clock.offset
+            since, ends = word.since - offset, word.ends_at - offset
+        self._update(session.key, lambda s: replace(s, idle_since=since, idle_ends_at=ends))
 
     def _tracked(self) -> list[DesktopSession]:
         """Sessions with a job that has not ended: the ones a poll looks at."""
@@ -579,12 +602,14 @@ class SessionManager:
             self._drop_endpoint(key)
             self._jobs.pop(key, None)
             self._files.pop(session.job_id, None)
+            self._idle_read.pop(session.job_id, None)
             # The job removes these itself; a job killed outright leaves them (with a secret).
             # The last word stays for every other manager following the job (the server's
             # panel, another kernel): `_sweep` removes it later.
             paths = self.paths()
             self._remove(session.job_id, paths.session_file(session.job_id))
             self._remove(session.job_id, paths.started_file(session.job_id))
+            self._remove(session.job_id, paths.idle_file(session.job_id))
         self._update(key, lambda current: with_last_word(ended(current), word, tail))
 
     def _remove(self, job_id: str, path: str) -> None:
@@ -618,6 +643,7 @@ class SessionManager:
                     paths.end_file(job_id),
                     paths.session_file(job_id),
                     paths.started_file(job_id),
+                    paths.idle_file(job_id),
                 ):
                     self._remove(job_id, path)
 

@@ -96,6 +96,10 @@ class DesktopSession:
     # False for a desktop adopted from the queue: its job comment names only its engine, route
     # and partition, so `request` holds the defaults for the rest.
     request_known: bool = True
+    # A ready desktop with an idle timeout that nobody is connected to: since when, and when its
+    # job ends it unless someone connects (the job's idle word, on our clock); None otherwise.
+    idle_since: float | None = None
+    idle_ends_at: float | None = None
     outcome: str = ""
     unreachable: bool = False
     ending: bool = False

@@ -1,11 +1,12 @@
 """The files a desktop job writes as it goes, and where they live.
 
 The job writes into `~/.dcv-widget/sessions/` (folder 0700, files 0600): `<job_id>.started.json`
-as it starts on its node, `<job_id>.json` once the desktop answers, `<job_id>.end.json` (its last
-word) as it ends. The kernel lists the folder often (it costs the scheduler nothing) and asks
-Slurm when a name there says something changed. The ready file holds the connect secret, so the
-kernel reads it only to learn readiness and, on a Connect click, to build the URL; the parsed
-`Endpoint` it keeps carries no secret.
+as it starts on its node, `<job_id>.json` once the desktop answers, `<job_id>.idle.json` while
+nobody is connected to a desktop with an idle timeout (when it will end itself),
+`<job_id>.end.json` (its last word) as it ends. The kernel lists the folder often (it costs the
+scheduler nothing) and asks Slurm when a name there says something changed. The ready file holds
+the connect secret, so the kernel reads it only to learn readiness and, on a Connect click, to
+build the URL; the parsed `Endpoint` it keeps carries no secret.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ class SessionPaths:
         """The job's word that it started on its node (no secret)."""
         return posixpath.join(self.sessions, f"{job_id}.started.json")
 
+    def idle_file(self, job_id: str) -> str:
+        """The job's word that nobody is connected and when it ends itself (no secret)."""
+        return posixpath.join(self.sessions, f"{job_id}.idle.json")
+
     def log_pattern(self) -> str:
         """sbatch --output pattern; Slurm replaces %j with the job id."""
         return posixpath.join(self.logs, "desktop-%j.out")
@@ -65,10 +70,16 @@ class JobFile(str, Enum):
     STARTED = "started"  # <job>.started.json: the job runs on its node
     READY = "ready"  # <job>.json: the desktop answers
     ENDED = "ended"  # <job>.end.json: the job's last word
+    IDLE = "idle"  # <job>.idle.json: nobody is connected; the job ends itself at a time
 
 
-_JOB_FILE_NAME = re.compile(r"(\d+)(\.started|\.end)?\.json")
-_JOB_FILE_KINDS = {".started": JobFile.STARTED, None: JobFile.READY, ".end": JobFile.ENDED}
+_JOB_FILE_NAME = re.compile(r"(\d+)(\.started|\.end|\.idle)?\.json")
+_JOB_FILE_KINDS = {
+    ".started": JobFile.STARTED,
+    None: JobFile.READY,
+    ".end": JobFile.ENDED,
+    ".idle": JobFile.IDLE,
+}
 
 
 def job_files(names: Iterable[str]) -> dict[str, frozenset[JobFile]]:
@@ -142,5 +153,25 @@ def parse_last_word(text: str) -> LastWord | None:
     try:
         data = json.loads(text)
         return LastWord(str(data["cause"]), str(data["reason"]), str(data.get("launch", "")))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
+class IdleWord:
+    """What a job with an idle timeout writes while nobody is connected (`<job>.idle.json`):
+    since when, and when it will end itself unless someone connects; epoch seconds on the
+    cluster's clock (the node's), no secret."""
+
+    since: float
+    ends_at: float
+    launch_id: str
+
+
+def parse_idle_word(text: str) -> IdleWord | None:
+    """The job's idle word, or None when the file is not one (it is only advisory)."""
+    try:
+        data = json.loads(text)
+        return IdleWord(float(data["since"]), float(data["ends_at"]), str(data.get("launch", "")))
     except (ValueError, KeyError, TypeError):
         return None

@@ -8,6 +8,7 @@ the view that asked.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future
 from typing import Any
 
@@ -35,6 +36,18 @@ class CardWidget(widgets.DOMWidget):  # type: ignore[misc]
 
     launcher = Dict().tag(sync=True)
     cards = List(Dict()).tag(sync=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.on_msg(self._answer_clock)
+
+    def _answer_clock(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        """Tell the view asking (`clock`) this kernel's time now: the cards' times are on this
+        clock (Slurm's moved onto it, see slurm.ClusterClock), so the view counts down from it
+        rather than from its browser's, which may be off (js/src/time.ts, ServerClock)."""
+        if content.get("action") == "clock":
+            request = str(content.get("request", ""))
+            self.send({"event": "clock", "request": request, "now": time.time()})
 
     def __repr__(self) -> str:
         return static_summary(self.cards)

@@ -32,6 +32,9 @@ _ENDING_STEP = ("ending", "Ending")
 # warns in its last 90 s, not from its start), and a long one warns 5 minutes before.
 WARN_MIN = 60.0
 WARN_MAX = 300.0
+# An idle desktop's notification warns this long (seconds) before its job ends it, or halfway
+# through a shorter idle timeout: late enough to matter, early enough to connect.
+IDLE_WARN_MAX = 300.0
 
 _ADVICE = {
     "time limit reached": "Launch again with a longer time limit if you need more.",
@@ -84,6 +87,16 @@ def warn_at(ends_at: float | None, started_at: float | None) -> float | None:
     if started_at is None:  # the limit is not known: the longest warning
         return ends_at - WARN_MAX
     return ends_at - min(WARN_MAX, max(WARN_MIN, (ends_at - started_at) / 10))
+
+
+def idle_fields(session: DesktopSession) -> dict[str, float | None]:
+    """A ready desktop that nobody is connected to: when its job ends it unless someone
+    connects (`idle_ends_at`, the card ticks "ends in 4 min unless someone connects") and from
+    when the view warns (`idle_warn_at`, once); None for both otherwise."""
+    ends, since = session.idle_ends_at, session.idle_since
+    if ends is None or since is None or session.state != SessionState.READY or session.ending:
+        return {"idle_ends_at": None, "idle_warn_at": None}
+    return {"idle_ends_at": ends, "idle_warn_at": ends - min(IDLE_WARN_MAX, (ends - since) / 2)}
 
 
 def tone_for(session: DesktopSession) -> str:
@@ -205,6 +218,9 @@ def card_for(
         "expected_label": expected_label(session),
         "expected_start": session.expected_start if expected_label(session) == EXPECTS else None,
         "warn_at": warn_at(session.ends_at, session.started_at) if limited else None,
+        **idle_fields(session),
+        # Its changes notify while its card is out of sight (js/src/notify.ts): a desktop's.
+        "notify": True,
         "outcome": f"Ended: {session.outcome}" if ended else "",
         "log_tail": session.log_tail,
         "advice": _ADVICE.get(session.outcome, "") if ended else "",

@@ -13,6 +13,7 @@ from dcv_widget.desktops.request import LaunchRequest
 from dcv_widget.desktops.session import DesktopSession, SessionState, boot_words, observe
 from dcv_widget.desktops.slurm import JobStatus
 from dcv_widget.ui.desktop_cards import (
+    IDLE_WARN_MAX,
     WARN_MAX,
     WARN_MIN,
     about,
@@ -106,6 +107,26 @@ def test_the_time_left_warns_in_the_last_tenth_of_the_limit_within_bounds() -> N
     ready = session(SessionState.READY, started_at=start, ends_at=start + 3600)
     assert card_for(ready)["warn_at"] == start + 3600 - WARN_MAX
     assert card_for(replace(ready, state=SessionState.ENDED))["warn_at"] is None
+
+
+def test_an_idle_ready_desktop_says_when_it_ends_and_from_when_to_warn() -> None:
+    since = 1_000_000.0
+    idle = session(SessionState.READY, idle_since=since, idle_ends_at=since + 1800)
+    card = card_for(idle)
+    assert (card["idle_ends_at"], card["idle_warn_at"]) == (
+        since + 1800,
+        since + 1800 - IDLE_WARN_MAX,
+    )
+    # A short idle timeout warns halfway.
+    short = card_for(replace(idle, idle_ends_at=since + 120))
+    assert short["idle_warn_at"] == since + 60
+    # Someone connected, or the desktop is on its way out: nothing to warn of.
+    for other in (
+        replace(idle, idle_since=None, idle_ends_at=None),
+        replace(idle, ending=True),
+        replace(idle, state=SessionState.ENDED, outcome="idle stop"),
+    ):
+        assert (card_for(other)["idle_ends_at"], card_for(other)["idle_warn_at"]) == (None, None)
 
 
 def test_actions_per_state() -> None:

@@ -16,7 +16,7 @@ import dcv_widget.desktops.manager as manager_module
 from dcv_widget.desktops.manager import SessionManager
 from dcv_widget.desktops.session import DesktopSession, SessionState
 from dcv_widget.desktops.session_file import SessionPaths
-from dcv_widget.desktops.slurm import JobStatus, JobTag, job_comment
+from dcv_widget.desktops.slurm import ClusterClock, JobStatus, JobTag, job_comment
 from dcv_widget.transport.local import LocalTransport
 
 
@@ -43,6 +43,7 @@ class ScriptedSlurm:
         self.queue: dict[str, JobStatus] = {}
         self.accounted: dict[str, JobStatus] = {}
         self.squeues = 0
+        self.clock = ClusterClock()
         self.on_cancel: Callable[[str], None] = lambda job_id: None
 
     def jobs(self) -> dict[str, JobStatus]:
@@ -314,3 +315,32 @@ def test_last_words_nobody_followed_do_not_pile_up_in_the_listed_folder(
     assert left() == ["799.end.json"], f"{len(left())} stale last words listed every second"
     run_rounds(manager, clock, 600, until=lambda: False)
     assert left() == []
+
+
+def test_the_idle_word_reaches_the_session_on_our_clock_without_asking_the_scheduler(
+    tmp_path: Path, clock: Clock
+) -> None:
+    # A ready dcv desktop nobody is connected to: its job writes the idle word (cluster clock,
+    # here 7 s ahead of ours) and removes it when someone connects; the listing follows both.
+    slurm = ScriptedSlurm()
+    manager, _ = make_manager(tmp_path, slurm)
+    slurm.queue["100"] = job("100", "k1", "RUNNING", "dcv-node-1")
+    ready_file(tmp_path, "100", "k1")
+    manager.rediscover()
+    assert by_key(manager, "k1").state == SessionState.READY
+    slurm.clock.offset = 7.0
+    squeues = slurm.squeues
+    idle = {"launch": "k1", "since": clock.now + 7, "ends_at": clock.now + 7 + 300}
+    write(tmp_path, "100.idle.json", idle)
+    manager._watch_files()
+    session = by_key(manager, "k1")
+    assert (session.idle_since, session.idle_ends_at) == (clock.now, clock.now + 300)
+    (Path(SessionPaths(str(tmp_path)).sessions) / "100.idle.json").unlink()
+    manager._watch_files()
+    session = by_key(manager, "k1")
+    assert (session.idle_since, session.idle_ends_at) == (None, None)
+    # Another launch's word (an earlier job with this id) is not this desktop's.
+    write(tmp_path, "100.idle.json", {**idle, "launch": "other"})
+    manager._watch_files()
+    assert by_key(manager, "k1").idle_ends_at is None
+    assert slurm.squeues == squeues

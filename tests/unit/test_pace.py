@@ -73,13 +73,15 @@ def test_job_files_reads_a_listing_by_name() -> None:
         "17.json",
         "18.started.json",
         "18.end.json",
+        "17.idle.json",
+        ".17.idle.json.tmp",  # an idle word being written
         ".19.json.tmp",  # a session file being written
         "19.json.tmp",
         "notes.txt",
         "x17.json",
     ]
     assert job_files(names) == {
-        "17": frozenset({JobFile.STARTED, JobFile.READY}),
+        "17": frozenset({JobFile.STARTED, JobFile.READY, JobFile.IDLE}),
         "18": frozenset({JobFile.STARTED, JobFile.ENDED}),
     }
     assert job_files([]) == {}

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from dcv_widget.desktops.session_file import SessionFileError, SessionPaths, parse_session_file
+from dcv_widget.desktops.session_file import (
+    IdleWord,
+    SessionFileError,
+    SessionPaths,
+    parse_idle_word,
+    parse_session_file,
+)
 
 
 def test_parse_the_file_the_job_writes() -> None:
@@ -41,3 +47,11 @@ def test_paths_live_under_the_users_private_folder() -> None:
     assert paths.session_file("12") == "/home/ada/.dcv-widget/sessions/12.json"
     assert paths.log_pattern() == "/home/ada/.dcv-widget/logs/desktop-%j.out"
     assert paths.log_file("12") == "/home/ada/.dcv-widget/logs/desktop-12.out"
+    assert paths.idle_file("12") == "/home/ada/.dcv-widget/sessions/12.idle.json"
+
+
+def test_the_idle_word_as_the_dcv_job_writes_it() -> None:
+    text = '{"job_id": "12", "launch": "k", "since": 1700000000, "ends_at": 1700001800}\n'
+    assert parse_idle_word(text) == IdleWord(1700000000.0, 1700001800.0, "k")
+    assert parse_idle_word('{"launch": "k", "since": 1}') is None
+    assert parse_idle_word("half a fi") is None

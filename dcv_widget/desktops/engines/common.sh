@@ -5,6 +5,8 @@
 # Files (all under ~/.dcv-widget, folders 0700, files 0600 through umask 077):
 #   sessions/<job>.started.json  written as the job starts on its node (node name, no secret)
 #   sessions/<job>.json      written once the desktop answers: endpoint + connect secret
+#   sessions/<job>.idle.json while nobody is connected to a desktop with an idle timeout: since
+#                            when, and when the job ends itself (epoch seconds), no secret
 #   sessions/<job>.end.json  the job's last word (why it ended), no secret
 #   run/<job>/               private scratch (sockets, password files), removed on exit
 # Secrets never reach argv, stdout/stderr or this job's log.
@@ -19,6 +21,8 @@ session_file="$sessions/$SLURM_JOB_ID.json"
 tmp_file="$sessions/.$SLURM_JOB_ID.json.tmp"
 end_file="$sessions/$SLURM_JOB_ID.end.json"
 started_file="$sessions/$SLURM_JOB_ID.started.json"
+idle_file="$sessions/$SLURM_JOB_ID.idle.json"
+idle_tmp="$sessions/.$SLURM_JOB_ID.idle.json.tmp"
 # The last word: end_cause is one of server-exit, signal, failed, idle; end_reason is for people.
 end_cause="server-exit"
 end_reason="the desktop server exited"
@@ -37,7 +41,7 @@ cleanup() {
     # Ignore further stop signals (a second scancel) so the clean-up always finishes.
     trap '' TERM INT HUP USR1
     trap - EXIT
-    rm -f "$session_file" "$tmp_file" "$started_file"
+    rm -f "$session_file" "$tmp_file" "$started_file" "$idle_file" "$idle_tmp"
     stop_desktop
     # Asked once: inside a trap bash's job table lags, and `jobs -pr` keeps listing processes
     # long gone (the loop then always took its whole 5 s); `kill -0` asks the kernel.
@@ -82,7 +86,7 @@ take over this desktop; ask your admin to run: install -d -m 1777 -o root -g roo
 mkdir -p "$state_dir" "$sessions" "$state_dir/run" "$work" || fail "cannot create $work"
 chmod 700 "$state_dir" "$sessions" "$state_dir/run" "$work"
 # Files left by an earlier job with this id (killed with SIGKILL, cluster rebuilt) are not ours.
-rm -f "$session_file" "$tmp_file" "$end_file"
+rm -f "$session_file" "$tmp_file" "$end_file" "$idle_file" "$idle_tmp"
 # The kernel watches this folder (a listing costs the scheduler nothing) and asks Slurm only when
 # a file here says something changed: this one says the job has started on its node.
 printf '{"job_id": "%s", "launch": "%s", "node": %s}\n' \
