@@ -24,6 +24,7 @@ from typing import Any
 
 from ..access.instructions import through_jupyter
 from ..desktops.manager import SessionManager
+from ..desktops.presets import saved_values
 from ..desktops.request import InvalidRequest, LaunchRequest
 from ..desktops.session import DesktopSession, SessionState
 from ..desktops.slurm import Partition, SlurmError
@@ -32,12 +33,20 @@ from ..settings import DesktopSettings, load_settings
 from ..ui.desktop_cards import actions_for, card_for
 from ..ui.launcher import (
     FIELD_NAMES,
-    FIELDS,
+    LABELS,
     labelled,
     launch_blocker,
     launcher_fields,
     parse_field,
     partitions_unread,
+)
+from ..ui.presets import (
+    all_presets,
+    chooser,
+    locked_preset,
+    relaunch_change,
+    relaunch_form,
+    still_chosen,
 )
 
 log = logging.getLogger(__name__)
@@ -45,7 +54,6 @@ log = logging.getLogger(__name__)
 # The partitions' state is re-read at most this often (seconds), for every browser together: the
 # widget's pace (ui/desktop.py, PARTITIONS_REFRESH).
 PARTITIONS_REFRESH = 90.0
-LABELS = {f.name: f.label for f in FIELDS}
 
 
 class FormInvalid(Exception):
@@ -71,12 +79,29 @@ def checked_form(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The launch values for the form's `raw` values on top of the site's defaults, and each bad
     field's error named by its label: the widget's rules (launcher.parse_field: LaunchRequest,
-    then the site's bounds). A locked panel takes the site's values only."""
-    defaults = settings.request()
+    then the site's bounds). `raw["preset"]` names the preset they sit on ("" or none: the
+    site's defaults, default_preset included). A locked panel takes the site's values only, a
+    locked preset its own."""
+    errors: dict[str, str] = {}
+    preset = None
+    if raw.get("preset"):
+        try:
+            preset = settings.preset(str(raw["preset"]))
+        except InvalidRequest as exc:
+            errors["preset"] = str(exc)
+    defaults = settings.request(preset=preset.name if preset else None)
     baseline = {f.name: getattr(defaults, f.name) for f in fields(LaunchRequest)}
     values = dict(baseline)
-    errors: dict[str, str] = {}
+    fixed = (
+        "c.DesktopSettings.panel_locked"
+        if settings.panel_locked
+        else f"the preset {preset.name!r} is locked"
+        if preset is not None and preset.locked
+        else ""
+    )
     for name in raw:
+        if name == "preset":
+            continue
         if name not in FIELD_NAMES:
             errors[name] = f"{name}: not a field of the launcher form; use {', '.join(FIELD_NAMES)}"
         else:
@@ -87,10 +112,10 @@ def checked_form(
         values[name] = parsed
         if error:
             errors[name] = error
-        elif settings.panel_locked and parsed != baseline[name]:
+        elif fixed and parsed != baseline[name]:
             errors[name] = (
                 f"{LABELS[name]}: {parsed!r} cannot be chosen; the site fixed it to "
-                f"{baseline[name]!r} (c.DesktopSettings.panel_locked)"
+                f"{baseline[name]!r} ({fixed})"
             )
     return values, errors
 
@@ -134,7 +159,13 @@ class Desktops:
             manager.sessions(),
             key=lambda s: -int(s.job_id) if s.job_id.isdigit() else -inf,
         )
-        return {"cards": [card_for(s, manager.access(s.key), self._error_of(s)) for s in sessions]}
+        partitions = self._partitions  # as last read: listing runs no sinfo
+        return {
+            "cards": [
+                card_for(s, manager.access(s.key), self._error_of(s), partitions=partitions)
+                for s in sessions
+            ]
+        }
 
     def _adopt_if_due(self, manager: SessionManager, every: float) -> None:
         """Adopt desktops launched elsewhere, on an action thread, at most once per `every` s."""
@@ -162,30 +193,85 @@ class Desktops:
         field = next(f for f in launcher["fields"] if f["name"] == "partition")
         return {"options": field["options"], "message": launcher["message"]}
 
-    def form(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        """The launcher form for `raw` values, each error under its field, as the widget's."""
+    def form(self, raw: Mapping[str, Any], note: str = "") -> dict[str, Any]:
+        """The launcher form for `raw` values, each error under its field, as the widget's;
+        the preset chooser says which preset they still are (an empty `raw`: the default)."""
         settings, _ = self._ready()
         values, errors = checked_form(raw, settings)
-        return self._launcher(settings, values, errors)
+        return self._launcher(
+            settings, values, errors, raw.get("preset", "" if raw else None), note
+        )
 
     def _launcher(
-        self, settings: DesktopSettings, values: dict[str, Any], errors: dict[str, str]
+        self,
+        settings: DesktopSettings,
+        values: dict[str, Any],
+        errors: dict[str, str],
+        preset: Any = "",
+        note: str = "",
+        focus: str = "",
     ) -> dict[str, Any]:
+        """The form; `preset`: the preset the values sit on (None: the default preset)."""
         partitions, message = self._partitions_now()
+        presets, problems = all_presets(settings)
+        wanted = settings.default_preset if preset is None else str(preset)
+        chosen = still_chosen(settings, presets, wanted, values)
+        locked = settings.panel_locked or locked_preset(presets, chosen)
         return {
             "fields": launcher_fields(
                 values,
                 {name: error for name, error in errors.items() if name in FIELD_NAMES},
                 partitions,
-                locked=settings.panel_locked,
+                locked=locked,
                 bounds=settings.bounds(),
                 boot_seconds=settings.node_boot_seconds,
             ),
-            "locked": settings.panel_locked,
+            "locked": locked,
             "can_launch": not errors,
             "launch_blocker": launch_blocker(errors),
             "message": message,
+            # No chooser on a locked panel: it launches the site's values only.
+            "presets": None
+            if settings.panel_locked
+            else {**chooser(settings, presets, problems, chosen), "note": note},
+            "focus": focus,
         }
+
+    def save_preset(self, name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """Save the form's `raw` values as the user's preset `name` (InvalidRequest says why
+        not); the form, on it now."""
+        settings, _ = self._ready()
+        values, errors = checked_form(raw, settings)
+        if errors:
+            field = next(iter(errors))
+            raise InvalidRequest(field, values.get(field), f"fix the form first: {errors[field]}")
+        request = LaunchRequest(**values)
+        saved = settings.preset_store().save(name, saved_values(request), settings.site_presets())
+        return self.form({"preset": saved.name}, f"Saved your preset {saved.name!r}.")
+
+    def delete_preset(self, name: str) -> dict[str, Any]:
+        """Delete the user's preset `name` (NotFound if there is none); the form, on Custom."""
+        settings, _ = self._ready()
+        if not settings.preset_store().delete(name):
+            raise NotFound(f"you have no preset called {name[:40]!r}; reload the form")
+        return self.form({}, f"Deleted your preset {name!r}.")
+
+    def relaunch(self, ident: str) -> dict[str, Any]:
+        """*Launch again*: {"card"} of a new desktop with the same options; or, when its end
+        says what to change or its options are not all known, {"values", "launcher"}: the
+        form to open, filled with them, the field to change marked."""
+        settings, manager = self._ready()
+        session = self._offering(ident, "relaunch")
+        partitions, _ = self._partitions_now()
+        now, change = relaunch_change(settings, session, partitions)
+        if now:
+            return {"card": card_for(manager.launch(session.request))}
+        values, errors, note = relaunch_form(settings, session, change, LABELS)
+        raw = {name: values[name] for name in FIELD_NAMES}
+        form_values, _ = checked_form(raw, settings)
+        focus = change.field if change else FIELD_NAMES[0]
+        launcher = self._launcher(settings, form_values, errors, "", note, f"{focus}#{ident}")
+        return {"values": raw, "launcher": launcher}
 
     def _partitions_now(self) -> tuple[list[Partition], str]:
         """The partitions, read again if the last sinfo is older than PARTITIONS_REFRESH."""

@@ -11,10 +11,16 @@ and a browser that sends it back in If-None-Match gets an empty 304 while nothin
     POST desktops         {field: value, ...}  launch: 201 {"card"}; 400 {"message", "field",
                                        "errors", "launcher"}, each error named by its label
     POST desktops/<id>/end | dismiss | check   202; 404 not this user's; 409 not offered now
+    POST desktops/<id>/relaunch        Launch again: 201 {"card"}, or 200 {"values", "launcher"}:
+                                       the form to open, the field to change marked
     GET  desktops/<id>/connect         {"path"}: the proxy's entry, relative to the base URL
     POST form             {field: value, ...}  the form with each error under its field
     GET  partitions                    {"options", "message"}: as the form labels them
     GET  settings                      {"defaults", "locked", "launcher_tile", "bounds", "launcher"}
+    GET  presets                       {"presets"}: the chooser (the site's, then the user's)
+    POST presets          {"name", "fields": {field: value, ...}}  save the user's preset: 201
+                                       {"launcher"} on it; 400 {"message", "field"}
+    DELETE presets/<name>              delete the user's preset: 200 {"launcher"}; 404 none
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
+from ..desktops.request import InvalidRequest
 from .panel import Desktops, FormInvalid, NotAllowed, NotFound
 
 API_ROOT = "dcv-widget/api"
@@ -120,6 +127,43 @@ class DesktopActionHandler(_ApiHandler):
         self._reply({}, 202)
 
 
+class RelaunchHandler(_ApiHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, ident: str) -> None:
+        answer = await self._call(self.desktops.relaunch, ident)
+        self._reply(answer, 201 if "card" in answer else 200)
+
+
+class PresetsHandler(_ApiHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        launcher = await self._call(self.desktops.form, {})
+        self._reply({"presets": launcher["presets"]})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self._fields()
+        raw = body.get("fields", {})
+        if not isinstance(raw, dict):
+            raise web.HTTPError(400, "%s", 'send the form\'s fields as "fields": {...}')
+        try:
+            launcher = await self._call(self.desktops.save_preset, str(body.get("name", "")), raw)
+        except InvalidRequest as exc:
+            self._reply({"message": str(exc), "field": exc.field}, 400)
+            return
+        self._reply({"launcher": launcher}, 201)
+
+
+class PresetHandler(_ApiHandler):
+    @web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        self._reply({"launcher": await self._call(self.desktops.delete_preset, name)})
+
+
 class ConnectHandler(_ApiHandler):
     @web.authenticated
     @authorized
@@ -154,6 +198,9 @@ HANDLERS = [
     ("desktops", DesktopsHandler),
     (f"desktops/{_ID}/(end|dismiss|check)", DesktopActionHandler),
     (f"desktops/{_ID}/connect", ConnectHandler),
+    (f"desktops/{_ID}/relaunch", RelaunchHandler),
+    ("presets", PresetsHandler),
+    ("presets/([^/]{1,120})", PresetHandler),
     ("form", FormHandler),
     ("partitions", PartitionsHandler),
     ("settings", SettingsHandler),

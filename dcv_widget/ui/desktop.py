@@ -21,6 +21,7 @@ from typing import Any
 from ..common.poll_loop import PollLoop
 from ..desktops.display import DisplayChoice
 from ..desktops.manager import SessionManager
+from ..desktops.presets import find, saved_values
 from ..desktops.request import InvalidRequest, LaunchRequest
 from ..desktops.session import DesktopSession
 from ..desktops.slurm import Partition, SlurmError
@@ -30,11 +31,21 @@ from .card_widget import CardWidget
 from .desktop_cards import card_for
 from .launcher import (
     FIELD_NAMES,
+    LABELS,
     labelled,
     launch_blocker,
     launcher_fields,
     parse_field,
     partitions_unread,
+)
+from .presets import (
+    all_presets,
+    chooser,
+    locked_preset,
+    preset_values,
+    relaunch_change,
+    relaunch_form,
+    still_chosen,
 )
 
 # Launch clicks with the same values closer together than this (seconds) are one launch.
@@ -68,11 +79,13 @@ class Desktop(CardWidget):
         locked: bool = False,
         attach: bool = True,
         settings: DesktopSettings | None = None,
+        preset: str | None = None,
         **launch_options: Any,
     ) -> None:
         self._settings = settings or load_settings()
         self._bounds = self._settings.bounds()
-        self._request = self._settings.request(**launch_options)
+        self._request = self._settings.request(preset=preset, **launch_options)
+        self._presets, self._preset_problems = all_presets(self._settings)
         self._manager = manager or default_manager()
         self._locked = locked
         self._values: dict[str, Any] = {
@@ -81,6 +94,14 @@ class Desktop(CardWidget):
         self._baseline = dict(self._values)
         self._errors: dict[str, str] = {}
         self._message = ""
+        # The preset the form holds ("": Custom), and what the last preset action or Launch
+        # again has to say above the form.
+        chosen = self._settings.default_preset if preset is None else preset
+        self._preset = still_chosen(self._settings, self._presets, chosen, self._values)
+        self._note = ""
+        # The field Launch again marked, and a counter so each click moves the focus there.
+        self._focus = ""
+        self._focus_count = 0
         self._partitions: list[Partition] = []
         self._partitions_read = 0.0  # time.monotonic() of the last sinfo
         self._shown_at = -SHOWN_LEASE  # time.monotonic() of the last "shown" from a view
@@ -123,6 +144,26 @@ class Desktop(CardWidget):
         self._refresh()
         return session
 
+    def relaunch(self, key: str) -> DesktopSession | None:
+        """*Launch again*: a new desktop with the same options, or, when the end says what to
+        change (relaunch.py) or the options are not all known (adopted), the form filled with
+        them and the field to change marked (None then)."""
+        session = self._manager.get(key)
+        now, change = relaunch_change(self._settings, session, self._partitions)
+        if now:
+            launched = self._manager.launch(session.request)
+            self._refresh()
+            return launched
+        self._values, self._errors, self._note = relaunch_form(
+            self._settings, session, change, LABELS
+        )
+        self._baseline = dict(self._values)
+        self._preset = ""
+        self._focus_count += 1
+        self._focus = f"{change.field if change else FIELD_NAMES[0]}#{self._focus_count}"
+        self._refresh()
+        return None
+
     def end(self, key: str) -> None:
         self._manager.end(key).add_done_callback(partial(self._report, key))
 
@@ -140,8 +181,13 @@ class Desktop(CardWidget):
         action = content.get("action")
         key = str(content.get("key", ""))
         allowed = self._allowed(key)
-        if action == "set" and not self._locked:
+        if action == "set" and not self._fields_locked():
             self._set_field(str(content.get("field", "")), content.get("value"))
+        elif action in ("preset", "save_preset", "delete_preset") and not self._locked:
+            self._preset_action(action, str(content.get("name", "")))
+        elif action == "relaunch" and "relaunch" in allowed:
+            with contextlib.suppress(InvalidRequest):  # shown in the form
+                self.relaunch(key)
         elif action == "launch" and self.launcher.get("can_launch"):
             # A double click is one launch: the same values again within DOUBLE_CLICK seconds.
             clicked = (time.monotonic(), dict(self._values))
@@ -178,6 +224,39 @@ class Desktop(CardWidget):
         elif action == "dismiss" and "dismiss" in allowed:
             self.dismiss(key)
 
+    def _fields_locked(self) -> bool:
+        """Whether the form's fields are read-only: a locked widget, or a locked preset."""
+        return self._locked or locked_preset(self._presets, self._preset)
+
+    def _preset_action(self, action: str, name: str) -> None:
+        """Choose a preset ("" for Custom: the values stay, free to edit), save the form's
+        values as the user's preset `name`, or delete the user's preset `name`."""
+        self._note = ""
+        if action == "preset":
+            preset = find(self._presets, name) if name else None
+            if preset is not None:
+                self._values = preset_values(self._settings, preset)
+                self._baseline = dict(self._values)
+                self._errors = {}
+            self._preset = preset.name if preset else ""
+        elif action == "save_preset":
+            try:
+                request = LaunchRequest(**self._values)
+                site = self._settings.site_presets()
+                saved = self._settings.preset_store().save(name, saved_values(request), site)
+            except InvalidRequest as exc:
+                self._note = f"Not saved: {exc}"
+            else:
+                self._presets, self._preset_problems = all_presets(self._settings)
+                self._preset = saved.name
+                self._note = f"Saved your preset {saved.name!r}."
+        elif action == "delete_preset":
+            if self._settings.preset_store().delete(name):
+                self._note = f"Deleted your preset {name!r}."
+            self._presets, self._preset_problems = all_presets(self._settings)
+            self._preset = still_chosen(self._settings, self._presets, self._preset, self._values)
+        self._refresh()
+
     def _set_field(self, name: str, value: Any) -> None:
         if name not in self._values:
             return
@@ -192,6 +271,8 @@ class Desktop(CardWidget):
             self._values[field_name] = parsed
             if error:
                 self._errors[field_name] = error
+        self._preset = still_chosen(self._settings, self._presets, self._preset, self._values)
+        self._note = ""
         self._refresh()
 
     def _report(self, key: str, future: Future[None]) -> None:
@@ -240,14 +321,22 @@ class Desktop(CardWidget):
                     self._values,
                     self._errors,
                     self._partitions,
-                    locked=self._locked,
+                    locked=self._fields_locked(),
                     bounds=self._bounds,
                     boot_seconds=self._settings.node_boot_seconds,
                 ),
-                "locked": self._locked,
+                "locked": self._fields_locked(),
                 "can_launch": not self._errors,
                 "launch_blocker": launch_blocker(self._errors),
                 "message": self._message,
+                # No chooser on a locked widget: it launches its values only.
+                "presets": None
+                if self._locked
+                else {
+                    **chooser(self._settings, self._presets, self._preset_problems, self._preset),
+                    "note": self._note,
+                },
+                "focus": self._focus,
             }
         self._refresh_cards()
 
@@ -268,6 +357,7 @@ class Desktop(CardWidget):
                     self._error_of(s),
                     elsewhere=s.origin != origin,
                     boot_seconds=self._settings.node_boot_seconds,
+                    partitions=self._partitions,
                 )
                 for s in sessions
             ]

@@ -8,12 +8,16 @@ the kernel, so the view holds no logic and tests need no browser.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from html import escape
 from typing import Any
 
 from ..access.instructions import Access
+from ..desktops.relaunch import change_for
 from ..desktops.session import DesktopSession, SessionState, boot_words
+from ..desktops.slurm import Partition
+from .launcher import LABELS
 
 STEPS = (
     (SessionState.SUBMITTING, "submitted", "Submitted"),
@@ -114,7 +118,7 @@ def tone_for(session: DesktopSession) -> str:
 def actions_for(session: DesktopSession, access: Access | None = None) -> list[str]:
     """What a person may do with this desktop now."""
     if session.state == SessionState.ENDED:
-        return ["dismiss"]
+        return ["relaunch", "dismiss"]
     if session.ending:
         return []
     if session.state == SessionState.READY and access is not None and not access.pending:
@@ -185,6 +189,7 @@ def card_for(
     *,
     elsewhere: bool = False,
     boot_seconds: int = 0,
+    partitions: Sequence[Partition] = (),
 ) -> dict[str, Any]:
     """The card of one desktop, with the error of its last Connect or End if any; `elsewhere`:
     launched from another notebook or outside one (shown apart); `boot_seconds`: the site's
@@ -224,9 +229,32 @@ def card_for(
         "outcome": f"Ended: {session.outcome}" if ended else "",
         "log_tail": session.log_tail,
         "advice": _ADVICE.get(session.outcome, "") if ended else "",
+        **relaunch_fields(session, partitions),
         "error": error,
         "access": access_card(access) if access and session.state == SessionState.READY else None,
         "actions": actions_for(session, access),
+    }
+
+
+def relaunch_fields(session: DesktopSession, partitions: Sequence[Partition]) -> dict[str, Any]:
+    """An ended card's *Launch again*: what to change first, when its end says so (the words,
+    and the field the form marks), and whether the click opens the form (a change to make, or
+    a desktop adopted from the queue whose options are not all known) rather than relaunching
+    (`partitions`: sinfo's, for the partition's limits)."""
+    if session.state != SessionState.ENDED:
+        return {"relaunch_hint": "", "relaunch_field": "", "relaunch_form": False}
+    change = change_for(session, partitions)
+    if change is None:
+        return {
+            "relaunch_hint": "",
+            "relaunch_field": "",
+            "relaunch_form": not session.request_known,
+        }
+    label = LABELS.get(change.field, change.field)
+    return {
+        "relaunch_hint": f"To launch again, change {label}: {change.hint}",
+        "relaunch_field": change.field,
+        "relaunch_form": True,
     }
 
 

@@ -59,6 +59,7 @@ FIELDS = (
 FIELD_NAMES = tuple(f.name for f in FIELDS)
 # Errors in the form name a field as it is labelled there ("Time limit: …", not "time: …").
 _LABELS = {f.name: f.label for f in FIELDS}
+LABELS = _LABELS  # for the cards' and Launch again's words ("change CPUs: …")
 _NUMBERS = {f.name for f in FIELDS if f.kind == "number"}
 # Empty text means "the cluster's default" for these.
 _OPTIONAL = {"partition", "memory"}

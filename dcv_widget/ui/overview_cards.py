@@ -97,6 +97,10 @@ def overview_card(
         "outcome": "",
         "log_tail": "",
         "advice": "",
+        # A student's desktop is theirs to launch again: no Launch again here.
+        "relaunch_hint": "",
+        "relaunch_field": "",
+        "relaunch_form": False,
         "error": error,
         "access": None,
         "actions": [] if gone else ["end"],

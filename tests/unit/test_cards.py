@@ -11,7 +11,7 @@ from dcv_widget.access.instructions import pending as access_pending
 from dcv_widget.access.instructions import problem as access_problem
 from dcv_widget.desktops.request import LaunchRequest
 from dcv_widget.desktops.session import DesktopSession, SessionState, boot_words, observe
-from dcv_widget.desktops.slurm import JobStatus
+from dcv_widget.desktops.slurm import JobStatus, Partition
 from dcv_widget.ui.desktop_cards import (
     IDLE_WARN_MAX,
     WARN_MAX,
@@ -134,7 +134,26 @@ def test_actions_per_state() -> None:
     direct = Access("direct", "Direct connection")
     assert card_for(session(SessionState.READY), direct)["actions"] == ["connect", "end"]
     assert card_for(session(SessionState.READY, ending=True), direct)["actions"] == []
-    assert card_for(session(SessionState.ENDED, outcome="cancelled"))["actions"] == ["dismiss"]
+    ended = card_for(session(SessionState.ENDED, outcome="cancelled"))
+    assert ended["actions"] == ["relaunch", "dismiss"]
+
+
+def test_launch_again_says_what_to_change_when_the_end_says_so() -> None:
+    never = session(SessionState.ENDED, outcome="cancelled", never_reason="PartitionConfig")
+    never = replace(never, request=LaunchRequest(partition="dcv", cpus=64))
+    dcv = Partition("dcv", "up", True, "infinite", 8, 0, 8, 1, 0, node_cpus=8)
+    card = card_for(never, partitions=[dcv])
+    assert card["relaunch_form"] and card["relaunch_field"] == "cpus"
+    assert card["relaunch_hint"] == (
+        "To launch again, change CPUs: no node of dcv has 64 CPUs: ask for at most 8, or "
+        "choose another partition."
+    )
+    # Any other end relaunches at once; one adopted from the queue opens the form.
+    plain = card_for(session(SessionState.ENDED, outcome="time limit reached"))
+    assert (plain["relaunch_form"], plain["relaunch_hint"]) == (False, "")
+    adopted = session(SessionState.ENDED, outcome="cancelled", request_known=False)
+    assert card_for(adopted)["relaunch_form"]
+    assert card_for(session(SessionState.READY))["relaunch_form"] is False
 
 
 def test_ended_cards_say_what_to_do_and_keep_no_time_left() -> None:

@@ -3,6 +3,8 @@ label, with the site's defaults underneath and its locks."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from traitlets import TraitError
 
@@ -42,3 +44,31 @@ def test_the_launcher_tile_setting_takes_launch_or_form() -> None:
     assert DesktopSettings(launcher_tile="form").launcher_tile == "form"
     with pytest.raises(TraitError):
         DesktopSettings(launcher_tile="open")
+
+
+PRESETS = [
+    {"name": "GPU", "gpus": 1, "time": "4:00:00"},
+    {"name": "Class", "partition": "dcv", "time": "2:00:00", "locked": True},
+]
+
+
+def test_a_preset_is_what_the_form_sits_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path))
+    settings = DesktopSettings(presets=PRESETS, access="direct")
+    values, errors = checked_form({"preset": "GPU", "cpus": 2}, settings)
+    assert errors == {} and (values["gpus"], values["time"], values["cpus"]) == (1, "4:00:00", 2)
+    _, errors = checked_form({"preset": "Nope"}, settings)
+    assert errors["preset"].startswith("preset: 'Nope' is not valid; choose one of the presets")
+
+
+def test_a_locked_preset_takes_its_own_values_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path))
+    settings = DesktopSettings(presets=PRESETS, access="direct")
+    assert checked_form({"preset": "Class", "time": "2:00:00"}, settings)[1] == {}
+    _, errors = checked_form({"preset": "Class", "time": "3:00:00"}, settings)
+    assert errors == {
+        "time": "Time limit: '3:00:00' cannot be chosen; the site fixed it to '2:00:00' "
+        "(the preset 'Class' is locked)"
+    }
