@@ -33,6 +33,7 @@ from ..access.instructions import ROUTES, Access, pending
 from ..access.routes import RouteOptions, Routes, jupyter_route_base
 from ..common.listeners import Listeners
 from ..common.poll_loop import Backoff, PollLoop
+from ..common.recent import Recent
 from ..transport.base import Transport, TransportError
 from ..transport.local import LocalTransport
 from .bounds import DesktopLimitReached
@@ -68,6 +69,7 @@ from .slurm import (
     job_comment,
     parse_job_comment,
 )
+from .slurm_options import SlurmChoices
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +131,10 @@ class SessionManager:
         # The modification time of each job's idle word when last read (None: it had none).
         self._idle_read: dict[str, float | None] = {}
         self._pace = SqueuePace(slow_poll)
-        self._partitions_seen: tuple[float, list[Partition]] = (-math.inf, [])
-        self._partitions_lock = threading.Lock()
+        # What the launchers show, read for all of them: the partitions (one sinfo), the user's
+        # accounts, QOS and reservations (sacctmgr, one scontrol).
+        self._partitions = Recent(self.slurm.partitions)
+        self._choices = Recent(self.slurm.choices)
         self._closed = False
         self._swept = -math.inf
         self._listeners: Listeners[Listener] = Listeners()
@@ -221,12 +225,12 @@ class SessionManager:
         of the kernel shares that sinfo (the scheduler is shared: see `pace`). A second of
         slack: a caller that read them itself `max_age` ago (its clock started just before
         this one's) gets a new answer, not its own old one."""
-        with self._partitions_lock:
-            read_at, partitions = self._partitions_seen
-            if time.monotonic() - read_at >= max_age - 1.0:
-                partitions = self.slurm.partitions()
-                self._partitions_seen = (time.monotonic(), partitions)
-            return partitions
+        return self._partitions.get(max_age)
+
+    def choices(self, max_age: float) -> SlurmChoices:
+        """The user's accounts, QOS and reservations, as read at most `max_age` seconds ago,
+        shared as the partitions are; a part Slurm cannot say is None (never raises)."""
+        return self._choices.get(max_age)
 
     def close(self) -> None:
         """Stop following the desktops and close the routes held for them; their jobs run on,

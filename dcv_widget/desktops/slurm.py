@@ -11,12 +11,23 @@ the kernel compares them with (and the browser, whose counters tick from them).
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass, replace
 
 from ..transport.base import CommandNotFound, CommandResult, Transport, TransportError
-from .request import InvalidRequest, LaunchRequest, time_limit_seconds
+from .request import InvalidRequest, LaunchRequest, slurm_name, time_limit_seconds
+from .slurm_options import (
+    Associations,
+    Reservation,
+    SlurmChoices,
+    parse_associations,
+    parse_reservations,
+    refusal_words,
+)
+
+log = logging.getLogger(__name__)
 
 JOB_NAME = "dcv-widget"
 SEP = "\x1f"
@@ -31,8 +42,9 @@ CLOCK_TOLERANCE = 2.0
 # One line per partition, node state and node size (sinfo --exact groups a partition's nodes by
 # state and by equal sizes): the partition, whether it is up, its time limit, the nodes' compact
 # state with its flags (idle~ is powered down), how many nodes, their CPUs allocated/idle/other/
-# total, and each node's CPUs, memory (MB) and generic resources ("gpu:a100:4(S:0-1),mps:100").
-_SINFO_FIELDS = ("%P", "%a", "%l", "%t", "%D", "%C", "%c", "%m", "%G")
+# total, each node's CPUs, memory (MB) and generic resources ("gpu:a100:4(S:0-1),mps:100"), and
+# their features ("avx2,x11"; "(null)" for none): the launcher suggests them.
+_SINFO_FIELDS = ("%P", "%a", "%l", "%t", "%D", "%C", "%c", "%m", "%G", "%f")
 _SACCT_FIELDS = ("JobIDRaw", "State", "NodeList")
 # The partition overview's fields: the job's user, then exactly `jobs()`'s (comment last).
 _PARTITION_FIELDS = ("%u", *_SQUEUE_FIELDS)
@@ -139,6 +151,9 @@ class Partition:
     node_cpus: int | None = None
     node_memory_mb: int | None = None
     node_gpus: int | None = None
+    # Every node's features and GPU types (GRES types of "gpu"), sorted: what the launcher offers.
+    features: tuple[str, ...] = ()
+    gpu_types: tuple[str, ...] = ()
 
     @property
     def available(self) -> bool:
@@ -302,12 +317,22 @@ def parse_sacct(text: str) -> dict[str, JobStatus]:
 
 
 # One generic resource of sinfo's %G: name, optional type, count, optional socket binding.
-_GRES = re.compile(r"(?P<name>[^:,()]+)(?::[^:,()]+)*?:(?P<count>\d+)(?:\([^)]*\))?")
+_GRES = re.compile(r"(?P<name>[^:,()]+)(?::(?P<type>[^:,()]+))*?:(?P<count>\d+)(?:\([^)]*\))?")
 
 
 def gres_gpus(gres: str) -> int:
     """GPUs per node in sinfo's %G ("(null)", "gpu:2", "gpu:a100:4(S:0-1),mps:100")."""
     return sum(int(m["count"]) for m in _GRES.finditer(gres) if m["name"] == "gpu")
+
+
+def gres_gpu_types(gres: str) -> set[str]:
+    """The GPU types in sinfo's %G ("gpu:t4:2,gpu:a10g:1(S:0)": t4 and a10g; "gpu:2": none)."""
+    return {m["type"] for m in _GRES.finditer(gres) if m["name"] == "gpu" and m["type"]}
+
+
+def _features(text: str) -> set[str]:
+    """sinfo's %f ("avx2,x11"; "(null)" for none): only names a constraint could name."""
+    return {f for f in text.split(",") if slurm_name(f)}
 
 
 def _most(known: int | None, value: int) -> int:
@@ -324,7 +349,7 @@ def parse_sinfo(text: str) -> list[Partition]:
         parts = line.split(SEP)
         if len(parts) != len(_SINFO_FIELDS):
             raise SlurmError(f"unexpected sinfo line {line!r}")
-        name, avail, time_limit, node_state, nodes, cpus, node_cpus, memory, gres = parts
+        name, avail, time_limit, node_state, nodes, cpus, node_cpus, memory, gres, features = parts
         try:
             node_count = int(nodes)
             _allocated, idle, _other, total = (int(n) for n in cpus.split("/"))
@@ -364,6 +389,8 @@ def parse_sinfo(text: str) -> list[Partition]:
                 node_cpus=_most(known.node_cpus, size[0]),
                 node_memory_mb=_most(known.node_memory_mb, size[1]),
                 node_gpus=_most(known.node_gpus, gres_gpus(gres)),
+                features=tuple(sorted(set(known.features) | _features(features))),
+                gpu_types=tuple(sorted(set(known.gpu_types) | gres_gpu_types(gres))),
             )
     return list(partitions.values())
 
@@ -388,7 +415,15 @@ def sbatch_argv(request: LaunchRequest, *, output: str, comment: str) -> list[st
     if request.memory:
         argv.append(f"--mem={request.memory}")
     if request.gpus:
-        argv.append(f"--gpus={request.gpus}")
+        argv.append(f"--gpus={request.gpus_option}")
+    if request.qos:
+        argv.append(f"--qos={request.qos}")
+    if request.reservation:
+        argv.append(f"--reservation={request.reservation}")
+    if request.constraint:
+        argv.append(f"--constraint={request.constraint}")
+    if request.exclusive:
+        argv.append("--exclusive")
     return argv
 
 
@@ -429,6 +464,7 @@ class SlurmBackend:
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
         self.clock = ClusterClock()
+        self._user = ""
 
     def _run(
         self, argv: list[str], *, stdin: str | None = None, env: dict[str, str] | None = None
@@ -456,8 +492,12 @@ class SlurmBackend:
             env={"SLURM_UMASK": "0077"},
         )
         if not result.ok:
+            why = _first_line(result)
+            words = refusal_words(why, request)
             raise SlurmError(
-                f"Slurm refused the desktop job: {_first_line(result)}. "
+                f"Slurm refused the desktop job: {words} (Slurm said: {why})."
+                if words
+                else f"Slurm refused the desktop job: {why}. "
                 "Check the partition, time limit and resources, or ask your cluster admin."
             )
         return parse_sbatch(result.stdout)
@@ -554,6 +594,58 @@ class SlurmBackend:
         if not result.ok:
             raise SlurmError(f"sinfo failed: {_first_line(result)}")
         return parse_sinfo(result.stdout)
+
+    def user(self) -> str:
+        """The user's name on the cluster side (the transport's), asked once."""
+        if not self._user:
+            result = self._run(["id", "-un"])
+            name = result.stdout.strip()
+            if not result.ok or not slurm_name(name):
+                raise SlurmError(f"could not tell your user name: {_first_line(result)}")
+            self._user = name
+        return self._user
+
+    def associations(self) -> Associations | None:
+        """The user's default account, accounts and their QOS (sacctmgr, from slurmdbd: no
+        slurmctld RPC); None where the cluster keeps no accounting database."""
+        result = self._run(
+            [
+                "sacctmgr",
+                "--noheader",
+                "--parsable2",
+                "show",
+                "user",
+                "withassoc",
+                "where",
+                f"user={self.user()}",
+                "format=defaultaccount,account,qos,defaultqos",
+            ]
+        )
+        if not result.ok:
+            return None
+        return parse_associations(result.stdout)
+
+    def choices(self) -> SlurmChoices:
+        """The user's associations and reservations, each None where Slurm cannot say (and
+        logged): the launcher then takes any name for them."""
+        associations: Associations | None = None
+        reservations: tuple[Reservation, ...] | None = None
+        try:
+            associations = self.associations()
+            accounts = associations.accounts if associations else None
+            reservations = tuple(self.reservations(accounts))
+        except SlurmError as exc:
+            log.warning("dcv_widget: could not list your QOS or reservations: %s", exc)
+        return SlurmChoices(associations, reservations)
+
+    def reservations(self, accounts: tuple[str, ...] | None) -> list[Reservation]:
+        """The reservations the user (with Slurm `accounts`, None: not known) may use, active or
+        to come: one scontrol call (one slurmctld RPC)."""
+        asked = time.time()
+        result = self._run(["scontrol", "show", "reservation", "--oneliner"], env=_SQUEUE_ENV)
+        if not result.ok:
+            raise SlurmError(f"scontrol show reservation failed: {_first_line(result)}")
+        return parse_reservations(result.stdout, self.user(), accounts, asked)
 
     def node_address(self, node: str) -> str:
         """The address Slurm reaches `node` at (its NodeAddr), to build URLs the browser opens."""

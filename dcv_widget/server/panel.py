@@ -32,8 +32,10 @@ from ..managers import session_manager
 from ..settings import DesktopSettings, load_settings
 from ..ui.desktop_cards import actions_for, card_for
 from ..ui.launcher import (
+    CHOICES_REFRESH,
     FIELD_NAMES,
     LABELS,
+    combined_error,
     labelled,
     launch_blocker,
     launcher_fields,
@@ -117,7 +119,7 @@ def checked_form(
                 f"{LABELS[name]}: {parsed!r} cannot be chosen; the site fixed it to "
                 f"{baseline[name]!r} ({fixed})"
             )
-    return values, errors
+    return values, errors or combined_error(values)
 
 
 class Desktops:
@@ -225,6 +227,7 @@ class Desktops:
                 locked=locked,
                 bounds=settings.bounds(),
                 boot_seconds=settings.node_boot_seconds,
+                choices=self._ready()[1].choices(max_age=CHOICES_REFRESH),
             ),
             "locked": locked,
             "can_launch": not errors,

@@ -25,13 +25,16 @@ from ..desktops.presets import find, saved_values
 from ..desktops.request import InvalidRequest, LaunchRequest
 from ..desktops.session import DesktopSession
 from ..desktops.slurm import Partition, SlurmError
+from ..desktops.slurm_options import SlurmChoices
 from ..managers import default_manager
 from ..settings import DesktopSettings, load_settings
 from .card_widget import CardWidget
 from .desktop_cards import card_for
 from .launcher import (
+    CHOICES_REFRESH,
     FIELD_NAMES,
     LABELS,
+    combined_error,
     labelled,
     launch_blocker,
     launcher_fields,
@@ -103,6 +106,7 @@ class Desktop(CardWidget):
         self._focus = ""
         self._focus_count = 0
         self._partitions: list[Partition] = []
+        self._choices: SlurmChoices | None = None  # None until read
         self._partitions_read = 0.0  # time.monotonic() of the last sinfo
         self._shown_at = -SHOWN_LEASE  # time.monotonic() of the last "shown" from a view
         self._partitions_loop = PollLoop(
@@ -271,6 +275,7 @@ class Desktop(CardWidget):
             self._values[field_name] = parsed
             if error:
                 self._errors[field_name] = error
+        self._errors = self._errors or combined_error(self._values)
         self._preset = still_chosen(self._settings, self._presets, self._preset, self._values)
         self._note = ""
         self._refresh()
@@ -310,6 +315,8 @@ class Desktop(CardWidget):
                 bool(self._partitions),
                 f"every {PARTITIONS_REFRESH:.0f} s while this form is shown",
             )
+        # The user's accounts, QOS and reservations: read every CHOICES_REFRESH at most.
+        self._choices = self._manager.choices(max_age=CHOICES_REFRESH)
         self._refresh()
 
     # -- state for the view -----------------------------------------------------------------
@@ -324,6 +331,7 @@ class Desktop(CardWidget):
                     locked=self._fields_locked(),
                     bounds=self._bounds,
                     boot_seconds=self._settings.node_boot_seconds,
+                    choices=self._choices,
                 ),
                 "locked": self._fields_locked(),
                 "can_launch": not self._errors,

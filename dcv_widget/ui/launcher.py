@@ -8,19 +8,29 @@ site allows.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..desktops.bounds import UNBOUNDED, Bounds
 from ..desktops.request import (
+    CONSTRAINT_EXAMPLES,
     MEMORY_EXAMPLES,
+    OPTIONAL_TEXT,
     TIME_EXAMPLES,
     InvalidRequest,
     LaunchRequest,
+    constraint_features,
     memory_kib,
 )
 from ..desktops.session import boot_words
 from ..desktops.slurm import Partition
+from ..desktops.slurm_options import Reservation, SlurmChoices
+
+# The user's accounts, QOS and reservations change seldom: the launchers re-read them (sacctmgr,
+# from slurmdbd, and one scontrol: one slurmctld RPC) at most this often (seconds).
+CHOICES_REFRESH = 600.0
 
 _ROUTE_LABELS = {
     "jupyter": "through JupyterLab (nothing to run, no port)",
@@ -36,8 +46,9 @@ _ROUTE_LABELS = {
 class _Field:
     name: str
     label: str
-    kind: str  # "select" | "text" | "number"
+    kind: str  # "select" | "text" | "number" | "checkbox"
     hint: str = ""
+    group: str = ""  # "more": under the form's "More options" (rarely changed)
 
 
 FIELDS = (
@@ -45,6 +56,7 @@ FIELDS = (
     _Field("time", "Time limit", "text", f"e.g. {TIME_EXAMPLES}"),
     _Field("cpus", "CPUs", "number"),
     _Field("gpus", "GPUs", "number"),
+    _Field("gpu_type", "GPU type", "select"),
     _Field("memory", "Memory", "text", f"e.g. {MEMORY_EXAMPLES}; empty: the partition's default"),
     _Field("engine", "Engine", "select", "dcv needs NICE DCV on the nodes; novnc needs TigerVNC"),
     _Field(
@@ -55,6 +67,19 @@ FIELDS = (
         "Connect can then fit it to the window",
     ),
     _Field("access", "Access", "select"),
+    # Slurm's own options, offered from what Slurm lists for this user (or typed where it cannot
+    # say), each shown only where it has something to offer.
+    _Field("account", "Account", "select", group="more"),
+    _Field("qos", "QOS", "select", group="more"),
+    _Field("reservation", "Reservation", "select", group="more"),
+    _Field(
+        "constraint",
+        "Node features",
+        "text",
+        f"e.g. {CONSTRAINT_EXAMPLES} (& all, | any); empty: any node",
+        group="more",
+    ),
+    _Field("exclusive", "Whole node", "checkbox", "no other job on the desktop's node", "more"),
 )
 FIELD_NAMES = tuple(f.name for f in FIELDS)
 # Errors in the form name a field as it is labelled there ("Time limit: …", not "time: …").
@@ -62,7 +87,8 @@ _LABELS = {f.name: f.label for f in FIELDS}
 LABELS = _LABELS  # for the cards' and Launch again's words ("change CPUs: …")
 _NUMBERS = {f.name for f in FIELDS if f.kind == "number"}
 # Empty text means "the cluster's default" for these.
-_OPTIONAL = {"partition", "memory"}
+_OPTIONAL = set(OPTIONAL_TEXT)
+_CHECKBOXES = {f.name for f in FIELDS if f.kind == "checkbox"}
 
 
 def labelled(exc: InvalidRequest) -> InvalidRequest:
@@ -82,12 +108,20 @@ def parse_field(
             value = int(str(raw).strip())
         except ValueError:
             return raw, f"{_LABELS[name]}: {raw!r} is not valid; use a whole number"
+    elif name in _CHECKBOXES:
+        value = {"true": True, "false": False}.get(str(raw).lower(), raw)
+        if not isinstance(value, bool):
+            return raw, f"{_LABELS[name]}: {raw!r} is not valid; use true or false"
     elif name in _OPTIONAL:
         value = str(raw if raw is not None else "").strip() or None
     else:
         value = str(raw).strip()
+    probe = {**values, name: value}
+    if name == "gpu_type" and value:
+        # Checked on its own here; whether GPUs are asked for is `combined_error`'s to say.
+        probe["gpus"] = max(1, probe["gpus"] if isinstance(probe["gpus"], int) else 0)
     try:
-        LaunchRequest(**{**values, name: value})
+        LaunchRequest(**probe)
     except InvalidRequest as exc:
         if exc.field == name:
             return value, exc.named(_LABELS[name])
@@ -96,6 +130,16 @@ def parse_field(
     except InvalidRequest as exc:
         return value, exc.named(_LABELS[name])
     return value, ""
+
+
+def combined_error(values: dict[str, Any]) -> dict[str, str]:
+    """The error of options each valid alone but not together (a GPU type without GPUs), under
+    the field it names; {} when they go together. For a form whose fields are all valid."""
+    try:
+        LaunchRequest(**values)
+    except InvalidRequest as exc:
+        return {exc.field: str(labelled(exc))}
+    return {}
 
 
 def _hint(f: _Field, bounds: Bounds) -> str:
@@ -173,7 +217,35 @@ def fit_warnings(p: Partition | None, values: dict[str, Any]) -> dict[str, str]:
                 f"No node of {p.name} has {memory} of memory (the most is {p.node_memory_mb} "
                 f"MB): {never}. Ask for less, or leave it empty for the partition's default."
             )
+    gpu_type = values.get("gpu_type")
+    if isinstance(gpu_type, str) and p.node_gpus and gpu_type not in p.gpu_types:
+        has = f"it has {', '.join(p.gpu_types)}" if p.gpu_types else "its GPUs have no type"
+        warnings["gpu_type"] = (
+            f"No node of {p.name} has GPUs of type {gpu_type} ({has}): {never}. Choose one of "
+            "its types, or another partition."
+        )
+    missing = _missing_features(values.get("constraint"), p)
+    if missing:
+        has = f"its nodes have {', '.join(p.features)}" if p.features else "it has none"
+        warnings["constraint"] = (
+            f"No node of {p.name} has the feature{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} ({has}): {never}. Choose features of its nodes, or another "
+            "partition."
+        )
     return warnings
+
+
+def _missing_features(constraint: object, p: Partition) -> list[str]:
+    """The features of a valid constraint that no node of `p` has: all those of an & alone;
+    with an | (any of them), all of them only when none is there (parentheses aside)."""
+    try:
+        named = constraint_features(constraint) if isinstance(constraint, str) else ()
+    except InvalidRequest:  # shown as the field's error
+        return []
+    missing = [f for f in named if f not in p.features]
+    if "|" in str(constraint) and len(missing) < len(named):
+        return []
+    return missing
 
 
 def _partition_field(
@@ -220,6 +292,124 @@ def launch_blocker(errors: dict[str, str]) -> str:
     return f"To launch, fix {listed} (see the message{'s' if len(names) > 1 else ''} above)."
 
 
+@dataclass(frozen=True)
+class _Offer:
+    """What the form offers for one of Slurm's options: a list to choose from (None: a text to
+    type, where Slurm cannot list them), whether there is anything to offer (a field without
+    is hidden unless it holds a value), names to suggest while typing, a warning."""
+
+    options: list[dict[str, Any]] | None
+    offered: bool
+    suggestions: tuple[str, ...] = ()
+    warning: str = ""
+
+
+def _allowed(names: Iterable[str], allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """`names` Slurm lists, within the site's list (empty: all of them)."""
+    return tuple(n for n in names if not allowed or n in allowed)
+
+
+def _choice(
+    current: object, unset: str, names: tuple[str, ...], labels: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Options: "" (`unset` says what that means), then `names`; the current value stays one."""
+    options = [{"value": "", "label": unset}]
+    options += [{"value": n, "label": (labels or {}).get(n, n)} for n in names]
+    if isinstance(current, str) and current and current not in names:
+        options.append({"value": current, "label": current})
+    return options
+
+
+def _when(t: float) -> str:
+    return time.strftime("%d %b %Y %H:%M", time.localtime(t))
+
+
+def _reservation_label(r: Reservation, now: float) -> str:
+    span = f"now, until {_when(r.end)}" if r.active(now) else f"{_when(r.start)} to {_when(r.end)}"
+    accounts = f"; account {', '.join(r.accounts)}" if r.accounts else ""
+    return f"{r.name}: {span}{accounts}"
+
+
+def _reservation_warning(r: Reservation | None, account: str | None, now: float) -> str:
+    """What keeps the chosen reservation from taking the desktop as asked: an account it does
+    not admit (Slurm refuses it), or a start still to come (the desktop waits until then)."""
+    if r is None:
+        return ""
+    if r.accounts and account not in r.accounts:
+        them = ", ".join(r.accounts)
+        return (
+            f"{r.name} is for account {them} only: choose {them} under Account, or Slurm "
+            "refuses the desktop."
+        )
+    if not r.active(now):
+        return f"{r.name} starts {_when(r.start)}: the desktop waits in the queue until then."
+    return ""
+
+
+def _slurm_offers(
+    values: dict[str, Any],
+    partitions: list[Partition],
+    choices: SlurmChoices | None,
+    bounds: Bounds,
+) -> dict[str, _Offer]:
+    """What the form offers for the GPU type, node features, account, QOS, reservation and
+    whole node, from sinfo (the chosen partition's nodes) and the user's associations and
+    reservations (`choices`; None: not read yet, a part None: Slurm could not say, so typed)."""
+    now = time.time()
+    chosen = chosen_partition(values["partition"], partitions)
+    nodes = [chosen] if chosen else partitions
+    gpus = values["gpus"] if isinstance(values["gpus"], int) else 0
+    types = _allowed(sorted({t for p in nodes for t in p.gpu_types}), bounds.allowed_gpu_types)
+    features = _allowed(sorted({f for p in nodes for f in p.features}), bounds.allowed_features)
+    offers = {
+        "gpu_type": _Offer(_choice(values["gpu_type"], "any type", types), bool(gpus and types)),
+        "constraint": _Offer(None, bool(features), suggestions=features),
+        "exclusive": _Offer(None, bounds.allow_exclusive),
+    }
+    associations = choices.associations if choices else None
+    account = values["account"] if isinstance(values["account"], str) else None
+    if associations is not None:
+        default = associations.default_account
+        offers["account"] = _Offer(
+            _choice(account, f"your default ({default})", associations.accounts),
+            len(associations.accounts) > 1,
+        )
+        names = _allowed(associations.qos_of(account), bounds.allowed_qos)
+        default_qos = associations.default_qos_of(account)
+        unset = f"your default ({default_qos})" if default_qos else "your default"
+        offers["qos"] = _Offer(
+            _choice(values["qos"], unset, names), any(n != default_qos for n in names)
+        )
+    else:
+        # Typed where the cluster keeps no accounting (or it did not answer); an account only
+        # where one was given: without accounting it means nothing.
+        listed = _choice(values["qos"], "your default", bounds.allowed_qos)
+        offers["account"] = _Offer(None, False)
+        offers["qos"] = _Offer(listed if bounds.allowed_qos else None, choices is not None)
+    reservations = choices.reservations if choices else None
+    if reservations is not None:
+        names = _allowed((r.name for r in reservations), bounds.allowed_reservations)
+        usable = [r for r in reservations if r.name in names]
+        chosen_r = next((r for r in usable if r.name == values["reservation"]), None)
+        default_account = associations.default_account if associations else None
+        offers["reservation"] = _Offer(
+            _choice(
+                values["reservation"],
+                "none",
+                tuple(r.name for r in usable),
+                {r.name: _reservation_label(r, now) for r in usable},
+            ),
+            bool(usable),
+            warning=_reservation_warning(chosen_r, account or default_account, now),
+        )
+    else:
+        listed = _choice(values["reservation"], "none", bounds.allowed_reservations)
+        offers["reservation"] = _Offer(
+            listed if bounds.allowed_reservations else None, choices is not None
+        )
+    return offers
+
+
 def launcher_fields(
     values: dict[str, Any],
     errors: dict[str, str],
@@ -228,16 +418,22 @@ def launcher_fields(
     locked: bool = False,
     bounds: Bounds = UNBOUNDED,
     boot_seconds: int = 60,
+    choices: SlurmChoices | None = None,
 ) -> list[dict[str, Any]]:
     """The form's fields with their current values, options (the partitions and what a desktop
-    can expect on each, the engines and routes the site allows), errors and warnings; typed
-    fields' hints say the site's bound (no typing hints on a locked form: nobody types there)."""
+    can expect on each, the engines and routes the site allows, Slurm's GPU types, accounts,
+    QOS and reservations for this user), errors and warnings; typed fields' hints say the
+    site's bound (no typing hints on a locked form: nobody types there). A field of Slurm's
+    options with nothing to offer is `hidden` (unless it holds a value or an error); on a
+    locked form, so is every unset one of "More options"."""
     partition_options, partition_warning = _partition_field(
         values["partition"], partitions, values, boot_seconds
     )
+    offers = _slurm_offers(values, partitions, choices, bounds)
     warnings = {
         **fit_warnings(chosen_partition(values["partition"], partitions), values),
         "partition": partition_warning,
+        "reservation": offers["reservation"].warning,
     }
     options = {
         "partition": partition_options,
@@ -247,7 +443,9 @@ def launcher_fields(
     result = []
     for f in FIELDS:
         value = values[f.name]
-        shown = value if f.name in _NUMBERS and isinstance(value, int) else value or ""
+        kept = f.name in _NUMBERS | _CHECKBOXES and isinstance(value, int)
+        shown = value if kept else value or ""
+        offer = offers.get(f.name)
         field: dict[str, Any] = {
             "name": f.name,
             "label": f.label,
@@ -256,8 +454,16 @@ def launcher_fields(
             "error": errors.get(f.name, ""),
             "warning": warnings.get(f.name, ""),
             "hint": "" if locked else _hint(f, bounds),
+            "group": f.group,
         }
-        if f.kind == "select":
-            field["options"] = options[f.name]
+        if offer is not None:
+            if f.kind == "select" and offer.options is None:
+                field["kind"] = "text"
+            field["hidden"] = not (offer.offered or value or field["error"])
+            field["suggestions"] = list(offer.suggestions)
+        if locked and f.group and not value:
+            field["hidden"] = True
+        if field["kind"] == "select":
+            field["options"] = options[f.name] if offer is None else offer.options
         result.append(field)
     return result

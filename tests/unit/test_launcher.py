@@ -6,33 +6,38 @@ from __future__ import annotations
 import time
 import types
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, cast
 
 import pytest
 
-import dcv_widget.desktops.manager as manager_module
+import dcv_widget.common.recent as recent_module
+from dcv_widget.desktops.bounds import Bounds
 from dcv_widget.desktops.manager import SessionManager
 from dcv_widget.desktops.request import InvalidRequest, LaunchRequest
 from dcv_widget.desktops.session import boot_words
 from dcv_widget.desktops.slurm import Partition
+from dcv_widget.desktops.slurm_options import SlurmChoices, parse_associations, parse_reservations
 from dcv_widget.settings import DesktopSettings
 from dcv_widget.transport.base import CommandResult, Transport
 from dcv_widget.ui import desktop as desktop_module
 from dcv_widget.ui.desktop import Desktop
 from dcv_widget.ui.launcher import (
+    combined_error,
+    fit_warnings,
     launch_blocker,
     launcher_fields,
     parse_field,
     partition_outlook,
 )
+from tests.unit.test_slurm_options import ASSOCIATIONS, RESERVATION
 
 VALUES = asdict(LaunchRequest(partition="dcv"))
 
 
 def partition(name: str, state: str = "up", **counts: int) -> Partition:
     """A partition as parse_sinfo sums it: by default one idle 8-CPU node."""
-    numbers = {"cpus_idle": 8, "cpus_asleep": 0, "cpus_total": 8, "nodes_total": 1}
+    numbers: dict[str, Any] = {"cpus_idle": 8, "cpus_asleep": 0, "cpus_total": 8, "nodes_total": 1}
     numbers.update(counts)
     return Partition(
         name=name,
@@ -173,19 +178,24 @@ def test_an_unset_optional_field_stays_unset() -> None:
 # sinfo --noheader --exact --format=%P^_%a^_%l^_%t^_%D^_%C^_%c^_%m^_%G on the local Slurm
 # (test_slurm_parsing.py).
 SINFO = (
-    "dcv*\x1fup\x1finfinite\x1fmix\x1f1\x1f1/7/0/8\x1f8\x1f8000\x1f(null)\n"
-    "dcv-maint\x1fdown\x1finfinite\x1fmix\x1f1\x1f1/7/0/8\x1f8\x1f8000\x1f(null)\n"
-    "dcv-cloud\x1fup\x1finfinite\x1fidle~\x1f1\x1f0/8/0/8\x1f8\x1f8000\x1f(null)\n"
+    "dcv*\x1fup\x1finfinite\x1fmix\x1f1\x1f1/7/0/8\x1f8\x1f8000\x1fgpu:t4:2\x1fx11,avx2\n"
+    "dcv-maint\x1fdown\x1finfinite\x1fmix\x1f1\x1f1/7/0/8\x1f8\x1f8000\x1fgpu:t4:2\x1fx11,avx2\n"
+    "dcv-cloud\x1fup\x1finfinite\x1fidle~\x1f1\x1f0/8/0/8\x1f8\x1f8000\x1fgpu:a10g:1\x1fcloud\n"
 )
 
 
 class SinfoTransport:
-    """Answers sinfo with the local Slurm's partitions and counts the calls; nothing else runs."""
+    """Answers sinfo with the local Slurm's partitions and counts the calls; the user's QOS and
+    reservations are not known (sacctmgr and scontrol fail), and nothing else runs."""
 
     def __init__(self) -> None:
         self.sinfo_calls = 0
+        self.choices_calls = 0
 
     def run(self, argv: list[str], **_kwargs: object) -> CommandResult:
+        if argv[0] in ("id", "sacctmgr", "scontrol"):
+            self.choices_calls += argv[0] == "id"
+            return CommandResult(tuple(argv), 1, "", f"{argv[0]}: not here")
         assert argv[0] == "sinfo", argv
         self.sinfo_calls += 1
         return CommandResult(tuple(argv), 0, SINFO, "")
@@ -206,9 +216,10 @@ def test_the_form_rereads_the_partitions_only_while_a_view_shows_it(
     transport = SinfoTransport()
     manager = SessionManager(cast(Transport, transport))
     widget = Desktop(manager=manager, attach=False, settings=DesktopSettings(), partition="dcv")
-    eventually(lambda: transport.sinfo_calls == 1)
+    eventually(lambda: len(widget.launcher["fields"][0]["options"]) > 2)
     labels = [o["label"] for o in widget.launcher["fields"][0]["options"]]
     assert "dcv-cloud: powered down, starts in about a minute" in labels
+    assert transport.sinfo_calls == 1
     time.sleep(0.5)
     assert transport.sinfo_calls == 1  # no view said it shows the form: no refresh
 
@@ -231,7 +242,7 @@ def test_a_launcher_rereading_after_its_interval_gets_a_new_sinfo(
     manager = SessionManager(cast(Transport, transport))
     now = [1000.0]
     clock = types.SimpleNamespace(monotonic=lambda: now[0], time=lambda: now[0])
-    monkeypatch.setattr(manager_module, "time", clock)
+    monkeypatch.setattr(recent_module, "time", clock)
     widget_read = now[0]
     now[0] += 0.2  # the widget's bookkeeping, then the manager's sinfo
     manager.partitions(max_age=90)
@@ -281,3 +292,140 @@ def test_launch_from_code_names_a_bad_field_as_the_form_labels_it() -> None:
     assert cpus["error"] == str(refused.value)  # the form says the same
     assert manager.sessions() == []
     widget.close()
+
+
+# The local Slurm's typed GPUs and node features (tests/unit/test_slurm_parsing.py's format),
+# and dcvtest's associations and reservation (tests/unit/test_slurm_options.py).
+SLURM_PARTITIONS = [
+    replace(PARTITIONS[0], node_gpus=2, gpu_types=("t4",), features=("avx2", "x11")),
+    replace(PARTITIONS[1], node_gpus=1, gpu_types=("a10g",), features=("cloud",)),
+    PARTITIONS[2],
+]
+CHOICES = SlurmChoices(
+    parse_associations(ASSOCIATIONS), tuple(parse_reservations(RESERVATION, "dcvtest", None, 0))
+)
+
+
+def fields_by_name(values: dict[str, Any], **kwargs: Any) -> dict[str, dict[str, Any]]:
+    listed = launcher_fields(values, {}, SLURM_PARTITIONS, **kwargs)
+    return {f["name"]: f for f in listed}
+
+
+def test_slurms_options_are_offered_from_what_slurm_lists() -> None:
+    form = fields_by_name({**VALUES, "gpus": 1}, choices=CHOICES)
+    gpu_type = form["gpu_type"]
+    assert (gpu_type["kind"], gpu_type["hidden"]) == ("select", False)
+    assert [o["value"] for o in gpu_type["options"]] == ["", "t4"]  # dcv's; any type first
+    assert form["constraint"]["suggestions"] == ["avx2", "x11"]
+    assert form["constraint"]["group"] == "more" and not form["constraint"]["hidden"]
+    # dcvtest's accounts (default dcv-users) and the default account's QOS.
+    assert [o["label"] for o in form["account"]["options"]] == [
+        "your default (dcv-users)",
+        "class101",
+        "dcv-users",
+    ]
+    assert [o["label"] for o in form["qos"]["options"]] == [
+        "your default (normal)",
+        "desktop",
+        "normal",
+    ]
+    labels = [o["label"] for o in form["reservation"]["options"]]
+    assert labels[0] == "none" and labels[1].startswith("dcv-class: now, until ")
+    assert labels[1].endswith("; account class101")
+    assert form["exclusive"]["hidden"]  # the site does not allow whole nodes
+    assert not fields_by_name(VALUES, bounds=Bounds(allow_exclusive=True))["exclusive"]["hidden"]
+
+
+def test_a_choice_follows_the_partition_and_the_account() -> None:
+    cloud = fields_by_name({**VALUES, "partition": "dcv-cloud", "gpus": 1}, choices=CHOICES)
+    assert [o["value"] for o in cloud["gpu_type"]["options"]] == ["", "a10g"]
+    assert cloud["constraint"]["suggestions"] == ["cloud"]
+    class101 = fields_by_name({**VALUES, "account": "class101"}, choices=CHOICES)
+    assert [o["value"] for o in class101["qos"]["options"]] == ["", "class", "desktop", "normal"]
+    assert class101["reservation"]["warning"] == ""
+
+
+def test_a_choice_with_nothing_to_offer_is_hidden() -> None:
+    form = fields_by_name(VALUES, choices=SlurmChoices(parse_associations(ASSOCIATIONS), ()))
+    assert form["gpu_type"]["hidden"]  # no GPUs asked for
+    assert form["reservation"]["hidden"]  # none for this user
+    lone = "u|u|normal|normal\n"
+    assert fields_by_name(VALUES, choices=SlurmChoices(parse_associations(lone), ()))["qos"][
+        "hidden"
+    ]
+    # Not read yet: nothing shown that could turn into something else a moment later.
+    unread = fields_by_name(VALUES)
+    assert unread["qos"]["hidden"] and unread["reservation"]["hidden"]
+    # A value is shown even where nothing else is offered.
+    assert not fields_by_name({**VALUES, "reservation": "old"}, choices=CHOICES)["reservation"][
+        "hidden"
+    ]
+
+
+def test_without_accounting_qos_and_reservation_are_typed() -> None:
+    form = fields_by_name(VALUES, choices=SlurmChoices(None, None))
+    assert (form["qos"]["kind"], form["qos"]["hidden"]) == ("text", False)
+    assert (form["reservation"]["kind"], form["reservation"]["hidden"]) == ("text", False)
+    assert form["account"]["hidden"]  # meaningless without accounting
+    listed = fields_by_name(
+        VALUES, choices=SlurmChoices(None, None), bounds=Bounds(allowed_qos=("desktop",))
+    )
+    assert [o["value"] for o in listed["qos"]["options"]] == ["", "desktop"]
+
+
+def test_the_site_bounds_what_is_offered() -> None:
+    bounds = Bounds(allowed_qos=("desktop",), allowed_reservations=("other",))
+    form = fields_by_name({**VALUES, "gpus": 1}, choices=CHOICES, bounds=bounds)
+    assert [o["value"] for o in form["qos"]["options"]] == ["", "desktop"]
+    assert form["reservation"]["hidden"]
+    assert fields_by_name({**VALUES, "gpus": 1}, bounds=Bounds(allowed_gpu_types=("a100",)))[
+        "gpu_type"
+    ]["hidden"]
+
+
+def test_a_reservation_for_another_account_warns_under_it() -> None:
+    form = fields_by_name({**VALUES, "reservation": "dcv-class"}, choices=CHOICES)
+    assert form["reservation"]["warning"] == (
+        "dcv-class is for account class101 only: choose class101 under Account, or Slurm "
+        "refuses the desktop."
+    )
+
+
+def test_what_no_node_of_the_partition_has_warns_under_its_field() -> None:
+    warnings = fit_warnings(
+        SLURM_PARTITIONS[0], {**VALUES, "gpus": 1, "gpu_type": "a10g", "constraint": "avx2&cloud"}
+    )
+    assert warnings["gpu_type"].startswith("No node of dcv has GPUs of type a10g (it has t4)")
+    assert warnings["constraint"].startswith(
+        "No node of dcv has the feature cloud (its nodes have avx2, x11)"
+    )
+    # Any of them: one there is enough.
+    assert "constraint" not in fit_warnings(
+        SLURM_PARTITIONS[0], {**VALUES, "constraint": "cloud|x11"}
+    )
+
+
+def test_a_gpu_type_is_checked_alone_then_with_the_gpus() -> None:
+    values = {**VALUES, "gpus": 0}
+    assert parse_field("gpu_type", "t4", values) == ("t4", "")
+    assert parse_field("gpu_type", "t4;x", values)[1].startswith("GPU type: 't4;x' is not valid")
+    assert combined_error({**values, "gpu_type": "t4"}) == {
+        "gpu_type": "GPU type: 't4' is not valid; a GPU type needs GPUs: ask for 1 GPU or more, "
+        "or leave the GPU type empty"
+    }
+    assert combined_error({**values, "gpus": 1, "gpu_type": "t4"}) == {}
+
+
+def test_whole_node_is_a_checkbox() -> None:
+    assert parse_field("exclusive", True, VALUES, Bounds(allow_exclusive=True)) == (True, "")
+    assert parse_field("exclusive", "false", VALUES) == (False, "")
+    assert parse_field("exclusive", True, VALUES)[1].startswith("Whole node: True is not valid")
+    assert parse_field("exclusive", "maybe", VALUES)[1] == (
+        "Whole node: 'maybe' is not valid; use true or false"
+    )
+
+
+def test_a_locked_form_shows_only_the_more_options_it_sets() -> None:
+    form = launcher_fields({**VALUES, "qos": "desktop"}, {}, SLURM_PARTITIONS, locked=True)
+    shown = [f["name"] for f in form if not f.get("hidden")]
+    assert "qos" in shown and "reservation" not in shown and "constraint" not in shown

@@ -15,6 +15,7 @@ from dcv_widget.desktops.slurm import (
     SlurmError,
     UserDesktop,
     cluster_now,
+    gres_gpu_types,
     gres_gpus,
     job_comment,
     parse_job_comment,
@@ -69,23 +70,26 @@ SACCT = (
     "42\x1fCANCELLED by 1001\x1fdcv-node-1\n"
     "43\x1fTIMEOUT\x1fdcv-node-2\n"
 )
-# Captured with: sinfo --noheader --exact --format=%P^_%a^_%l^_%t^_%D^_%C^_%c^_%m^_%G (the local
+# Captured with: sinfo --noheader --exact --format=%P^_%a^_%l^_%t^_%D^_%C^_%c^_%m^_%G^_%f (the local
 # Slurm: a shared node, the same node in a partition set down, a powered-down cloud node)
 SINFO = (
-    "dcv*\x1fup\x1finfinite\x1fmix\x1f1\x1f1/7/0/8\x1f8\x1f8000\x1f(null)\n"
-    "dcv-maint\x1fdown\x1finfinite\x1fmix\x1f1\x1f1/7/0/8\x1f8\x1f8000\x1f(null)\n"
-    "dcv-cloud\x1fup\x1finfinite\x1fidle~\x1f1\x1f0/8/0/8\x1f8\x1f8000\x1f(null)\n"
+    "dcv*\x1fup\x1finfinite\x1fmix\x1f1\x1f1/7/0/8\x1f8\x1f8000\x1f(null)\x1f(null)\n"
+    "dcv-maint\x1fdown\x1finfinite\x1fmix\x1f1\x1f1/7/0/8\x1f8\x1f8000\x1f(null)\x1f(null)\n"
+    "dcv-cloud\x1fup\x1finfinite\x1fidle~\x1f1\x1f0/8/0/8\x1f8\x1f8000\x1f(null)\x1f(null)\n"
 )
 # As documented for sinfo (a partition's nodes grouped by state, one line each; %t's flags: *
 # not responding, ~ powered down, # powering up, ! power down pending): a partition with a
 # drained, a down and a busy node, one with a mixed and a booting cloud node, one without nodes.
 SINFO_STATES = (
-    "gpu\x1fup\x1f8:00:00\x1fdrain\x1f1\x1f0/0/32/32\x1f32\x1f256000\x1fgpu:a100:8(S:0-1)\n"
-    "gpu\x1fup\x1f8:00:00\x1fdown*\x1f1\x1f0/0/32/32\x1f32\x1f256000\x1fgpu:a100:8(S:0-1)\n"
-    "gpu\x1fup\x1f8:00:00\x1falloc\x1f2\x1f64/0/0/64\x1f32\x1f128000\x1fgpu:v100:4,mps:400\n"
-    "viz\x1fup\x1f1:00:00\x1fmix!\x1f1\x1f6/2/0/8\x1f8\x1f16000\x1f(null)\n"
-    "viz\x1fup\x1f1:00:00\x1fidle#\x1f2\x1f0/16/0/16\x1f8\x1f32000\x1fgpu:1\n"
-    "old\x1finact\x1finfinite\x1fn/a\x1f0\x1f0/0/0/0\x1f0\x1f0\x1f(null)\n"
+    "gpu\x1fup\x1f8:00:00\x1fdrain\x1f1\x1f0/0/32/32\x1f32\x1f256000"
+    "\x1fgpu:a100:8(S:0-1)\x1fib,avx512\n"
+    "gpu\x1fup\x1f8:00:00\x1fdown*\x1f1\x1f0/0/32/32\x1f32\x1f256000"
+    "\x1fgpu:a100:8(S:0-1)\x1fib,avx512\n"
+    "gpu\x1fup\x1f8:00:00\x1falloc\x1f2\x1f64/0/0/64\x1f32\x1f128000"
+    "\x1fgpu:v100:4,mps:400\x1favx2\n"
+    "viz\x1fup\x1f1:00:00\x1fmix!\x1f1\x1f6/2/0/8\x1f8\x1f16000\x1f(null)\x1f(null)\n"
+    "viz\x1fup\x1f1:00:00\x1fidle#\x1f2\x1f0/16/0/16\x1f8\x1f32000\x1fgpu:1\x1fcloud\n"
+    "old\x1finact\x1finfinite\x1fn/a\x1f0\x1f0/0/0/0\x1f0\x1f0\x1f(null)\x1f(null)\n"
 )
 
 
@@ -255,6 +259,10 @@ def test_sinfo_lines_of_one_partition_are_summed_by_node_state() -> None:
     assert (gpu.node_cpus, gpu.node_memory_mb, gpu.node_gpus) == (32, 256000, 8)
     assert (viz.node_cpus, viz.node_memory_mb, viz.node_gpus) == (8, 32000, 1)
     assert (old.node_cpus, old.node_memory_mb, old.node_gpus) == (None, None, None)
+    # Every node's features and GPU types, whatever its state: what the launcher offers.
+    assert gpu.features == ("avx2", "avx512", "ib") and gpu.gpu_types == ("a100", "v100")
+    assert viz.features == ("cloud",) and viz.gpu_types == ()  # an untyped GPU has no type
+    assert (old.features, old.gpu_types) == ((), ())
 
 
 def test_sinfo_gres_counts_gpus_only() -> None:
@@ -264,6 +272,9 @@ def test_sinfo_gres_counts_gpus_only() -> None:
     assert gres_gpus("gpu:a100:2(S:0),gpu:v100:1(S:1)") == 3
     assert gres_gpus("gpu:tesla:2(S:0,1)") == 2
     assert gres_gpus("mps:400") == 0
+    assert gres_gpu_types("gpu:t4:2,gpu:a10g:1(S:0)") == {"t4", "a10g"}
+    assert gres_gpu_types("gpu:tesla:2(S:0,1),mps:100") == {"tesla"}
+    assert gres_gpu_types("gpu:2") == gres_gpu_types("(null)") == gres_gpu_types("mps:a:4") == set()
 
 
 def test_sinfo_garbage_is_an_error() -> None:
@@ -432,6 +443,6 @@ def test_partitions_is_one_sinfo_call_with_explicit_fields() -> None:
             "sinfo",
             "--noheader",
             "--exact",
-            "--format=%P\x1f%a\x1f%l\x1f%t\x1f%D\x1f%C\x1f%c\x1f%m\x1f%G",
+            "--format=%P\x1f%a\x1f%l\x1f%t\x1f%D\x1f%C\x1f%c\x1f%m\x1f%G\x1f%f",
         ]
     ]
