@@ -117,20 +117,20 @@ def constraint_features(value: str) -> tuple[str, ...]:
     features: list[str] = []
     depth = 0
     expect_term = True  # a name or "(" comes next, else an operator or ")"
-    for token in _CONSTRAINT_TOKEN.findall(value):
-        if expect_term and token == "(":
+    for part in _CONSTRAINT_TOKEN.findall(value):
+        if expect_term and part == "(":
             depth += 1
-        elif expect_term and _FEATURE.fullmatch(token):
-            features.append(token)
+        elif expect_term and _FEATURE.fullmatch(part):
+            features.append(part)
             expect_term = False
-        elif not expect_term and token in "&|":
+        elif not expect_term and part in "&|":
             expect_term = True
-        elif not expect_term and token == ")" and depth:
+        elif not expect_term and part == ")" and depth:
             depth -= 1
-        elif token not in "&|()" and not _FEATURE.fullmatch(token):
-            raise refuse(f"{token!r} is not {'a feature name' if len(token) > 1 else 'allowed'}")
+        elif part not in "&|()" and not _FEATURE.fullmatch(part):
+            raise refuse(f"{part!r} is not {'a feature name' if len(part) > 1 else 'allowed'}")
         else:
-            raise refuse(f"{token!r} is out of place")
+            raise refuse(f"{part!r} is out of place")
     if expect_term or depth:
         raise refuse("it ends before the expression does")
     return tuple(features)
