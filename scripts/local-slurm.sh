@@ -2,8 +2,9 @@
 # The embedded single-node Slurm used by the demo and the test suite.
 #
 #   scripts/local-slurm.sh start    write the config (if it is ours or absent), start munge,
-#                                   slurmctld and slurmd; harmless when already running
-#   scripts/local-slurm.sh stop     stop slurmd and slurmctld (munge stays)
+#                                   MariaDB, slurmdbd, slurmctld and slurmd, fill the accounting
+#                                   database and make the reservation; harmless when running
+#   scripts/local-slurm.sh stop     stop slurmd, slurmctld, slurmdbd and MariaDB (munge stays)
 #   scripts/local-slurm.sh stop-controller   stop slurmctld only (tests of an unreachable
 #                                   scheduler; `start` brings it back)
 #   scripts/local-slurm.sh status   exit 0 when the `dcv` partition answers
@@ -19,12 +20,32 @@
 # node is a second slurmd in its own UTS namespace (its own hostname) on port 6819; this
 # Debian build of Slurm cannot run two slurmd under one hostname.
 #
-# Needs root (it starts system daemons) and Debian's slurm-wlm + munge (scripts/setup-system.sh).
-# It never overwrites a slurm.conf it did not write: on a real cluster it refuses instead.
+# Accounting is real (docs/development.md, "Test set-up"): slurmdbd on MariaDB (started without
+# systemd, on its socket only), AccountingStorageEnforce=associations,limits,qos, accounts
+# `dcv-users` (everybody's default) and `class101` (dcvtest, its coordinator, and the students),
+# QOS `normal`, `desktop` (MaxWall 4 h), `class` (class101 only) and `priority` (nobody's), the
+# operator `dcvoperator`, node features, a typed GRES (gpu:t4, gpu:a10g, stand-in devices) and the
+# class reservation `dcv-class` (one core of dcv-node-1, which advertises 9 CPUs for it).
+#
+# Needs root (it starts system daemons) and Debian's slurm-wlm, slurmdbd, mariadb-server + munge
+# (scripts/setup-system.sh). It never overwrites a slurm.conf, slurmdbd.conf or gres.conf it did
+# not write: on a real cluster it refuses instead.
 set -euo pipefail
 
 MARKER="# managed by dcv_widget scripts/local-slurm.sh"
 CONF=/etc/slurm/slurm.conf
+DBD_CONF=/etc/slurm/slurmdbd.conf
+GRES_CONF=/etc/slurm/gres.conf
+# slurmdbd's port: its default (6819) is the cloud node's slurmd here.
+DBD_PORT=6830
+DB=slurm_acct_db
+MYSQL_SOCKET=/run/mysqld/mysqld.sock
+# The class reservation: one core of dcv-node-1 for the class101 account's users below.
+RESERVATION=dcv-class
+CLASS_ACCOUNT=class101
+CLASS_USERS=(dcvtest dcvdemo dcvstudent1 dcvstudent2)
+COORDINATOR=dcvtest
+OPERATOR=dcvoperator
 STATE=/var/lib/dcv-widget-slurm
 RUN=/run/dcv-widget-slurm
 LOGS=/var/log/dcv-widget-slurm
@@ -38,10 +59,25 @@ BOOT_SECONDS=${DCV_WIDGET_CLOUD_BOOT_SECONDS:-5}
 
 die() { echo "local-slurm: $*" >&2; exit 1; }
 
-write_config() {
-    if [[ -f $CONF ]] && ! grep -qF "$MARKER" "$CONF"; then
-        die "$CONF exists and was not written by dcv_widget; refusing to touch a real cluster's config"
+# ours FILE: dies unless FILE is absent or was written by this script.
+ours() {
+    if [[ -f $1 ]] && ! grep -qF "$MARKER" "$1"; then
+        die "$1 exists and was not written by dcv_widget; refusing to touch a real cluster's config"
     fi
+}
+
+# write_managed FILE MODE OWNER CONTENT: writes FILE when it differs; status 0 when it did.
+write_managed() {
+    if [[ -f $1 ]] && [[ "$(cat "$1")" == "$4" ]]; then return 1; fi
+    (umask 077 && printf '%s\n' "$4" > "$1")
+    chown "$3" "$1"
+    chmod "$2" "$1"
+}
+
+write_config() {
+    ours "$CONF"
+    ours "$DBD_CONF"
+    ours "$GRES_CONF"
     mkdir -p "$STATE/ctld" "$STATE/d-$NODE" "$STATE/d-$CLOUD_NODE" "$RUN" "$LOGS"
     chown slurm:slurm "$STATE/ctld" "$LOGS"
     install_power_programs
@@ -60,26 +96,39 @@ SlurmctldLogFile=$LOGS/slurmctld.log
 SlurmdLogFile=$LOGS/slurmd-%n.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
+# Accounting through slurmdbd (below); every job needs an association, QOS are enforced, with
+# their limits. Jobs' memory and CPU use are sampled (sacct's MaxRSS); a job over its --mem is
+# killed (OUT_OF_MEMORY).
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=task=10
+JobAcctGatherParams=OverMemoryKill
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=127.0.0.1
+AccountingStoragePort=$DBD_PORT
+AccountingStorageEnforce=associations,limits,qos
+AccountingStorageTRES=gres/gpu
+# A typed GPU GRES on stand-in devices (gres.conf): sinfo lists it, --gpus=t4:1 runs.
+GresTypes=gpu
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 MpiDefault=none
 ReturnToService=2
-# Finished jobs stay visible to squeue for 5 minutes: the widget reads their end state there.
+# Finished jobs stay visible to squeue for 5 minutes, as on most clusters: the widget reads their
+# end state there, and from sacct once they have left it (tests call that path directly).
 MinJobAge=300
 KillWait=10
-# The node advertises 8 CPUs whatever the machine has, so several desktops fit at once.
+# The node advertises 9 CPUs whatever the machine has, so several desktops fit at once: 8 for
+# everybody and 1 core held by the class reservation $RESERVATION. Two fake T4 GPUs.
 SlurmdParameters=config_overrides
-NodeName=$NODE NodeHostname=$HOST NodeAddr=127.0.0.1 CPUs=8 RealMemory=8000 State=UNKNOWN
+NodeName=$NODE NodeHostname=$HOST NodeAddr=127.0.0.1 CPUs=9 RealMemory=8000 Features=x11,avx2 Gres=gpu:t4:2 State=UNKNOWN
 # Jobs that ask (--oversubscribe) may share cores; desktops do not ask. benchmarks/scheduler_load.py
 # runs its 50 ready stand-in desktops that way on the 8 CPUs (up to 8 such jobs per core).
 PartitionName=dcv Nodes=$NODE Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES:8
 # A partition under maintenance: jobs queue with Slurm's reason PartitionDown (demo and tests).
 PartitionName=dcv-maint Nodes=$NODE MaxTime=INFINITE State=DOWN
 # Power saving for the cloud node only: resumed on demand, halted after 2 idle minutes.
-NodeName=$CLOUD_NODE NodeHostname=$CLOUD_NODE NodeAddr=127.0.0.1 Port=6819 CPUs=8 RealMemory=8000 State=CLOUD
+NodeName=$CLOUD_NODE NodeHostname=$CLOUD_NODE NodeAddr=127.0.0.1 Port=6819 CPUs=8 RealMemory=8000 Features=cloud Gres=gpu:a10g:1 State=CLOUD
 PartitionName=dcv-cloud Nodes=$CLOUD_NODE MaxTime=INFINITE State=UP
 ResumeProgram=$RESUME
 SuspendProgram=$SUSPEND
@@ -91,11 +140,40 @@ SuspendTimeout=30
 PrivateData=cloud
 CONFIG
 )
-    if [[ ! -f $CONF ]] || [[ "$(cat "$CONF")" != "$new" ]]; then
-        printf '%s\n' "$new" > "$CONF"
-        chmod 644 "$CONF"
-        RESTART=1
-    fi
+    write_managed "$CONF" 644 root:root "$new" && RESTART=1
+    # Slurm counts a GPU only with a device file (it discards config-only GPUs): stand-ins, each
+    # a character device like /dev/null, which nothing opens (TaskPlugin=task/none constrains
+    # no device). Their numbers are what jobs get in CUDA_VISIBLE_DEVICES.
+    install -d -m 0755 "$STATE/fake-gpus"
+    local device
+    for device in t4-0 t4-1 a10g-0; do
+        [[ -c $STATE/fake-gpus/$device ]] || mknod -m 0600 "$STATE/fake-gpus/$device" c 1 3
+    done
+    new=$(cat <<GRES
+$MARKER
+NodeName=$NODE Name=gpu Type=t4 File=$STATE/fake-gpus/t4-[0-1]
+NodeName=$CLOUD_NODE Name=gpu Type=a10g File=$STATE/fake-gpus/a10g-0
+GRES
+)
+    write_managed "$GRES_CONF" 644 root:root "$new" && RESTART=1
+    # MariaDB lets the slurm user in by its unix socket's peer (unix_socket): no password.
+    new=$(cat <<DBD
+$MARKER
+AuthType=auth/munge
+DbdHost=localhost
+DbdAddr=127.0.0.1
+DbdPort=$DBD_PORT
+SlurmUser=slurm
+PidFile=$RUN/slurmdbd.pid
+LogFile=$LOGS/slurmdbd.log
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageUser=slurm
+StorageLoc=$DB
+DBD
+)
+    write_managed "$DBD_CONF" 600 slurm:slurm "$new" && DBD_RESTART=1
+    return 0
 }
 
 # Slurm runs Resume/SuspendProgram as SlurmUser: they ask sudo to run this script as root.
@@ -129,7 +207,8 @@ wait_ready() {
         if scontrol ping 2>/dev/null | grep -q UP; then
             state=$(sinfo -h -n "$NODE" -o %t 2>/dev/null)
             case $state in
-                idle* | mix* | alloc*) return 0 ;;
+                # resv: idle, one core held by the class reservation.
+                idle* | mix* | alloc* | resv*) return 0 ;;
                 # A node left DOWN or drained by an earlier unclean stop comes back here.
                 down* | drain*) scontrol update nodename="$NODE" state=resume 2>/dev/null || true ;;
             esac
@@ -149,17 +228,113 @@ provision_x11_sockets() {
     chown root:root "$dir" && chmod 1777 "$dir"
 }
 
+# MariaDB without systemd: its own daemon as the mysql user, on its unix socket only (no TCP
+# port at all). Debian's package initialised the data folder; a machine where it was removed gets
+# a new one. A MariaDB that already answers (an init script started it) is used as it is.
+start_mariadb() {
+    mariadb-admin --socket="$MYSQL_SOCKET" ping >/dev/null 2>&1 && return 0
+    install -d -o mysql -g mysql /run/mysqld
+    [[ -d /var/lib/mysql/mysql ]] || mariadb-install-db --user=mysql >/dev/null
+    setsid /usr/sbin/mariadbd --user=mysql --skip-networking --socket="$MYSQL_SOCKET" \
+        --innodb-lock-wait-timeout=900 --log-error="$LOGS/mariadb.log" </dev/null >/dev/null 2>&1 &
+    for _ in $(seq 120); do
+        mariadb-admin --socket="$MYSQL_SOCKET" ping >/dev/null 2>&1 && break
+        sleep 0.25
+    done
+    mariadb-admin --socket="$MYSQL_SOCKET" ping >/dev/null 2>&1 ||
+        die "MariaDB did not come up; see $LOGS/mariadb.log"
+    # The accounting database, and the slurm user let in by its unix identity (no password).
+    mariadb --socket="$MYSQL_SOCKET" -e "CREATE DATABASE IF NOT EXISTS $DB;
+        CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED VIA unix_socket;
+        GRANT ALL ON $DB.* TO 'slurm'@'localhost';"
+}
+
+start_slurmdbd() {
+    [[ $DBD_RESTART == 1 ]] && stop_daemon "$RUN/slurmdbd.pid" slurmdbd
+    running "$RUN/slurmdbd.pid" slurmdbd || /usr/sbin/slurmdbd
+    for _ in $(seq 80); do
+        sacctmgr -n show cluster format=cluster >/dev/null 2>&1 && return 0
+        sleep 0.25
+    done
+    die "slurmdbd did not come up; see $LOGS/slurmdbd.log"
+}
+
+# sacctmgr_rows ENTITY FIELDS…: sacctmgr's rows (parsable, no header), for what exists already.
+sacctmgr_rows() { sacctmgr -nP show "$@"; }
+
+# The accounting database's content, each item added only when missing (sacctmgr refuses to add
+# what exists). Every local user (slurm, and every login account: uid 1000-59999) gets an
+# association with dcv-users, their default (root has the root account's, which Slurm makes): with
+# AccountingStorageEnforce=associations a user without one cannot submit. A user created later
+# needs `start` again.
+fill_accounting() {
+    local have
+    sacctmgr_rows cluster format=cluster | grep -qx dcvlocal || sacctmgr -i add cluster dcvlocal >/dev/null
+    have=$(sacctmgr_rows qos format=name)
+    grep -qx desktop <<<"$have" || sacctmgr -i add qos desktop MaxWall=4:00:00 >/dev/null
+    grep -qx class <<<"$have" || sacctmgr -i add qos class MaxWall=8:00:00 >/dev/null
+    # Exists, and no association may use it: a request for it is refused (tests).
+    grep -qx priority <<<"$have" || sacctmgr -i add qos priority Priority=100 >/dev/null
+    have=$(sacctmgr_rows account format=account)
+    grep -qx dcv-users <<<"$have" ||
+        sacctmgr -i add account dcv-users Description="dcv_widget users" Organization=dcv >/dev/null
+    grep -qx "$CLASS_ACCOUNT" <<<"$have" ||
+        sacctmgr -i add account "$CLASS_ACCOUNT" Description="a class" Organization=dcv >/dev/null
+    sacctmgr -i modify account where name=dcv-users,root set qos=normal,desktop defaultqos=normal >/dev/null || true
+    sacctmgr -i modify account where name="$CLASS_ACCOUNT" set qos=normal,desktop,class defaultqos=normal >/dev/null || true
+    local users=(slurm) user
+    mapfile -t -O 1 users < <(getent passwd | awk -F: '$3 >= 1000 && $3 < 60000 { print $1 }')
+    have=$(sacctmgr_rows assoc format=account,user)
+    for user in "${users[@]}"; do
+        grep -qx "dcv-users|$user" <<<"$have" ||
+            sacctmgr -i add user "$user" account=dcv-users defaultaccount=dcv-users >/dev/null
+    done
+    for user in "${CLASS_USERS[@]}"; do
+        id "$user" >/dev/null 2>&1 || continue
+        grep -qx "$CLASS_ACCOUNT|$user" <<<"$have" ||
+            sacctmgr -i add user "$user" account="$CLASS_ACCOUNT" >/dev/null
+    done
+    if id "$COORDINATOR" >/dev/null 2>&1; then
+        sacctmgr_rows account "$CLASS_ACCOUNT" withcoord format=coordinators | grep -qw "$COORDINATOR" ||
+            sacctmgr -i add coordinator account="$CLASS_ACCOUNT" names="$COORDINATOR" >/dev/null
+    fi
+    if id "$OPERATOR" >/dev/null 2>&1; then
+        sacctmgr_rows user "$OPERATOR" format=adminlevel | grep -qx Operator ||
+            sacctmgr -i modify user "$OPERATOR" set adminlevel=Operator >/dev/null
+    fi
+}
+
+# The class reservation: one core of dcv-node-1 for a year, made again when missing or expired.
+ensure_reservation() {
+    local users=() user
+    for user in "${CLASS_USERS[@]}"; do id "$user" >/dev/null 2>&1 && users+=("$user"); done
+    scontrol show reservation "$RESERVATION" >/dev/null 2>&1 && return 0
+    # Refused ("Requested nodes are busy") while the node still registers after a restart.
+    for _ in $(seq 40); do
+        scontrol create reservation ReservationName="$RESERVATION" StartTime=now \
+            Duration=365-00:00:00 Nodes="$NODE" CoreCnt=1 Accounts="$CLASS_ACCOUNT" \
+            Users="$(IFS=,; echo "${users[*]}")" >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    die "could not create the reservation $RESERVATION; see $LOGS/slurmctld.log"
+}
+
 start() {
-    [[ $EUID -eq 0 ]] || die "start needs root (it starts munged, slurmctld and slurmd)"
+    [[ $EUID -eq 0 ]] || die "start needs root (it starts munged, MariaDB, slurmdbd, slurmctld and slurmd)"
     RESTART=0
+    DBD_RESTART=0
     provision_x11_sockets
     write_config
     start_munge
+    start_mariadb
+    start_slurmdbd
+    fill_accounting
     if [[ $RESTART == 1 ]]; then stop_slurm; fi
     running "$RUN/slurmctld.pid" slurmctld || /usr/sbin/slurmctld
     running "$RUN/slurmd-$NODE.pid" slurmd || /usr/sbin/slurmd
     wait_ready
-    echo "local Slurm is up: partition dcv on $NODE"
+    ensure_reservation
+    echo "local Slurm is up: partition dcv on $NODE, accounting in slurmdbd"
 }
 
 stop_daemon() {
@@ -177,6 +352,11 @@ stop_slurm() {
     stop_daemon "$RUN/slurmd-$CLOUD_NODE.pid" slurmd
     stop_daemon "$RUN/slurmd-$NODE.pid" slurmd
     stop_daemon "$RUN/slurmctld.pid" slurmctld
+}
+
+stop_accounting() {
+    stop_daemon "$RUN/slurmdbd.pid" slurmdbd
+    stop_daemon /run/mysqld/mysqld.pid mariadbd
 }
 
 # The cloud node "boots" (a pause, as an instance would take minutes), then its slurmd starts
@@ -201,7 +381,7 @@ power_down() {
 
 case "${1:-}" in
     start) start ;;
-    stop) stop_slurm; echo "local Slurm stopped" ;;
+    stop) stop_slurm; stop_accounting; echo "local Slurm stopped" ;;
     stop-controller) stop_daemon "$RUN/slurmctld.pid" slurmctld; echo "slurmctld stopped" ;;
     power-up) power_up "${2:-}" ;;
     power-down) power_down "${2:-}" ;;

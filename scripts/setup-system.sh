@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need on a fresh Debian machine, idempotently:
-# Debian packages (Slurm, munge, TigerVNC, websockify, noVNC, Chromium, Node.js), an unprivileged
+# Debian packages (Slurm with slurmdbd and MariaDB, munge, TigerVNC, websockify, noVNC, Chromium, Node.js), an unprivileged
 # user to own the desktops, and a virtualenv at $DCV_WIDGET_VENV with dcv_widget built from this
 # tree (pip builds js/ into the prebuilt JupyterLab extension). Needs root.
 #
@@ -13,6 +13,7 @@ DESKTOP_USER=${1:-dcvtest}
 
 APT_PACKAGES=(
     slurm-wlm munge
+    slurmdbd mariadb-server  # accounting: QOS, accounts, sacct end states, operators (local-slurm.sh)
     tigervnc-standalone-server tigervnc-tools websockify novnc openbox xterm
     python3 python3-venv python3-dev
     nodejs npm

@@ -17,26 +17,31 @@ export DCV_WIDGET_VENV=${DCV_WIDGET_VENV:-/opt/dcv-widget/venv}
 VENV=$DCV_WIDGET_VENV
 TEST_USER=dcvtest
 STUDENTS=(dcvstudent1 dcvstudent2)
+# A Slurm operator (AdminLevel=Operator): sees and ends every user's jobs (the class overview).
+OPERATOR=dcvoperator
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "set-up"
 "$ROOT/scripts/setup-system.sh" "$TEST_USER"
-"$ROOT/scripts/local-slurm.sh" start
 # The class overview's tests need desktops of other users: students, whose jobs the test user
-# (an instructor without Slurm operator rights) sees but may not end.
-for student in "${STUDENTS[@]}"; do
-    id "$student" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$student"
+# (an instructor, coordinator of their class account class101 but of nothing else) sees but may
+# end only when charged to class101, and an operator who may end any. Created before Slurm
+# starts: `start` gives every local user an association (docs/development.md, "Test set-up").
+for user in "${STUDENTS[@]}" "$OPERATOR"; do
+    id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
 done
+"$ROOT/scripts/local-slurm.sh" start
 # The lifecycle tests stop and restart slurmctld (an unreachable scheduler) as the test user,
 # through the copy of local-slurm.sh that `start` installed. The class overview's tests submit
-# and cancel the students' jobs as them, and the isolation tests (docs/security.md) act as a
-# student attacking another user's desktop on the shared node: the test user may run anything
-# as a student (ordinary users without any privilege), never as root.
+# and cancel the students' jobs as them (and end them as the operator), and the isolation tests
+# (docs/security.md) act as a student attacking another user's desktop on the shared node: the
+# test user may run anything as a student or the operator (users without any unix privilege),
+# never as root.
 sudoers=$(mktemp)
 cat >"$sudoers" <<SUDOERS
 $TEST_USER ALL=(root) NOPASSWD: /usr/local/sbin/dcv-widget-local-slurm
-$TEST_USER ALL=($(IFS=,; echo "${STUDENTS[*]}")) NOPASSWD: ALL
+$TEST_USER ALL=($(IFS=,; echo "${STUDENTS[*]},$OPERATOR")) NOPASSWD: ALL
 SUDOERS
 visudo -cqf "$sudoers"
 install -m 0440 -o root -g root "$sudoers" /etc/sudoers.d/dcv-widget-tests

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import time
@@ -107,14 +108,45 @@ NODE = "dcv-node-1"
 
 
 def _idle_cpus(node: str) -> int:
-    """The node's idle CPUs now (sinfo's allocated/idle/other/total)."""
+    """The node's CPUs idle now that any job may take: sinfo's idle (of allocated/idle/other/
+    total) less the cores active reservations hold, which sinfo counts idle but only their own
+    jobs may use (the local Slurm's class reservation holds one core of dcv-node-1's 9)."""
     counts = subprocess.run(
         ["sinfo", "--noheader", f"--nodes={node}", "--format=%C"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()[0]
-    return int(counts.split("/")[1])
+    _allocated, idle, _other, total = (int(n) for n in counts.split("/"))
+    return max(0, idle - _reserved_cpus(node, total))
+
+
+def _reserved_cpus(node: str, node_cpus: int) -> int:
+    """CPUs of the node that active reservations hold (used by their jobs or not: counted
+    whole, so a filler leaves a CPU idle rather than wait for one)."""
+    text = subprocess.run(
+        ["scontrol", "--oneliner", "show", "reservation"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    held = 0
+    for line in text.splitlines():
+        words = line.split()
+        if "State=ACTIVE" not in words:
+            continue
+        cores = [w for prev, w in itertools.pairwise(words) if prev == f"NodeName={node}"]
+        if cores:  # a core reservation: "NodeName=dcv-node-1 CoreIDs=0-1,3"
+            held += sum(_range_count(r) for r in cores[0].removeprefix("CoreIDs=").split(","))
+        elif f"Nodes={node}" in words:  # the whole node
+            held += node_cpus
+    return min(held, node_cpus)
+
+
+def _range_count(text: str) -> int:
+    """How many ids "3" or "0-2" names."""
+    first, _, last = text.partition("-")
+    return int(last or first) - int(first) + 1
 
 
 def _completing_on(node: str) -> bool:

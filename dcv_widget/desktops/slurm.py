@@ -160,9 +160,11 @@ class Partition:
         return self.state == "up"
 
 
-# Node states (sinfo's compact %t, flags stripped) that take no new job.
+# Node states (sinfo's compact %t, flags stripped) that take no new job. Not "resv": Slurm says
+# it of an idle node that any reservation covers, even one core of it (a class's), and jobs
+# outside the reservation still run on the rest; Slurm decides at submission.
 _UNUSABLE_NODE_STATES = frozenset(
-    {"down", "drain", "drng", "fail", "failg", "maint", "resv", "inval", "unk", "futr", "npc"}
+    {"down", "drain", "drng", "fail", "failg", "maint", "inval", "unk", "futr", "npc"}
 )
 # Flags after a compact state: not responding; in a maintenance reservation.
 _UNUSABLE_FLAGS = frozenset("*$")

@@ -95,7 +95,7 @@ def test_the_cli_stops_waiting_for_a_desktop_that_can_never_start() -> None:
     err = launched.stderr
     assert launched.returncode == 1, (launched.stdout, err)
     # Warned before submitting (sinfo's biggest node), then Slurm's reason in words.
-    assert "dcv-desktop: warning: No node of dcv has 64 CPUs (the most is 8)" in err
+    assert "dcv-desktop: warning: No node of dcv has 64 CPUs (the most is 9)" in err
     found = re.search(r"dcv-desktop: desktop (\d+) will not start by itself: (.*)", err)
     assert found, err
     assert "can never start as asked: end it and launch with less" in found.group(2)
@@ -109,20 +109,21 @@ def test_the_form_warns_under_cpus_gpus_and_memory_from_the_real_sinfo(
     manager: SessionManager,
 ) -> None:
     """The widget as the browser drives it: a warning under each field no node could satisfy,
-    from the local Slurm's sinfo (dcv-node-1: 8 CPUs, 8000 MB, no GPU); Launch stays on."""
+    from the local Slurm's sinfo (dcv-node-1: 9 CPUs, one of them the class reservation's,
+    8000 MB, two T4 GPUs); Launch stays on."""
     widget = Desktop(manager=manager, attach=False, partition="dcv", time="5")
     try:
 
         def warning(name: str) -> str:
             return str(next(f for f in widget.launcher["fields"] if f["name"] == name)["warning"])
 
-        for name, value in (("cpus", "64"), ("gpus", "1"), ("memory", "16G")):
+        for name, value in (("cpus", "64"), ("gpus", "3"), ("memory", "16G")):
             widget._on_message(widget, {"action": "set", "field": name, "value": value}, None)
         deadline = time.monotonic() + 30  # the partitions come from sinfo, off this thread
         while not warning("cpus") and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert warning("cpus").startswith("No node of dcv has 64 CPUs (the most is 8)")
-        assert warning("gpus").startswith("No node of dcv has 1 GPU (it has none)")
+        assert warning("cpus").startswith("No node of dcv has 64 CPUs (the most is 9)")
+        assert warning("gpus").startswith("No node of dcv has 3 GPUs (the most is 2)")
         assert warning("memory").startswith("No node of dcv has 16G of memory (the most is 8000")
         assert widget.launcher["can_launch"] is True
         widget._on_message(widget, {"action": "set", "field": "cpus", "value": "8"}, None)

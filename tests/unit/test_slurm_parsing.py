@@ -446,3 +446,12 @@ def test_partitions_is_one_sinfo_call_with_explicit_fields() -> None:
             "--format=%P\x1f%a\x1f%l\x1f%t\x1f%D\x1f%C\x1f%c\x1f%m\x1f%G\x1f%f",
         ]
     ]
+
+
+def test_a_node_a_reservation_covers_still_takes_jobs() -> None:
+    # sinfo says "resv" of an idle node any reservation covers, even one core of it (the local
+    # Slurm's class reservation): jobs outside the reservation run on the rest.
+    (dcv,) = parse_sinfo(
+        "dcv*\x1fup\x1finfinite\x1fresv\x1f1\x1f0/9/0/9\x1f9\x1f8000\x1fgpu:t4:2\x1fx11,avx2\n"
+    )
+    assert (dcv.nodes_unusable, dcv.cpus_idle, dcv.gpu_types) == (0, 9, ("t4",))
