@@ -235,6 +235,8 @@ start_mariadb() {
     mariadb-admin --socket="$MYSQL_SOCKET" ping >/dev/null 2>&1 && return 0
     install -d -o mysql -g mysql /run/mysqld
     [[ -d /var/lib/mysql/mysql ]] || mariadb-install-db --user=mysql >/dev/null
+    [[ -f $LOGS/mariadb.log ]] || install -m 0640 -o mysql -g mysql /dev/null "$LOGS/mariadb.log"
+    # slurmdbd's lock wait; its "not recommended" buffer pool (it wants GBs) is not needed here.
     setsid /usr/sbin/mariadbd --user=mysql --skip-networking --socket="$MYSQL_SOCKET" \
         --innodb-lock-wait-timeout=900 --log-error="$LOGS/mariadb.log" </dev/null >/dev/null 2>&1 &
     for _ in $(seq 120); do
