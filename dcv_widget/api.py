@@ -122,7 +122,8 @@ def end(*desktops: DesktopHandle, timeout: float = 120) -> None:
 
 
 def launch(*, manager: SessionManager | None = None, **options: Any) -> DesktopHandle:
-    """Submit a desktop with the site's defaults and these options; returns at once."""
+    """Submit a desktop with the site's defaults and these options (`preset="GPU"`: a site or
+    user preset's values, the other options on top); returns at once."""
     manager = manager or default_manager()
     request = load_settings().request(**options)
     return DesktopHandle(manager, manager.launch(request).key)

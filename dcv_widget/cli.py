@@ -6,6 +6,8 @@ dcv-desktop list                                      this user's live desktops
 dcv-desktop connect 1234                              prints the URL that opens it (through
                                                       your running JupyterLab on its route)
 dcv-desktop end 1234
+dcv-desktop launch --preset GPU --time 2:00:00        a preset (the site's or yours), flags on top
+dcv-desktop presets list | save NAME --cpus 4 … | delete NAME     your own presets
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from typing import Any
 from .access.instructions import LABELS
 from .api import DesktopFailed, DesktopHandle, DesktopStuck, launch, sessions
 from .desktops.manager import SessionManager
+from .desktops.presets import saved_values
 from .desktops.request import InvalidRequest
-from .desktops.session import ACTIVE_STATES, DesktopSession, SessionState
+from .desktops.session import ACTIVE_STATES, DesktopSession, SessionState, asked
 from .desktops.session_file import SessionFileError
 from .desktops.slurm import SlurmError
 from .managers import session_manager
@@ -50,8 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dcv-desktop", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("launch", help="submit a desktop and wait until it is ready")
-    for name, kind in _OPTIONS.items():
-        start.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind)
+    _add_options(start)
     start.add_argument("--no-wait", action="store_true", help="return once submitted")
     start.add_argument("--timeout", type=float, default=900, help="seconds to wait for ready")
     commands.add_parser("list", help="list this user's live desktops")
@@ -59,7 +61,53 @@ def _parser() -> argparse.ArgumentParser:
     connect.add_argument("job_id")
     end = commands.add_parser("end", help="end a desktop (cancel its job)")
     end.add_argument("job_id")
+    presets = commands.add_parser("presets", help="list, save or delete launch presets")
+    acts = presets.add_subparsers(dest="act", required=True)
+    acts.add_parser("list", help="the site's presets and yours")
+    save = acts.add_parser("save", help="save your own preset (the options given, on the defaults)")
+    save.add_argument("name")
+    _add_options(save)
+    delete = acts.add_parser("delete", help="delete your own preset")
+    delete.add_argument("name")
     return parser
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    """--partition, --time, …, and --preset: the launch options, defaults from the settings."""
+    parser.add_argument("--preset", help="start from this preset (`dcv-desktop presets list`)")
+    for name, kind in _OPTIONS.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind)
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The launch options given on the command line, the preset's name included."""
+    names = ["preset", *_OPTIONS]
+    return {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+
+
+def _presets(args: argparse.Namespace) -> None:
+    """`dcv-desktop presets …`: the site's presets are listed only; the user's own are saved
+    in their Jupyter data dir (docs/configuration.md, Presets)."""
+    settings = load_settings()
+    store = settings.preset_store()
+    if args.act == "list":
+        mine, problems = store.load()
+        for problem in problems:
+            print(f"dcv-desktop: warning: {problem}", file=sys.stderr)
+        print(f"{'NAME':<20} {'WHOSE':<12} {'ASKS FOR':<28} DESCRIPTION")
+        for preset in [*settings.site_presets(), *mine]:
+            whose = "yours" if preset.mine else "site, locked" if preset.locked else "site"
+            what = asked(preset.request(settings.base_request))
+            print(f"{preset.name:<20} {whose:<12} {what:<28} {preset.description}")
+    elif args.act == "save":
+        options = _options(args)
+        values = saved_values(settings.request(**options))
+        saved = store.save(args.name, values, settings.site_presets())
+        print(f"saved your preset {saved.name!r} in {store.path}")
+    elif not store.delete(args.name):
+        raise LookupError(f"you have no preset called {args.name!r}; `dcv-desktop presets list`")
+    else:
+        print(f"deleted your preset {args.name!r}")
 
 
 def _find(manager: SessionManager, job_id: str) -> DesktopHandle:
@@ -71,10 +119,10 @@ def _find(manager: SessionManager, job_id: str) -> DesktopHandle:
 
 def _run(args: argparse.Namespace) -> int:
     manager = session_manager(load_settings())
-    if args.command == "launch":
-        options: dict[str, Any] = {
-            k: getattr(args, k) for k in _OPTIONS if getattr(args, k) is not None
-        }
+    if args.command == "presets":
+        _presets(args)
+    elif args.command == "launch":
+        options = _options(args)
         _warn_unfit(manager, options)
         handle = launch(manager=manager, **options)
         if args.no_wait:

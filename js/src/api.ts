@@ -52,6 +52,34 @@ export class DesktopsApi {
     return toCards([body.card])[0];
   }
 
+  /**
+   * Launch again: the new desktop's card, or the form to open (its values, the field to change
+   * marked) when the old one's end says what to change or its options are not all known.
+   */
+  async relaunch(key: string): Promise<{ card: Card } | { values: FormValues; launcher: Launcher | null }> {
+    const body = await this.json(await this.request('POST', `desktops/${encodeURIComponent(key)}/relaunch`, {}));
+    if (body.card) {
+      return { card: toCards([body.card])[0] };
+    }
+    const values: FormValues = {};
+    for (const [name, value] of Object.entries(body.values ?? {})) {
+      values[name] = typeof value === 'number' ? value : value === null || value === undefined ? '' : String(value);
+    }
+    return { values, launcher: toLauncher(body.launcher) };
+  }
+
+  /** Saves the form's values as the user's preset `name`; the form, on it now. */
+  async savePreset(name: string, values: FormValues): Promise<Launcher | null> {
+    const body = await this.json(await this.request('POST', 'presets', { name, fields: values }));
+    return toLauncher(body.launcher);
+  }
+
+  /** Deletes the user's preset `name`; the form, on Custom. */
+  async deletePreset(name: string): Promise<Launcher | null> {
+    const body = await this.json(await this.request('DELETE', `presets/${encodeURIComponent(name)}`));
+    return toLauncher(body.launcher);
+  }
+
   async act(key: string, action: 'end' | 'dismiss' | 'check'): Promise<void> {
     await this.json(await this.request('POST', `desktops/${encodeURIComponent(key)}/${action}`, {}));
   }

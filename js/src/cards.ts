@@ -92,6 +92,8 @@ const ACTIONS: Record<CardAction, ActionSpec> = {
     confirm: confirmation('end', 'Confirm ending this desktop', 'End this desktop?', 'End desktop', 'Keep', 'danger', 'keep'),
   },
   dismiss: { label: 'Dismiss', className: 'dcv-dismiss', confirm: null },
+  // 'Launch again…' where it opens the form (the card says what to change): actionLabel.
+  relaunch: { label: 'Launch again', className: 'dcv-relaunch', confirm: null },
   start: { label: 'Start', className: 'dcv-start', confirm: null },
   stop: {
     label: 'Stop',
@@ -157,6 +159,11 @@ function stateWord(state: string): string {
 /** A compact row's tooltip: its whole line, estimate included (a row cuts its line short but a queued one's). */
 function rowTooltip(card: Card, expected: string): string {
   return [card.outcome || card.detail, card.outcome ? '' : expected].filter(Boolean).join(' · ');
+}
+
+/** A button's words: Launch again says with '…' that it opens the form rather than launching. */
+function actionLabel(name: CardAction, card: Card): string {
+  return name === 'relaunch' && card.relaunch_form ? 'Launch again…' : ACTIONS[name].label;
 }
 
 /** The desktop's name as its card titles it (a Lab tab is named the same). */
@@ -414,6 +421,7 @@ export class CardList {
       const more = [
         card.access ? this.routes.render(card.key, card.access, titleId, card.compact) : null,
         card.advice ? h('p', { class: 'dcv-card-advice' }, card.advice) : null,
+        card.relaunch_hint ? h('p', { class: 'dcv-card-change', 'data-field': card.relaunch_field }, card.relaunch_hint) : null,
         card.log_tail ? h('pre', { class: 'dcv-log-text' }, card.log_tail) : null,
       ].filter((x): x is HTMLElement => x !== null);
       if (more.length > 0) {
@@ -439,6 +447,7 @@ export class CardList {
       detail,
       card.outcome ? h('p', { class: 'dcv-card-outcome' }, card.outcome) : null,
       card.advice ? h('p', { class: 'dcv-card-advice' }, card.advice) : null,
+      card.relaunch_hint ? h('p', { class: 'dcv-card-change', 'data-field': card.relaunch_field }, card.relaunch_hint) : null,
       card.log_tail
         ? this.details(card.key, 'log', 'dcv-log', 'Job log (last lines)', [h('pre', { class: 'dcv-log-text' }, card.log_tail)])
         : null,
@@ -558,7 +567,7 @@ export class CardList {
         : (event: MouseEvent) => this.perform(name, card, event.ctrlKey || event.metaKey || event.shiftKey);
       const runFirst = name === 'connect' && (card.access?.commands.length ?? 0) > 0;
       el.append(
-        button(spec.label, spec.className, onClick, {
+        button(actionLabel(name, card), spec.className, onClick, {
           'data-action': name,
           'data-focus': name,
           'aria-describedby': titleId,

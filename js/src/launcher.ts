@@ -1,6 +1,7 @@
 /** The launcher form: renders `launcher` and sends `set` and `launch`; validation is the kernel's. */
 
 import { button, h, uniqueId } from './dom';
+import { PresetChooser } from './presets';
 import { Field, FieldValue, Launcher, ViewMessage } from './types';
 
 const DEBOUNCE_MS = 300;
@@ -38,6 +39,9 @@ export class LauncherForm {
   /** The value last sent per field, so a blur after the debounce does not send it twice. */
   private sent = new Map<string, string>();
   private readonly shownTimer: number;
+  /** The presets above the fields (presets.ts), and the last focus request done ('field#n'). */
+  private readonly presets: PresetChooser;
+  private focused: string | null = null;
 
   constructor(private readonly send: (msg: ViewMessage) => void) {
     this.heading = h('div', { class: 'dcv-launcher-heading', id: `${this.ids}-heading`, role: 'heading', 'aria-level': '3' }, 'New desktop');
@@ -47,11 +51,13 @@ export class LauncherForm {
     this.actions = h('div', { class: 'dcv-launcher-actions' }, this.launchButton, this.blocker);
     this.message = h('div', { class: 'dcv-launcher-message', 'aria-live': 'polite' });
     this.problem = h('div', { class: 'dcv-launcher-problem', role: 'alert' });
+    this.presets = new PresetChooser(send);
     this.el = h(
       'div',
       { class: 'dcv-launcher', role: 'group', 'aria-labelledby': `${this.ids}-heading`, 'data-lm-suppress-shortcuts': 'true' },
       this.heading,
       this.problem,
+      this.presets.el,
       this.body,
       this.actions,
       this.message,
@@ -103,6 +109,24 @@ export class LauncherForm {
       this.problem.textContent = launcher.problem;
     }
     this.problem.hidden = !launcher.problem;
+    this.presets.update(launcher.presets);
+    this.focusAsked(launcher.focus);
+  }
+
+  /** Launch again opened the form: the marked field gets the focus (once per request). */
+  private focusAsked(focus: string): void {
+    const first = this.focused === null;
+    if (focus === this.focused) {
+      return;
+    }
+    this.focused = focus;
+    if (first || !focus) {
+      return; // a form drawn anew (a reload, a second view) does not take the focus
+    }
+    const row = this.rows.get(focus.split('#')[0]) ?? this.rows.values().next().value;
+    const target = row?.control ?? row?.row;
+    target?.scrollIntoView({ block: 'center' });
+    target?.focus({ preventScroll: true });
   }
 
   dispose(): void {

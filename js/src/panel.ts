@@ -183,6 +183,20 @@ export class DesktopsPanel extends Widget {
       case 'launch':
         void this.launch();
         break;
+      case 'relaunch':
+        void this.relaunch(msg.key);
+        break;
+      case 'preset':
+        // A preset: the form sits on it; Custom: the values shown stay, free to edit.
+        this.values = msg.name ? { preset: msg.name } : this.shownValues();
+        void this.loadForm();
+        break;
+      case 'save_preset':
+        void this.presetAction(() => this.api.savePreset(msg.name, this.values), { preset: msg.name });
+        break;
+      case 'delete_preset':
+        void this.presetAction(() => this.api.deletePreset(msg.name), this.values.preset === msg.name ? this.shownValues() : this.values);
+        break;
       case 'end':
       case 'dismiss':
       case 'check': {
@@ -193,6 +207,46 @@ export class DesktopsPanel extends Widget {
       default:
         break;
     }
+  }
+
+  /** The form's values as shown now (no preset under them): Custom keeps them. */
+  private shownValues(): FormValues {
+    const values: FormValues = {};
+    for (const field of this.launcher?.fields ?? []) {
+      values[field.name] = field.value;
+    }
+    return values;
+  }
+
+  /** Save or delete a preset; the server's form answers it, and the values sit on `values`. */
+  private async presetAction(work: () => Promise<Launcher | null>, values: FormValues): Promise<void> {
+    try {
+      const launcher = await work();
+      this.values = values;
+      this.showForm(launcher);
+      this.actionError = '';
+    } catch (error) {
+      // A refused name is said under the chooser, where it was typed.
+      if (this.launcher?.presets && error instanceof ApiError && error.status === 400) {
+        this.showForm({ ...this.launcher, presets: { ...this.launcher.presets, note: `Not saved: ${error.message}` } });
+      } else {
+        this.actionError = words(error);
+      }
+    }
+    this.say();
+  }
+
+  /** Launch again: a new desktop, or the form opened on the old one's values to change first. */
+  private async relaunch(key: string): Promise<void> {
+    await this.guard(async () => {
+      const answer = await this.api.relaunch(key);
+      if ('values' in answer) {
+        this.values = answer.values;
+        this.formRead = Date.now(); // the marked field stays marked until an edit or the next refresh
+        this.showForm(answer.launcher);
+      }
+    });
+    await this.refresh();
   }
 
   private async loadForm(): Promise<void> {

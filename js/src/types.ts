@@ -26,6 +26,26 @@ export const LAUNCHER_ACTIONS = ['launch'] as const;
 
 export type LauncherAction = (typeof LAUNCHER_ACTIONS)[number];
 
+/** One preset of the chooser above the form: the site's, or the user's own (`mine`, deletable). */
+export interface PresetOption {
+  name: string;
+  /** Its description, else what it asks for ('4 CPUs for 4 h'). */
+  description: string;
+  summary: string;
+  mine: boolean;
+  locked: boolean;
+}
+
+export interface Presets {
+  options: PresetOption[];
+  /** The preset the form holds; '' for Custom. */
+  chosen: string;
+  /** What is wrong with the user's presets file (its path, what to do); '' for nothing. */
+  message: string;
+  /** What the last save, delete or Launch again has to say; '' for nothing. */
+  note: string;
+}
+
 export interface Launcher {
   /** The form's heading; a kernel that sends none gets 'New desktop'. */
   heading: string;
@@ -39,6 +59,10 @@ export interface Launcher {
   message: string;
   /** What keeps the form from working at all (first line its heading), shown in a box; '' for none. */
   problem: string;
+  /** The preset chooser above the fields; null on a locked form (or a kernel without presets). */
+  presets: Presets | null;
+  /** 'field#n': move the focus to that field when n changes (Launch again marked it). */
+  focus: string;
 }
 
 /** 'pending': not yet (the desktop is on its way); 'unreached': never (it ended, or is ending, first). */
@@ -71,7 +95,7 @@ export interface Access {
 }
 
 /** What a card offers, in the order the kernel lists them; anything else from the kernel is dropped. */
-export const CARD_ACTIONS = ['connect', 'check', 'end', 'dismiss', 'start', 'stop', 'reboot', 'terminate'] as const;
+export const CARD_ACTIONS = ['connect', 'check', 'end', 'relaunch', 'dismiss', 'start', 'stop', 'reboot', 'terminate'] as const;
 
 export type CardAction = (typeof CARD_ACTIONS)[number];
 
@@ -101,6 +125,11 @@ export interface Card {
   outcome: string;
   log_tail: string;
   advice: string;
+  /** An ended card's Launch again: what to change first ('' for nothing), and the field it marks. */
+  relaunch_hint: string;
+  relaunch_field: string;
+  /** Launch again opens the form (something to change, or options not all known) rather than launching. */
+  relaunch_form: boolean;
   /** What went wrong with the last Connect or End of this desktop, and what to do. */
   error: string;
   access: Access | null;
@@ -120,6 +149,8 @@ export type ViewMessage =
   | { action: 'check'; key: string }
   | { action: 'end'; key: string }
   | { action: 'dismiss'; key: string }
+  | { action: 'relaunch'; key: string }
+  | { action: 'preset' | 'save_preset' | 'delete_preset'; name: string }
   | { action: 'start' | 'stop' | 'reboot' | 'terminate'; key: string };
 
 /** Messages from the kernel: the connect URL answers a Connect click and is never a trait. */
@@ -176,6 +207,30 @@ export function toLauncher(value: unknown): Launcher | null {
       : ['launch'],
     message: str(raw.message),
     problem: str(raw.problem),
+    presets: toPresets(raw.presets),
+    focus: str(raw.focus),
+  };
+}
+
+function toPresets(value: unknown): Presets | null {
+  if (value === null || typeof value !== 'object') {
+    return null;
+  }
+  const raw = record(value);
+  return {
+    options: list(raw.options).map((item) => {
+      const o = record(item);
+      return {
+        name: str(o.name),
+        description: str(o.description),
+        summary: str(o.summary),
+        mine: o.mine === true,
+        locked: o.locked === true,
+      };
+    }),
+    chosen: str(raw.chosen),
+    message: str(raw.message),
+    note: str(raw.note),
   };
 }
 
@@ -209,6 +264,9 @@ export function toCards(value: unknown): Card[] {
       outcome: str(c.outcome),
       log_tail: str(c.log_tail),
       advice: str(c.advice),
+      relaunch_hint: str(c.relaunch_hint),
+      relaunch_field: str(c.relaunch_field),
+      relaunch_form: c.relaunch_form === true,
       error: str(c.error),
       elsewhere: c.elsewhere === true,
       compact: c.compact === true,
