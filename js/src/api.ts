@@ -7,6 +7,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import { nowSeconds, ServerClock } from './time';
 import { Card, FieldValue, Launcher, toCards, toLauncher } from './types';
 
 const ROOT = 'dcv-widget/api';
@@ -35,9 +36,18 @@ export class DesktopsApi {
   private readonly settings = ServerConnection.makeSettings();
   private etag = '';
 
-  /** The desktops as cards, or null when they did not change since the last answer (304). */
-  async desktops(): Promise<Card[] | null> {
+  /**
+   * The desktops as cards, or null when they did not change since the last answer (304). Every
+   * answer, a 304 too, carries the server's time in its Date header (to the second, truncated:
+   * taken as mid-second): `clock` learns it, the clock the cards' times are on.
+   */
+  async desktops(clock?: ServerClock): Promise<Card[] | null> {
+    const sentAt = nowSeconds();
     const response = await this.request('GET', 'desktops', undefined, this.etag ? { 'If-None-Match': this.etag } : {});
+    const date = Date.parse(response.headers.get('Date') ?? '');
+    if (clock && !Number.isNaN(date)) {
+      clock.measure(date / 1000 + 0.5, sentAt, nowSeconds());
+    }
     if (response.status === 304) {
       return null;
     }

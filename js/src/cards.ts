@@ -5,7 +5,7 @@
 
 import { displayControl } from './display';
 import { append, button, h, uniqueId } from './dom';
-import { elapsedText, expectedText, leftText, warning } from './time';
+import { elapsedText, expectedText, idleText, leftText, nowSeconds, warning } from './time';
 import { pendingText, problem, RoutePanel } from './route-panel';
 import { miniStepper, stepper } from './stepper';
 import { Card, CardAction, ViewMessage } from './types';
@@ -130,6 +130,9 @@ interface Entry {
   expected: Text | null;
   /** A compact row's detail cell: its tooltip is the whole line, estimate included, ticking with it. */
   rowDetail: HTMLElement | null;
+  /** A ready desktop nobody is connected to: 'ends in 4m 59s unless someone connects', ticking. */
+  idle: HTMLElement | null;
+  idleText: Text | null;
 }
 
 /** Put `order` into `list` moving only what is out of place: unchanged cards keep their node, focus and scroll. */
@@ -217,7 +220,11 @@ export class CardList {
   private lastStates: Map<string, string> | null = null;
   private builds = 0;
 
-  constructor(private readonly callbacks: CardCallbacks) {
+  /** `clock`: the server's "now" (epoch seconds) as the view estimates it (time.ts, ServerClock). */
+  constructor(
+    private readonly callbacks: CardCallbacks,
+    private readonly clock: () => number = nowSeconds,
+  ) {
     this.announcer = h('div', {
       class: 'dcv-announcer dcv-sr-only',
       role: 'status',
@@ -234,7 +241,7 @@ export class CardList {
   update(cards: Card[]): void {
     this.announce(cards);
     this.cards = cards;
-    const now = Date.now() / 1000;
+    const now = this.clock();
     const seen = new Set<string>();
     const order = new Map([...this.lists, ...this.othersLists].map((list) => [list, [] as HTMLElement[]]));
     for (const card of cards) {
@@ -310,6 +317,16 @@ export class CardList {
           entry.left.dataset.warning = warn;
         }
       }
+      if (entry.idle && entry.idleText && card.idle_ends_at !== null) {
+        const text = idleText(card.idle_ends_at, now);
+        if (entry.idleText.data !== text) {
+          entry.idleText.data = text;
+        }
+        const warn = String(warning(card.idle_warn_at, now));
+        if (entry.idle.dataset.warning !== warn) {
+          entry.idle.dataset.warning = warn;
+        }
+      }
     }
   }
 
@@ -372,6 +389,8 @@ export class CardList {
       leftText: null,
       expected: null,
       rowDetail: null,
+      idle: null,
+      idleText: null,
     };
     const el = entry.el;
     el.className = 'dcv-card';
@@ -392,6 +411,7 @@ export class CardList {
     const factsEl = facts ? h('span', { class: 'dcv-card-facts' }, facts) : null;
     const left = this.timeLeft(entry, now);
     const detail = this.detail(entry, now);
+    const idle = this.idleLine(entry, now);
     const actions = this.actions(card, titleId);
 
     if (card.compact) {
@@ -407,7 +427,7 @@ export class CardList {
         { class: 'dcv-row' },
         h('div', { class: 'dcv-row-title' }, title, factsEl),
         h('div', { class: 'dcv-row-state' }, stateLabel, miniStepper(card.steps), badge),
-        h('div', { class: 'dcv-row-time' }, left),
+        h('div', { class: 'dcv-row-time' }, left, idle),
         entry.rowDetail,
         actions,
       );
@@ -445,6 +465,7 @@ export class CardList {
       factsEl ? h('div', { class: 'dcv-card-facts-row' }, factsEl) : null,
       stepper(card.steps),
       detail,
+      idle,
       card.outcome ? h('p', { class: 'dcv-card-outcome' }, card.outcome) : null,
       card.advice ? h('p', { class: 'dcv-card-advice' }, card.advice) : null,
       card.relaunch_hint ? h('p', { class: 'dcv-card-change', 'data-field': card.relaunch_field }, card.relaunch_hint) : null,
@@ -467,6 +488,22 @@ export class CardList {
     entry.leftText = document.createTextNode(leftText(card.ends_at, now));
     entry.left = h('span', { class: 'dcv-time-left', 'data-warning': String(warning(card.warn_at, now)) }, entry.leftText);
     return entry.left;
+  }
+
+  /** The idle warning of a ready desktop nobody is connected to (its idle timeout runs). */
+  private idleLine(entry: Entry, now: number): HTMLElement | null {
+    const card = entry.card;
+    if (card.idle_ends_at === null) {
+      return null;
+    }
+    entry.idleText = document.createTextNode(idleText(card.idle_ends_at, now));
+    entry.idle = h(
+      'p',
+      { class: 'dcv-card-idle', 'data-warning': String(warning(card.idle_warn_at, now)) },
+      h('span', { 'aria-hidden': 'true' }, '⏻ '),
+      entry.idleText,
+    );
+    return entry.idle;
   }
 
   private detail(entry: Entry, now: number): HTMLElement | null {

@@ -67,6 +67,7 @@ export class DesktopsPanel extends Widget {
         this.surface.form.el,
         this.empty,
         this.surface.cards.el,
+        this.surface.permission.el,
       ),
     );
     this.surface.form.update(null);
@@ -119,7 +120,7 @@ export class DesktopsPanel extends Widget {
   async refresh(): Promise<void> {
     window.clearTimeout(this.timer);
     try {
-      const cards = await this.api.desktops();
+      const cards = await this.api.desktops(this.surface.clock);
       if (cards !== null) {
         this.showCards(cards);
       }
@@ -153,7 +154,7 @@ export class DesktopsPanel extends Widget {
 
   private showCards(cards: Card[]): void {
     this.cards = cards;
-    this.surface.cards.update(cards);
+    this.surface.showCards(cards);
     this.empty.hidden = cards.length > 0;
     for (const [key, awaited] of this.awaited) {
       const card = cards.find((c) => c.key === key);

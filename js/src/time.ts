@@ -1,10 +1,11 @@
 /**
  * Time formatting and the one shared 1 s ticker of every view on the page.
  *
- * Cards carry epoch seconds (`since`, `ends_at`, `warn_at`, `expected_start`) on the kernel's clock, onto which
- * the kernel has already moved Slurm's times (it measures the cluster's clock from squeue's
- * answers). The counters compare them with this browser's clock: a browser whose clock is off
- * from the kernel's shows "for" and "left" off by as much (never below zero), and ticks right.
+ * Cards carry epoch seconds (`since`, `ends_at`, `warn_at`, `expected_start`, `idle_ends_at`) on
+ * the kernel's clock (or the Jupyter server's, for the Desktops panel), onto which the kernel has
+ * already moved Slurm's and the job's times (it measures the cluster's clock from squeue's
+ * answers). The counters compare them with that clock's "now" as this browser estimates it
+ * (ServerClock): a browser whose own clock is off by minutes still counts down right.
  */
 
 function pad(n: number): string {
@@ -24,6 +25,14 @@ export function formatDuration(seconds: number): string {
     return `${Math.floor(s / 3600)}h ${pad(Math.floor((s % 3600) / 60))}m`;
   }
   return `${Math.floor(s / 86400)}d ${pad(Math.floor((s % 86400) / 3600))}h`;
+}
+
+/** A ready desktop nobody is connected to, whose job ends it at `endsAt` (its idle timeout). */
+export function idleText(endsAt: number, now: number): string {
+  const left = endsAt - now;
+  return left > 0
+    ? `Nobody connected: ends in ${formatDuration(left)} unless someone connects`
+    : 'Nobody connected: ending now (idle timeout)';
 }
 
 /** 'for 2m 13s', or with the kernel's words for the state ('· waiting 58s'). */
@@ -116,4 +125,38 @@ export function onTick(tick: Tick): () => void {
 
 export function nowSeconds(): number {
   return Date.now() / 1000;
+}
+
+/**
+ * How far (seconds) the server's clock runs ahead of this browser's, from one reading: the server
+ * said `serverNow` between `sentAt` and `receivedAt` (this browser's clock), taken as halfway.
+ */
+export function clockOffset(serverNow: number, sentAt: number, receivedAt: number): number {
+  return serverNow - (sentAt + receivedAt) / 2;
+}
+
+/** A new reading replaces the offset in use only when further off than this (seconds): readings
+ * to the second (an HTTP Date) would otherwise make the counters jump back and forth. */
+export const CLOCK_TOLERANCE = 1.5;
+
+/**
+ * The clock the cards' times are on (the kernel's, or the Jupyter server's), as this browser
+ * sees it: its own clock plus the offset measured from the server's answers. One per view, as
+ * each view has its own server.
+ */
+export class ServerClock {
+  private offset: number | null = null;
+
+  /** Learn from one reading (see clockOffset); the first is always taken. */
+  measure(serverNow: number, sentAt: number, receivedAt: number): void {
+    const measured = clockOffset(serverNow, sentAt, receivedAt);
+    if (this.offset === null || Math.abs(measured - this.offset) > CLOCK_TOLERANCE) {
+      this.offset = measured;
+    }
+  }
+
+  /** The server's "now" for this browser's `browserNow` (default: this moment). */
+  now(browserNow: number = nowSeconds()): number {
+    return browserNow + (this.offset ?? 0);
+  }
 }

@@ -122,6 +122,12 @@ export interface Card {
   expected_start: number | null;
   /** From when (epoch seconds) the time left is shown as a warning; the kernel decides. */
   warn_at: number | null;
+  /** A ready desktop nobody is connected to: when its job ends it (idle timeout); null: not idle. */
+  idle_ends_at: number | null;
+  /** From when the idle warning notifies (once); null: not idle. */
+  idle_warn_at: number | null;
+  /** Whether its changes notify while it is out of sight (notify.ts): desktops, the kernel says. */
+  notify: boolean;
   outcome: string;
   log_tail: string;
   advice: string;
@@ -145,6 +151,7 @@ export type ViewMessage =
   | { action: 'set'; field: string; value: FieldValue }
   | { action: 'launch' }
   | { action: 'shown' }
+  | { action: 'clock'; request: string }
   | { action: 'connect'; key: string; request: string; display?: { resize: string; quality: number; compression: number } }
   | { action: 'check'; key: string }
   | { action: 'end'; key: string }
@@ -153,12 +160,16 @@ export type ViewMessage =
   | { action: 'preset' | 'save_preset' | 'delete_preset'; name: string }
   | { action: 'start' | 'stop' | 'reboot' | 'terminate'; key: string };
 
-/** Messages from the kernel: the connect URL answers a Connect click and is never a trait. */
+/**
+ * Messages from the kernel: the connect URL answers a Connect click and is never a trait; the
+ * kernel's time (`now`, epoch seconds) answers a `clock` message.
+ */
 export interface KernelMessage {
-  event: 'open' | 'open-failed';
-  /** The id this view put in its connect message: other views of the model ignore the answer. */
+  event: 'open' | 'open-failed' | 'clock';
+  /** The id this view put in its message: other views of the model ignore the answer. */
   request: string;
   url?: string;
+  now?: number;
 }
 
 // The kernel owns the data; these only make the renderer robust to a missing or older trait.
@@ -261,6 +272,9 @@ export function toCards(value: unknown): Card[] {
       expected_label: str(c.expected_label),
       expected_start: typeof c.expected_start === 'number' ? c.expected_start : null,
       warn_at: typeof c.warn_at === 'number' ? c.warn_at : null,
+      idle_ends_at: typeof c.idle_ends_at === 'number' ? c.idle_ends_at : null,
+      idle_warn_at: typeof c.idle_warn_at === 'number' ? c.idle_warn_at : null,
+      notify: c.notify === true,
       outcome: str(c.outcome),
       log_tail: str(c.log_tail),
       advice: str(c.advice),

@@ -5,6 +5,7 @@ import { displayFor, withDisplay } from './display';
 import { h } from './dom';
 import { openThroughJupyter } from './lab-tab';
 import { DesktopsSurface } from './surface';
+import { nowSeconds } from './time';
 import { Card, KernelMessage, toCards, toLauncher, ViewMessage } from './types';
 import { MODULE_NAME, MODULE_VERSION } from './version';
 
@@ -41,6 +42,8 @@ export class DesktopView extends DOMWidgetView {
   private disconnected!: HTMLElement;
   /** Whether this view has seen its kernel: a lost one is a restart, not a notebook never run. */
   private wasLive = false;
+  /** The clock question awaiting the kernel's answer, and when (this browser's clock) it went. */
+  private clockAsked: { request: string; at: number } | null = null;
 
   render(): void {
     this.el.classList.add('dcv-widget');
@@ -50,7 +53,7 @@ export class DesktopView extends DOMWidgetView {
       () => this.el.isConnected && this.model.comm_live,
     );
     this.disconnected = h('p', { class: 'dcv-disconnected', role: 'alert', hidden: '' });
-    this.el.replaceChildren(this.disconnected, this.surface.form.el, this.surface.cards.el);
+    this.el.replaceChildren(this.disconnected, this.surface.form.el, this.surface.cards.el, this.surface.permission.el);
 
     // listenTo: the handlers go away with the view, so a removed view never opens a tab.
     this.listenTo(this.model, 'change:launcher', () => this.renderLauncher());
@@ -80,6 +83,7 @@ export class DesktopView extends DOMWidgetView {
     const live = this.model.comm_live;
     if (live) {
       this.wasLive = true;
+      this.askClock();
     }
     this.disconnected.hidden = live;
     this.disconnected.textContent = this.wasLive
@@ -94,7 +98,14 @@ export class DesktopView extends DOMWidgetView {
   }
 
   private renderCards(): void {
-    this.surface.cards.update(toCards(this.model.get('cards')));
+    this.surface.showCards(toCards(this.model.get('cards')));
+  }
+
+  /** Ask the kernel its time (the cards' times are on its clock); the answer sets the offset. */
+  private askClock(): void {
+    const request = `clock-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    this.clockAsked = { request, at: nowSeconds() };
+    this.send({ action: 'clock', request });
   }
 
   private connect(card: Card, browserTab: boolean): void {
@@ -134,6 +145,12 @@ export class DesktopView extends DOMWidgetView {
   }
 
   private onKernelMessage(msg: KernelMessage): void {
+    const asked = this.clockAsked;
+    if (msg?.event === 'clock' && asked && msg.request === asked.request && typeof msg.now === 'number') {
+      this.surface.clock.measure(msg.now, asked.at, nowSeconds());
+      this.clockAsked = null;
+      return;
+    }
     if (!msg || typeof msg.request !== 'string' || !this.pending.has(msg.request)) {
       return;
     }

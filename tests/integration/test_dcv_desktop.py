@@ -192,15 +192,28 @@ def test_idle_desktops_end_themselves_but_not_while_someone_is_connected(
     held = node.connect(manager.connect_url(used.key).result(timeout=30))
     assert held is not None
 
+    # Nobody connected: the job says until when (its idle word, no secret, private like the
+    # job's other files), and the session shows it; then the job ends itself, not before.
+    idle = manager.wait_for(idle.key, lambda s: s.idle_ends_at is not None, timeout=60)
+    assert idle.idle_since is not None and idle.idle_ends_at is not None
+    assert idle.idle_ends_at - idle.idle_since == 60
+    word = Path(manager.paths().idle_file(idle.job_id))
+    assert word.stat().st_mode & 0o777 == 0o600
+    assert set(json.loads(word.read_text())) == {"job_id", "launch", "since", "ends_at"}
+    deadline = idle.idle_ends_at
     idle = manager.wait_for(idle.key, is_ended, timeout=150)
     assert idle.outcome == "idle stop", idle.detail
     assert "nobody connected for 1 min" in idle.detail
+    assert idle.since >= deadline - 1  # the job's clock says whole seconds
     assert not node.exists(idle_session)
+    assert not word.exists()
     # The other desktop outlived the same timeout because a client stayed connected...
     time.sleep(10)
     assert manager.get(used.key).state == SessionState.READY
-    # ...and ends itself once it is left alone for the idle timeout.
+    assert manager.get(used.key).idle_ends_at is None
+    # ...and ends itself once it is left alone for the idle timeout, which its card now shows.
     held.close()
+    used = manager.wait_for(used.key, lambda s: s.idle_ends_at is not None, timeout=60)
     used = manager.wait_for(used.key, is_ended, timeout=150)
     assert used.outcome == "idle stop", used.detail
     assert not node.exists(used_session)
