@@ -46,6 +46,11 @@ _OPTIONS: dict[str, type] = {
     "geometry": str,
     "idle_timeout": int,
     "access": str,
+    "qos": str,
+    "reservation": str,
+    "constraint": str,
+    "gpu_type": str,
+    "exclusive": bool,
 }
 
 
@@ -76,7 +81,11 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     """--partition, --time, …, and --preset: the launch options, defaults from the settings."""
     parser.add_argument("--preset", help="start from this preset (`dcv-desktop presets list`)")
     for name, kind in _OPTIONS.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind)
+        flag = f"--{name.replace('_', '-')}"
+        if kind is bool:  # --exclusive / --no-exclusive; neither: the settings' default
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction)
+        else:
+            parser.add_argument(flag, dest=name, type=kind)
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:

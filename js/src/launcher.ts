@@ -17,6 +17,8 @@ interface FieldRow {
   row: HTMLElement;
   control: HTMLInputElement | HTMLSelectElement | null;
   value: HTMLElement | null;
+  /** The suggestions of a text field (node features), or null. */
+  datalist: HTMLDataListElement | null;
   hint: HTMLElement;
   error: HTMLElement;
   warning: HTMLElement;
@@ -39,6 +41,12 @@ export class LauncherForm {
   /** The value last sent per field, so a blur after the debounce does not send it twice. */
   private sent = new Map<string, string>();
   private readonly shownTimer: number;
+  /** "More options": the rarely changed fields (Slurm's QOS, reservation, …), folded. */
+  private readonly more: HTMLDetailsElement;
+  private readonly moreSummary: HTMLElement;
+  private readonly moreBody: HTMLElement;
+  /** What the folded fields hold ('QOS: desktop, …'), named in the summary while folded. */
+  private moreHeld = '';
   /** The presets above the fields (presets.ts), and the last focus request done ('field#n'). */
   private readonly presets: PresetChooser;
   private focused: string | null = null;
@@ -51,6 +59,10 @@ export class LauncherForm {
     this.actions = h('div', { class: 'dcv-launcher-actions' }, this.launchButton, this.blocker);
     this.message = h('div', { class: 'dcv-launcher-message', 'aria-live': 'polite' });
     this.problem = h('div', { class: 'dcv-launcher-problem', role: 'alert' });
+    this.moreSummary = h('summary', { class: 'dcv-more-summary' }, 'More options');
+    this.moreBody = h('div', { class: 'dcv-more-body' });
+    this.more = h('details', { class: 'dcv-more-options' }, this.moreSummary, this.moreBody);
+    this.more.addEventListener('toggle', () => this.sayHeld());
     this.presets = new PresetChooser(send);
     this.el = h(
       'div',
@@ -82,6 +94,7 @@ export class LauncherForm {
         this.patch(row, field);
       }
     }
+    this.patchMore(launcher);
     this.el.dataset.locked = String(launcher.locked);
     if (this.heading.textContent !== launcher.heading) {
       this.heading.textContent = launcher.heading;
@@ -152,6 +165,8 @@ export class LauncherForm {
     }
     this.rows.clear();
     const container = launcher.locked ? h('dl', { class: 'dcv-fields-locked' }) : h('div', { class: 'dcv-fields-grid' });
+    // A locked form lists what it launches in one place; an editable one folds the rare fields.
+    const moreGrid = h('div', { class: 'dcv-fields-grid' });
     launcher.fields.forEach((field, index) => {
       const id = `${this.ids}-f${index}`;
       const hint = h('div', { class: 'dcv-field-hint', id: `${id}-hint` });
@@ -167,30 +182,42 @@ export class LauncherForm {
           value,
           h('dd', { class: 'dcv-field-messages' }, hint, error, warning),
         );
-        row = { field, signature: '', row: el, control: null, value, hint, error, warning };
+        row = { field, signature: '', row: el, control: null, value, datalist: null, hint, error, warning };
       } else {
         const control = this.control(field, id);
+        const datalist = field.kind === 'text' && field.group ? h('datalist', { id: `${id}-list` }) : null;
+        if (datalist) {
+          control.setAttribute('list', datalist.id);
+        }
+        const label = h('label', { class: 'dcv-field-label', for: id }, field.label);
+        // A checkbox reads as "☐ Whole node", its label beside it.
+        const head = field.kind === 'checkbox' ? h('div', { class: 'dcv-field-check' }, control, label) : null;
         const el = h(
           'div',
           { class: 'dcv-field', 'data-name': field.name, 'data-kind': field.kind },
-          h('label', { class: 'dcv-field-label', for: id }, field.label),
-          control,
+          head ?? label,
+          head ? null : control,
+          datalist,
           hint,
           error,
           warning,
         );
-        row = { field, signature: '', row: el, control, value: null, hint, error, warning };
+        row = { field, signature: '', row: el, control, value: null, datalist, hint, error, warning };
         this.listen(row, control);
       }
       this.rows.set(field.name, row);
-      container.append(row.row);
+      (field.group && !launcher.locked ? moreGrid : container).append(row.row);
     });
-    this.body.replaceChildren(container);
+    this.moreBody.replaceChildren(moreGrid);
+    this.body.replaceChildren(container, this.more);
   }
 
   private control(field: Field, id: string): HTMLInputElement | HTMLSelectElement {
     if (field.kind === 'select') {
       return h('select', { id, class: 'dcv-field-input', name: field.name });
+    }
+    if (field.kind === 'checkbox') {
+      return h('input', { id, class: 'dcv-field-checkbox', name: field.name, type: 'checkbox' });
     }
     const input = h('input', {
       id,
@@ -230,6 +257,9 @@ export class LauncherForm {
     const control = row.control;
     if (!control) {
       return undefined;
+    }
+    if (row.field.kind === 'checkbox' && control instanceof HTMLInputElement) {
+      return control.checked;
     }
     if (row.field.kind === 'number' && control instanceof HTMLInputElement) {
       // A number as a number; an empty or unparsable entry goes as its text for the kernel to name.
@@ -290,6 +320,7 @@ export class LauncherForm {
     row.error.hidden = !field.error;
     row.warning.textContent = field.warning;
     row.warning.hidden = !field.warning;
+    row.row.hidden = field.hidden;
     row.row.dataset.invalid = String(Boolean(field.error));
     row.row.dataset.warning = String(Boolean(field.warning));
     const described = [field.hint && row.hint.id, field.error && row.error.id, field.warning && row.warning.id]
@@ -305,6 +336,9 @@ export class LauncherForm {
       return;
     }
     control.setAttribute('aria-invalid', String(Boolean(field.error)));
+    if (row.datalist && JSON.stringify(previous.suggestions) !== JSON.stringify(field.suggestions)) {
+      row.datalist.replaceChildren(...field.suggestions.map((s) => h('option', { value: s })));
+    }
     setOrRemove(control, 'aria-describedby', described);
     if (control instanceof HTMLSelectElement) {
       const value = String(field.value);
@@ -324,9 +358,37 @@ export class LauncherForm {
     if (!control || (document.activeElement === control && !(control instanceof HTMLSelectElement))) {
       return;
     }
+    if (control instanceof HTMLInputElement && control.type === 'checkbox') {
+      control.checked = row.field.value === true;
+      return;
+    }
     const value = String(row.field.value);
     if (control.value !== value) {
       control.value = value;
+    }
+  }
+
+  /**
+   * "More options" shows only when one of its fields is; its summary names what they hold
+   * (so a preset's reservation is seen folded), and it opens by itself for an error or warning.
+   */
+  private patchMore(launcher: Launcher): void {
+    const fields = launcher.fields.filter((f) => f.group && !f.hidden);
+    this.more.hidden = launcher.locked || fields.length === 0;
+    this.moreHeld = fields
+      .filter((f) => f.value !== '' && f.value !== false)
+      .map((f) => `${f.label}: ${f.kind === 'checkbox' ? 'yes' : String(f.value)}`)
+      .join(', ');
+    if (fields.some((f) => f.error || f.warning)) {
+      this.more.open = true;
+    }
+    this.sayHeld();
+  }
+
+  private sayHeld(): void {
+    const summary = this.moreHeld && !this.more.open ? `More options (${this.moreHeld})` : 'More options';
+    if (this.moreSummary.textContent !== summary) {
+      this.moreSummary.textContent = summary;
     }
   }
 }
@@ -344,6 +406,9 @@ function fillOptions(select: HTMLSelectElement, field: Field): void {
 }
 
 function displayValue(field: Field): string {
+  if (field.kind === 'checkbox') {
+    return field.value === true ? 'yes' : 'no';
+  }
   if (field.kind === 'select') {
     const option = field.options.find((o) => o.value === String(field.value));
     if (option) {

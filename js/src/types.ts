@@ -1,7 +1,7 @@
 /** The synced traits of a DesktopModel, as the kernel sends them (dcv_widget/ui/desktop.py). */
 
-export type FieldKind = 'select' | 'text' | 'number';
-export type FieldValue = string | number;
+export type FieldKind = 'select' | 'text' | 'number' | 'checkbox';
+export type FieldValue = string | number | boolean;
 
 export interface FieldOption {
   value: string;
@@ -19,6 +19,12 @@ export interface Field {
   /** A choice the kernel accepts but that will not work by itself (a partition that is down). */
   warning: string;
   hint: string;
+  /** Nothing to offer here now (no GPU types on the partition, no reservation for you): not shown. */
+  hidden: boolean;
+  /** 'more': under the form's "More options" disclosure (rarely changed); '' for the main fields. */
+  group: string;
+  /** Values to suggest while typing (the partition's node features); [] for none. */
+  suggestions: string[];
 }
 
 /** Buttons under the form; a kernel that sends no list gets Launch. */
@@ -195,12 +201,12 @@ export function toLauncher(value: unknown): Launcher | null {
     heading: str(raw.heading) || 'New desktop',
     fields: list(raw.fields).map((item) => {
       const f = record(item);
-      const kind = f.kind === 'select' || f.kind === 'number' ? f.kind : 'text';
+      const kind = f.kind === 'select' || f.kind === 'number' || f.kind === 'checkbox' ? f.kind : 'text';
       return {
         name: str(f.name),
         label: str(f.label) || str(f.name),
         kind,
-        value: typeof f.value === 'number' ? f.value : str(f.value),
+        value: typeof f.value === 'number' || typeof f.value === 'boolean' ? f.value : str(f.value),
         options: list(f.options).map((o) => {
           const opt = record(o);
           return { value: str(opt.value), label: str(opt.label ?? opt.value), disabled: opt.disabled === true };
@@ -208,6 +214,9 @@ export function toLauncher(value: unknown): Launcher | null {
         error: str(f.error),
         warning: str(f.warning),
         hint: str(f.hint),
+        hidden: f.hidden === true,
+        group: str(f.group),
+        suggestions: list(f.suggestions).map(str),
       };
     }),
     locked: raw.locked === true,

@@ -170,7 +170,7 @@ def test_node_feature_expressions_outside_the_grammar_are_refused_by_name(
 @pytest.mark.parametrize("value", ["a b", "x;y", "-x", "t4:2", "a,b", ""])
 def test_slurm_names_are_refused_by_field(field: str, value: str) -> None:
     with pytest.raises(InvalidRequest, match=rf"^{field}: "):
-        LaunchRequest(gpus=1, **{field: value})
+        LaunchRequest(**{"gpus": 1, field: value})  # type: ignore[arg-type]
 
 
 def test_a_gpu_type_needs_gpus() -> None:
