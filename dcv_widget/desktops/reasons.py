@@ -302,6 +302,8 @@ def _resource_limit(
     if scope in ("Job", "Node"):
         change = "fewer CPUs or a shorter time limit" if minutes and less else less
         todo = f"launch with {change}" if change else f"{_ADMIN} which limits apply"
+        if owner == "your QOS":  # another QOS of the user's may allow it (the form lists them)
+            todo += ", or with another QOS"
         return Reason(
             code,
             f"it asks for more {what} than {owner} allows per {scope.lower()}, {_NEVER}: end "

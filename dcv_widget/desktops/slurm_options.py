@@ -26,6 +26,7 @@ class Reservation:
     end: float
     nodes: str
     accounts: tuple[str, ...] = ()
+    cpus: int | None = None  # the CPUs it holds (its TRES), None: not said
 
     def active(self, now: float) -> bool:
         return self.start <= now
@@ -132,7 +133,9 @@ def parse_reservations(
         admitted = tuple(a for a in listed_accounts if not a.startswith("-"))
         if known is not None:
             admitted = tuple(a for a in admitted if a in known)
-        found.append(Reservation(name, start, end, fields.get("Nodes", ""), admitted))
+        tres = dict(t.partition("=")[::2] for t in fields.get("TRES", "").split(","))
+        cpus = int(tres["cpu"]) if tres.get("cpu", "").isdigit() else None
+        found.append(Reservation(name, start, end, fields.get("Nodes", ""), admitted, cpus))
     return sorted(found, key=lambda r: (r.start, r.name))
 
 

@@ -330,11 +330,19 @@ def _reservation_label(r: Reservation, now: float) -> str:
     return f"{r.name}: {span}{accounts}"
 
 
-def _reservation_warning(r: Reservation | None, account: str | None, now: float) -> str:
+def _reservation_warning(
+    r: Reservation | None, account: str | None, cpus: object, now: float
+) -> str:
     """What keeps the chosen reservation from taking the desktop as asked: an account it does
-    not admit (Slurm refuses it), or a start still to come (the desktop waits until then)."""
+    not admit (Slurm refuses it), fewer CPUs than asked for (Slurm queues it for good, saying
+    only "Resources"), or a start still to come (the desktop waits until then)."""
     if r is None:
         return ""
+    if isinstance(cpus, int) and r.cpus is not None and cpus > r.cpus:
+        return (
+            f"{r.name} holds {r.cpus} CPU{'s' if r.cpus != 1 else ''}: a desktop asking for "
+            f"{cpus} would never start in it. Ask for {r.cpus} or fewer."
+        )
     if r.accounts and account not in r.accounts:
         them = ", ".join(r.accounts)
         return (
@@ -400,7 +408,7 @@ def _slurm_offers(
                 {r.name: _reservation_label(r, now) for r in usable},
             ),
             bool(usable),
-            warning=_reservation_warning(chosen_r, account or default_account, now),
+            warning=_reservation_warning(chosen_r, account or default_account, values["cpus"], now),
         )
     else:
         listed = _choice(values["reservation"], "none", bounds.allowed_reservations)

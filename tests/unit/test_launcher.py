@@ -391,6 +391,13 @@ def test_a_reservation_for_another_account_warns_under_it() -> None:
     )
 
 
+def test_a_reservation_too_small_for_the_desktop_warns_under_it() -> None:
+    values = {**VALUES, "reservation": "dcv-class", "account": "class101", "cpus": 2}
+    assert fields_by_name(values, choices=CHOICES)["reservation"]["warning"] == (
+        "dcv-class holds 1 CPU: a desktop asking for 2 would never start in it. Ask for 1 or fewer."
+    )
+
+
 def test_what_no_node_of_the_partition_has_warns_under_its_field() -> None:
     warnings = fit_warnings(
         SLURM_PARTITIONS[0], {**VALUES, "gpus": 1, "gpu_type": "a10g", "constraint": "avx2&cloud"}

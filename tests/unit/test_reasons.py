@@ -104,6 +104,12 @@ def test_limit_families_read_by_their_parts() -> None:
     assert per_job.outlook == Outlook.NEVER
     assert per_job.words.endswith("can never start as asked: end it and launch with fewer CPUs")
     assert "shorter time limit" in reason("QOSMaxWallDurationPerJobLimit").words
+    # The local Slurm's QOS desktop (MaxWall 4:00:00) with a 5-hour desktop says this:
+    assert reason("QOSMaxWallDurationPerJobLimit").words == (
+        "it asks for more wall time than your QOS allows per job, so this desktop can never "
+        "start as asked: end it and launch with a shorter time limit, or with another QOS"
+    )
+    assert "another QOS" not in reason("AssocMaxCpuPerJobLimit").words
     assert "fewer CPUs or a shorter time limit" in reason("QOSMaxCpuMinutesPerJobLimit").words
     assert "raise or reset it" in reason("QOSGrpCPUMinutesLimit").words
     assert (

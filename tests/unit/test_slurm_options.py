@@ -50,7 +50,7 @@ ASSOCIATIONS = (
 def test_the_class_reservation_is_listed_for_its_users_with_its_account() -> None:
     (class_,) = parse_reservations(RESERVATION, "dcvtest", ("class101", "dcv-users"), NOW)
     assert class_ == Reservation(
-        "dcv-class", 1795975547.0, 1827511547.0, "dcv-node-1", accounts=("class101",)
+        "dcv-class", 1795975547.0, 1827511547.0, "dcv-node-1", accounts=("class101",), cpus=1
     )
     assert class_.active(NOW)
     # Users and Accounts both given: a job must match both (scontrol(1)).
