@@ -117,3 +117,35 @@ def test_slurm_options_offered_from_slurm(browser: Browser, lab: Lab, artifacts:
     shoot(form, artifacts, "slurm-options-folded-dark")
     switch_theme(page, "JupyterLab Light")
     context.close()
+
+
+def test_the_desktops_panel_offers_them_too(browser: Browser, lab: Lab, artifacts: Path) -> None:
+    """The panel draws the same form from the server's REST API: the same choices, a checkbox
+    and a typed GPU type going through the server's checks."""
+    context = browser.new_context(viewport={"width": 1400, "height": 950})
+    page = context.new_page()
+    page.goto(lab.page_url("/lab/workspaces/slurm-options-panel"))
+    expect(page.locator(".jp-LabShell")).to_be_visible(timeout=60_000)
+    page.locator('.jp-SideBar .lm-TabBar-tab[data-id="dcv-desktops-panel"]').click()
+    panel = page.locator("#dcv-desktops-panel")
+    expect(field(panel, "partition").locator("option", has_text="dcv-cloud:")).to_be_attached(
+        timeout=60_000
+    )
+    set_field(panel, "partition", "dcv")
+    set_field(panel, "gpus", "1")
+    expect(field(panel, "gpu_type").locator('option[value="t4"]')).to_be_attached()
+    panel.locator(".dcv-more-options summary").click()
+    expect(field(panel, "reservation").locator('option[value="dcv-class"]')).to_be_attached()
+    set_field(panel, "constraint", "avx2&cloud")
+    expect(field(panel, "constraint").locator(".dcv-field-warning")).to_contain_text(
+        "No node of dcv has the feature cloud"
+    )
+    # A GPU type, then no GPUs: the type stays shown, with why Launch is off.
+    set_field(panel, "gpu_type", "t4")
+    set_field(panel, "gpus", "0")
+    expect(field(panel, "gpu_type").locator(".dcv-field-error")).to_contain_text(
+        "GPU type: 't4' is not valid; a GPU type needs GPUs"
+    )
+    expect(panel.get_by_role("button", name="Launch")).to_be_disabled()
+    shoot(panel, artifacts, "slurm-options-panel-light")
+    context.close()
