@@ -397,6 +397,17 @@ def parse_sinfo(text: str) -> list[Partition]:
     return list(partitions.values())
 
 
+# The request's options that go to sbatch as they are, when set (None: Slurm's default).
+_SBATCH_OPTIONS = (
+    ("partition", "--partition"),
+    ("account", "--account"),
+    ("memory", "--mem"),
+    ("qos", "--qos"),
+    ("reservation", "--reservation"),
+    ("constraint", "--constraint"),
+)
+
+
 def sbatch_argv(request: LaunchRequest, *, output: str, comment: str) -> list[str]:
     """The sbatch command for a validated request; the job script goes to its stdin."""
     argv = [
@@ -410,20 +421,12 @@ def sbatch_argv(request: LaunchRequest, *, output: str, comment: str) -> list[st
         "--ntasks=1",
         f"--cpus-per-task={request.cpus}",
     ]
-    if request.partition:
-        argv.append(f"--partition={request.partition}")
-    if request.account:
-        argv.append(f"--account={request.account}")
-    if request.memory:
-        argv.append(f"--mem={request.memory}")
+    for field, option in _SBATCH_OPTIONS:
+        value = getattr(request, field)
+        if value:
+            argv.append(f"{option}={value}")
     if request.gpus:
         argv.append(f"--gpus={request.gpus_option}")
-    if request.qos:
-        argv.append(f"--qos={request.qos}")
-    if request.reservation:
-        argv.append(f"--reservation={request.reservation}")
-    if request.constraint:
-        argv.append(f"--constraint={request.constraint}")
     if request.exclusive:
         argv.append("--exclusive")
     return argv
