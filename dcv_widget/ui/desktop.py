@@ -68,7 +68,8 @@ class Desktop(CardWidget):
     until ready, *Connect*, *End*.
 
     Keyword arguments are launch options (partition, time, cpus, memory, gpus, account, engine,
-    geometry, idle_timeout, access) on top of the site's defaults (`DesktopSettings`); they are
+    geometry, idle_timeout, access, qos, reservation, constraint, gpu_type, exclusive) on top of
+    the site's defaults (`DesktopSettings`); they are
     validated here, so a bad value fails in the cell that set it. `locked=True` shows them
     read-only: students only click *Launch*. Cards show every live desktop of the user (after a
     kernel restart too: `attach`), this notebook's first, newest first; ended ones stay until
