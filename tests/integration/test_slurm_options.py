@@ -146,3 +146,15 @@ def test_the_command_line_takes_them_and_refuses_by_name() -> None:
     unfit = dcv_desktop("--partition", "dcv", "--gpus", "1", "--gpu-type", "a10g", "--no-wait")
     assert "warning: No node of dcv has GPUs of type a10g (it has t4)" in unfit.stderr
     assert "Slurm refused the desktop job: no node of the partition has" in unfit.stdout
+
+
+def test_a_desktop_longer_than_its_qos_allows_says_so_while_queued(
+    manager: SessionManager,
+) -> None:
+    # QOS desktop allows 4 hours a job: Slurm takes a 5-hour desktop and keeps it queued.
+    session = manager.launch(LaunchRequest(partition="dcv", time="5:00:00", qos="desktop"))
+    session = manager.wait_for(session.key, lambda s: s.stuck or not s.active, timeout=120)
+    assert session.never_reason == "QOSMaxWallDurationPerJobLimit", session.detail
+    assert "more wall time than your QOS allows per job" in session.detail
+    assert "a shorter time limit, or with another QOS" in session.detail
+    manager.end(session.key).result(timeout=60)
