@@ -64,11 +64,20 @@ PARTITION_SQUEUE = (
     "\x1f1795960737\x1fnote\x1fdcv-widget:dcv:x\n"
 )
 # As documented for sacct --noheader --parsable2 --format=JobIDRaw,State,NodeList
+# Captured from the local Slurm's slurmdbd (22.05): sacct --noheader --parsable2 --delimiter=^_
+# --jobs=… --format=JobIDRaw,State,NodeList. Completed, failed (exit 3), cancelled by its user
+# (uid 1001) while running, timed out (its batch step says CANCELLED: only the allocation's line
+# counts), and cancelled before it got a node.
 SACCT = (
-    "41\x1fCOMPLETED\x1fdcv-node-1\n"
-    "41.batch\x1fCOMPLETED\x1fdcv-node-1\n"
-    "42\x1fCANCELLED by 1001\x1fdcv-node-1\n"
-    "43\x1fTIMEOUT\x1fdcv-node-2\n"
+    "3029\x1fCOMPLETED\x1fdcv-node-1\n"
+    "3029.batch\x1fCOMPLETED\x1fdcv-node-1\n"
+    "3030\x1fFAILED\x1fdcv-node-1\n"
+    "3030.batch\x1fFAILED\x1fdcv-node-1\n"
+    "3031\x1fCANCELLED by 1001\x1fdcv-node-1\n"
+    "3031.batch\x1fCANCELLED\x1fdcv-node-1\n"
+    "3032\x1fTIMEOUT\x1fdcv-node-1\n"
+    "3032.batch\x1fCANCELLED\x1fdcv-node-1\n"
+    "3034\x1fCANCELLED by 1001\x1fNone assigned\n"
 )
 # Captured with: sinfo --noheader --exact --format=%P^_%a^_%l^_%t^_%D^_%C^_%c^_%m^_%G^_%f (the local
 # Slurm: a shared node, the same node in a partition set down, a powered-down cloud node)
@@ -199,9 +208,15 @@ def test_squeue_short_line_is_an_error() -> None:
 
 def test_sacct_keeps_allocations_and_the_first_word_of_their_state() -> None:
     jobs = parse_sacct(SACCT)
-    assert sorted(jobs) == ["41", "42", "43"]
-    assert jobs["42"].state == "CANCELLED"
-    assert jobs["43"].nodes == "dcv-node-2"
+    assert {job_id: job.state for job_id, job in jobs.items()} == {
+        "3029": "COMPLETED",
+        "3030": "FAILED",
+        "3031": "CANCELLED",
+        "3032": "TIMEOUT",
+        "3034": "CANCELLED",
+    }
+    assert jobs["3032"].nodes == "dcv-node-1"
+    assert jobs["3034"].nodes == ""
 
 
 def test_job_comment_round_trip_and_strangers() -> None:
