@@ -97,11 +97,10 @@ SlurmdLogFile=$LOGS/slurmd-%n.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 # Accounting through slurmdbd (below); every job needs an association, QOS are enforced, with
-# their limits. Jobs' memory and CPU use are sampled (sacct's MaxRSS); a job over its --mem is
-# killed (OUT_OF_MEMORY).
+# their limits. Jobs' memory and CPU use are sampled (sacct's MaxRSS). Nothing kills a job over
+# its --mem: memory is no consumable resource here (CR_Core) and there are no cgroups.
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=task=10
-JobAcctGatherParams=OverMemoryKill
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 AccountingStoragePort=$DBD_PORT

@@ -70,6 +70,8 @@ def test_final_states_end_the_session_with_an_outcome() -> None:
         "TIMEOUT": "time limit reached",
         "COMPLETED": "completed",
         "NODE_FAIL": "failed: the node failed",
+        # Not produced by the local Slurm (no memory enforcement there: docs/development.md).
+        "OUT_OF_MEMORY": "failed: out of memory",
     }
     for state, outcome in cases.items():
         ended = observe(submitted(), job(state), desktop_ready=False)
