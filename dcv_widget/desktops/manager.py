@@ -229,7 +229,8 @@ class SessionManager:
 
     def choices(self, max_age: float) -> SlurmChoices:
         """The user's accounts, QOS and reservations, as read at most `max_age` seconds ago,
-        shared as the partitions are; a part Slurm cannot say is None (never raises)."""
+        shared as the partitions are; a part Slurm cannot say is None. SlurmUnavailable while
+        Slurm does not answer (nothing kept: the next call asks again)."""
         return self._choices.get(max_age)
 
     def close(self) -> None:

@@ -632,13 +632,16 @@ class SlurmBackend:
 
     def choices(self) -> SlurmChoices:
         """The user's associations and reservations, each None where Slurm cannot say (and
-        logged): the launcher then takes any name for them."""
+        logged): the launcher then takes any name for them. SlurmUnavailable where it did not
+        answer: that passes, and the next look asks again."""
         associations: Associations | None = None
         reservations: tuple[Reservation, ...] | None = None
         try:
             associations = self.associations()
             accounts = associations.accounts if associations else None
             reservations = tuple(self.reservations(accounts))
+        except SlurmUnavailable:
+            raise
         except SlurmError as exc:
             log.warning("dcv_widget: could not list your QOS or reservations: %s", exc)
         return SlurmChoices(associations, reservations)

@@ -12,6 +12,7 @@ server adds what the desktop needs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -28,6 +29,7 @@ from ..desktops.presets import saved_values
 from ..desktops.request import InvalidRequest, LaunchRequest
 from ..desktops.session import DesktopSession, SessionState
 from ..desktops.slurm import Partition, SlurmError
+from ..desktops.slurm_options import SlurmChoices
 from ..managers import session_manager
 from ..settings import DesktopSettings, load_settings
 from ..ui.desktop_cards import actions_for, card_for
@@ -141,6 +143,7 @@ class Desktops:
         self._partitions: list[Partition] = []
         self._partitions_read = -inf
         self._partitions_message = ""
+        self._choices: SlurmChoices | None = None
         # A failed End, shown on its card until the desktop's state changes: key -> (state, words).
         self._card_errors: dict[str, tuple[str, str]] = {}
 
@@ -227,7 +230,7 @@ class Desktops:
                 locked=locked,
                 bounds=settings.bounds(),
                 boot_seconds=settings.node_boot_seconds,
-                choices=self._ready()[1].choices(max_age=CHOICES_REFRESH),
+                choices=self._choices_now(),
             ),
             "locked": locked,
             "can_launch": not errors,
@@ -275,6 +278,14 @@ class Desktops:
         focus = change.field if change else FIELD_NAMES[0]
         launcher = self._launcher(settings, form_values, errors, "", note, f"{focus}#{ident}")
         return {"values": raw, "launcher": launcher}
+
+    def _choices_now(self) -> SlurmChoices | None:
+        """The user's accounts, QOS and reservations (read every CHOICES_REFRESH at most); the
+        last ones while Slurm does not answer (None: none read yet)."""
+        _, manager = self._ready()
+        with contextlib.suppress(SlurmError):
+            self._choices = manager.choices(max_age=CHOICES_REFRESH)
+        return self._choices
 
     def _partitions_now(self) -> tuple[list[Partition], str]:
         """The partitions, read again if the last sinfo is older than PARTITIONS_REFRESH."""

@@ -316,8 +316,10 @@ class Desktop(CardWidget):
                 bool(self._partitions),
                 f"every {PARTITIONS_REFRESH:.0f} s while this form is shown",
             )
-        # The user's accounts, QOS and reservations: read every CHOICES_REFRESH at most.
-        self._choices = self._manager.choices(max_age=CHOICES_REFRESH)
+        # The user's accounts, QOS and reservations: read every CHOICES_REFRESH at most; while
+        # Slurm does not answer, the last ones stay (the message above says Slurm is away).
+        with contextlib.suppress(SlurmError):
+            self._choices = self._manager.choices(max_age=CHOICES_REFRESH)
         self._refresh()
 
     # -- state for the view -----------------------------------------------------------------

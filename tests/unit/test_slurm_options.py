@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from dcv_widget.common.recent import Recent
 from dcv_widget.desktops.request import LaunchRequest
-from dcv_widget.desktops.slurm import SlurmBackend, sbatch_argv
+from dcv_widget.desktops.slurm import SlurmBackend, SlurmUnavailable, sbatch_argv
 from dcv_widget.desktops.slurm_options import (
     Reservation,
     parse_associations,
@@ -208,3 +209,18 @@ def test_a_refused_submit_says_the_option_and_slurms_words() -> None:
     assert "(Slurm said: sbatch: error: Batch job submission failed: Invalid qos" in str(
         caught.value
     )
+
+
+def test_a_slurm_that_does_not_answer_is_not_kept_as_knowing_nothing() -> None:
+    transport = RecordingTransport("", 1, "scontrol: error: Unable to contact slurm controller")
+    backend = SlurmBackend(transport)
+    backend._user = "dcvtest"
+    transport.stdout = ""
+    with pytest.raises(SlurmUnavailable):
+        backend.reservations(None)
+    recent = Recent(backend.choices)
+    transport.stderr = "sacctmgr: error: Problem talking to the database: Connection refused"
+    with pytest.raises(SlurmUnavailable):
+        recent.get(max_age=600)
+    transport.returncode, transport.stderr, transport.stdout = 0, "", ASSOCIATIONS
+    assert recent.get(max_age=600).associations is not None  # asked again, not kept
