@@ -389,11 +389,13 @@ def _slurm_offers(
             _choice(values["qos"], unset, names), any(n != default_qos for n in names)
         )
     else:
-        # Typed where the cluster keeps no accounting (or it did not answer); an account only
-        # where one was given: without accounting it means nothing.
+        # Typed where the cluster keeps no accounting (or sacctmgr failed), unless the site lists
+        # them; an account only where one was given: without accounting it means nothing. Not
+        # read yet (choices None): hidden lists, so the form is not rebuilt once they come.
         listed = _choice(values["qos"], "your default", bounds.allowed_qos)
-        offers["account"] = _Offer(None, False)
-        offers["qos"] = _Offer(listed if bounds.allowed_qos else None, choices is not None)
+        typed = choices is not None and not bounds.allowed_qos
+        offers["account"] = _Offer(None if choices else _choice(account, "", ()), False)
+        offers["qos"] = _Offer(None if typed else listed, choices is not None)
     reservations = choices.reservations if choices else None
     if reservations is not None:
         names = _allowed((r.name for r in reservations), bounds.allowed_reservations)
@@ -412,9 +414,8 @@ def _slurm_offers(
         )
     else:
         listed = _choice(values["reservation"], "none", bounds.allowed_reservations)
-        offers["reservation"] = _Offer(
-            listed if bounds.allowed_reservations else None, choices is not None
-        )
+        typed = choices is not None and not bounds.allowed_reservations
+        offers["reservation"] = _Offer(None if typed else listed, choices is not None)
     return offers
 
 

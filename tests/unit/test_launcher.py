@@ -356,6 +356,7 @@ def test_a_choice_with_nothing_to_offer_is_hidden() -> None:
     # Not read yet: nothing shown that could turn into something else a moment later.
     unread = fields_by_name(VALUES)
     assert unread["qos"]["hidden"] and unread["reservation"]["hidden"]
+    assert {unread[n]["kind"] for n in ("account", "qos", "reservation")} == {"select"}
     # A value is shown even where nothing else is offered.
     assert not fields_by_name({**VALUES, "reservation": "old"}, choices=CHOICES)["reservation"][
         "hidden"
