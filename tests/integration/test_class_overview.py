@@ -1,9 +1,13 @@
 """The class overview on the real local Slurm, with desktops of several unprivileged users.
 
-scripts/test.sh creates the students dcvstudent1 and dcvstudent2 and lets the test user submit
-and cancel jobs as them through sudo (/etc/sudoers.d/dcv-widget-tests: /usr/bin/sbatch and
-/usr/bin/scancel only). The test user is no Slurm operator: the local Slurm has no slurmdbd, so
-nobody can be made one (docs/class-overview.md), and Slurm refuses it other users' jobs.
+scripts/test.sh creates the students dcvstudent1 and dcvstudent2 and the Slurm operator
+dcvoperator, and lets the test user run anything as them through sudo
+(/etc/sudoers.d/dcv-widget-tests). The local Slurm keeps accounting in slurmdbd
+(scripts/local-slurm.sh): the test user, an instructor, is no operator but coordinates the class
+account class101, so Slurm lets it end the students' desktops charged to class101 and refuses it
+their others (charged to their default account, dcv-users); dcvoperator's AdminLevel=Operator
+lets it end every desktop. An overview "as" a student or the operator runs its Slurm commands as
+that user (`AsUser`), as their own kernel would.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import pytest
 from dcv_widget.desktops.manager import SessionManager
 from dcv_widget.desktops.request import LaunchRequest
 from dcv_widget.desktops.slurm import JobTag, job_comment
+from dcv_widget.transport.base import CommandResult
+from dcv_widget.transport.local import LocalTransport
 from dcv_widget.ui.class_overview import ClassOverview
 from dcv_widget.ui.desktop_cards import EXPECTS
 
@@ -55,8 +61,9 @@ def as_user(user: str | None, argv: list[str], stdin: str | None = None) -> str:
     return done.stdout
 
 
-def submit(user: str | None, minutes: int, cpus: int = 1) -> str:
-    """A dcv_widget-style job on partition dcv, as `user` (None: the test user)."""
+def submit(user: str | None, minutes: int, cpus: int = 1, account: str = "") -> str:
+    """A dcv_widget-style job on partition dcv, as `user` (None: the test user), charged to
+    `account` (default: the user's default account)."""
     comment = job_comment(JobTag("novnc", uuid.uuid4().hex))
     out = as_user(
         user,
@@ -70,6 +77,7 @@ def submit(user: str | None, minutes: int, cpus: int = 1) -> str:
             "--partition=dcv",
             f"--time={minutes}:00",
             f"--cpus-per-task={cpus}",
+            *([f"--account={account}"] if account else []),
         ],
         stdin=SCRIPT,
     )
@@ -244,3 +252,130 @@ def test_what_this_kernel_launches_and_ends_shows_at_once() -> None:
         widget.close()
         if job:
             subprocess.run(["scancel", job], check=False)
+
+
+class AsUser(LocalTransport):
+    """This machine's transport, every command run as `user` through sudo: that user's kernel."""
+
+    def __init__(self, user: str) -> None:
+        self.user = user
+
+    def run(
+        self,
+        argv: list[str],
+        *,
+        stdin: str | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> CommandResult:
+        # sudo drops the environment: the backend's (SLURM_TIME_FORMAT…) goes through env(1).
+        settings = [f"{name}={value}" for name, value in (env or {}).items()]
+        full = ["sudo", "-n", "-u", self.user, "--", "env", *settings, *argv]
+        return super().run(full, stdin=stdin, timeout=timeout)
+
+
+def ended_by(job_id: str) -> str:
+    """Who ended the job, from slurmdbd: sacct's "CANCELLED by <uid>", as a user name."""
+
+    def state() -> str:
+        return subprocess.run(
+            ["sacct", "--noheader", "--parsable2", "--allocations", f"--jobs={job_id}", "-oState"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    eventually(lambda: state().startswith("CANCELLED by "), timeout=30, what=state)
+    uid = state().removeprefix("CANCELLED by ")
+    return subprocess.run(
+        ["id", "-nu", uid], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def class_desktops() -> Iterator[dict[str, str]]:
+    """A student's desktop charged to the class account class101, another student's charged to
+    their default account (dcv-users) and one of the test user's, all running; by what they are."""
+    for student in STUDENTS:  # what an interrupted earlier run left behind
+        as_user(student, ["scancel", f"--user={student}", "--name=dcv-widget"])
+    jobs = {
+        "class": submit("dcvstudent1", 20, account="class101"),
+        "own account": submit("dcvstudent2", 10),
+        "instructor's": submit(None, 5),
+    }
+    owners = {"class": "dcvstudent1", "own account": "dcvstudent2", "instructor's": None}
+    try:
+        eventually(
+            lambda: all(slurm_state(j) == "RUNNING" for j in jobs.values()),
+            timeout=300,
+            what=lambda: str({j: slurm_state(j) for j in jobs.values()}),
+        )
+        yield jobs
+    finally:
+        for what, job_id in jobs.items():
+            as_user(owners[what], ["scancel", job_id])
+
+
+def overview_as(user: str | None) -> ClassOverview:
+    """The overview of partition dcv in `user`'s kernel (None: the test user's)."""
+    transport = AsUser(user) if user else LocalTransport()
+    return ClassOverview("dcv", manager=SessionManager(transport, fast_poll=0.3, slow_poll=1.0))
+
+
+def test_the_class_coordinator_ends_a_students_class_desktop(
+    class_desktops: dict[str, str],
+) -> None:
+    """The instructor coordinates class101: Slurm lets them end a desktop charged to it (the
+    refusal of one charged elsewhere is the test above)."""
+    widget = overview_as(None)
+    job = class_desktops["class"]
+    try:
+        eventually(lambda: job in [c["key"] for c in widget.cards], timeout=30)
+        click(widget, "end", key=job)
+        eventually(lambda: job not in [c["key"] for c in widget.cards], timeout=60)
+        assert card(widget, class_desktops["own account"])["error"] == ""
+    finally:
+        widget.close()
+    assert ended_by(job) == "dcvtest"
+
+
+def test_a_user_who_coordinates_nothing_is_refused_a_class_desktop(
+    class_desktops: dict[str, str],
+) -> None:
+    """Another student (in class101, coordinating nothing) sees the class desktop, and Slurm
+    refuses them its End: the card says who may end it, the job runs on."""
+    widget = overview_as("dcvstudent2")
+    job = class_desktops["class"]
+    try:
+        eventually(lambda: job in [c["key"] for c in widget.cards], timeout=30)
+        click(widget, "end", key=job)
+        eventually(lambda: card(widget, job)["error"] != "", timeout=30)
+        assert card(widget, job)["error"] == (
+            f"Slurm did not let you end dcvstudent1's desktop (job {job}): only its owner, "
+            "a Slurm operator or administrator, or a coordinator of its account may end it."
+        )
+        assert slurm_state(job) == "RUNNING"
+    finally:
+        widget.close()
+
+
+def test_an_operator_sees_and_ends_every_desktop(class_desktops: dict[str, str]) -> None:
+    """dcvoperator (AdminLevel=Operator, no unix privilege) ends a student's desktop charged to
+    their own account and the instructor's: nothing a coordinator of class101 could."""
+    widget = overview_as("dcvoperator")
+    ended = [class_desktops["own account"], class_desktops["instructor's"]]
+    try:
+        eventually(
+            lambda: set(class_desktops.values()) <= {c["key"] for c in widget.cards}, timeout=30
+        )
+        for job in ended:
+            click(widget, "end", key=job)
+        eventually(
+            lambda: not set(ended) & {c["key"] for c in widget.cards},
+            timeout=60,
+            what=lambda: str([card(widget, job)["error"] for job in ended]),
+        )
+        assert card(widget, class_desktops["class"])["state"] == "running"
+    finally:
+        widget.close()
+    assert [ended_by(job) for job in ended] == ["dcvoperator", "dcvoperator"]
