@@ -109,7 +109,9 @@ export class PresetChooser {
           .join(' · '),
       },
     );
-    el.replaceChildren(h('span', { class: 'dcv-preset-chip-name' }, option.locked ? `🔒 ${name}` : name));
+    el.replaceChildren(
+      h('span', { class: 'dcv-preset-chip-name' }, name, option.locked ? h('span', { class: 'dcv-preset-chip-locked' }, 'locked') : null),
+    );
     if (option.description) {
       el.append(h('span', { class: 'dcv-preset-chip-desc' }, option.description));
     }

@@ -72,7 +72,7 @@ def launch(widget: Locator) -> Locator:
     """Click Launch; the card of the new desktop, whatever other cards the widget shows (the
     user's other live desktops appear too)."""
     before = set(_card_keys(widget))
-    widget.get_by_role("button", name="Launch").click()
+    widget.get_by_role("button", name="Launch", exact=True).click()
     deadline = time.monotonic() + 30
     while not (new := [k for k in _card_keys(widget) if k not in before]):
         assert time.monotonic() < deadline, "no card appeared after Launch"
@@ -84,7 +84,7 @@ def launch_until_connect(page: Page) -> tuple[Locator, str]:
     """Launch from the page's widget with its defaults and wait for Connect: the card and its
     job id."""
     widget = page.locator(".dcv-widget")
-    expect(widget.get_by_role("button", name="Launch")).to_be_enabled(timeout=60_000)
+    expect(widget.get_by_role("button", name="Launch", exact=True)).to_be_enabled(timeout=60_000)
     card = launch(widget)
     expect(card.get_by_role("button", name="Connect")).to_be_visible(timeout=LAUNCH_TIMEOUT)
     job = card.get_attribute("data-job-id") or ""

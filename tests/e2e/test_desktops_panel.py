@@ -72,7 +72,7 @@ def test_the_panel_launches_connects_and_ends_without_a_notebook(
     expect(tab.locator("svg")).to_have_count(1)
     panel = open_panel_by_keyboard(page)
     expect(panel.get_by_role("heading", name="Desktops")).to_be_visible()
-    launch_button = panel.get_by_role("button", name="Launch")
+    launch_button = panel.get_by_role("button", name="Launch", exact=True)
     expect(launch_button).to_be_enabled(timeout=60_000)
     expect(
         panel.locator('.dcv-field[data-name="partition"] option', has_text="CPUs idle").first
@@ -139,7 +139,7 @@ def test_a_notebooks_desktop_shows_in_the_panel_and_ends_there(
     page = open_lab(context, lab, "panel-and-widget", "/tree/panel-and-widget.ipynb")
     run_all_cells(page)
     widget = page.locator(".jp-Notebook .dcv-widget")
-    expect(widget.get_by_role("button", name="Launch")).to_be_enabled(timeout=60_000)
+    expect(widget.get_by_role("button", name="Launch", exact=True)).to_be_enabled(timeout=60_000)
     notebook_card = launch(widget)
     expect(notebook_card.get_by_role("button", name="Connect")).to_be_visible(
         timeout=LAUNCH_TIMEOUT
@@ -221,6 +221,6 @@ def test_notebook_7_has_the_panel_in_a_notebook_pages_left_sidebar(
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Left Sidebar$")).click()
     page.locator(".lm-Menu-itemLabel", has_text="Show Desktops on the cluster").click()
     expect(panel).to_be_visible()
-    expect(panel.get_by_role("button", name="Launch")).to_be_enabled(timeout=60_000)
+    expect(panel.get_by_role("button", name="Launch", exact=True)).to_be_enabled(timeout=60_000)
     page.wait_for_timeout(500)
     page.screenshot(path=artifacts / "notebook7-panel-light.png")

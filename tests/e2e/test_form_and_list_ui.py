@@ -143,7 +143,7 @@ def check_no_overlap(widget: Locator) -> int:
 def check_disabled_launch(widget: Locator) -> None:
     """Launch with a bad field: disabled, grey, a not-allowed cursor, and the field named.
     Leaves the bad value in (see `fix_launch`)."""
-    launch = widget.get_by_role("button", name="Launch")
+    launch = widget.get_by_role("button", name="Launch", exact=True)
     enabled = style(launch, "backgroundColor", "cursor")
     set_field(widget, "time", "1h")
     expect(launch).to_be_disabled()
@@ -160,7 +160,7 @@ def check_disabled_launch(widget: Locator) -> None:
 
 def fix_launch(widget: Locator) -> None:
     set_field(widget, "time", "1")
-    expect(widget.get_by_role("button", name="Launch")).to_be_enabled()
+    expect(widget.get_by_role("button", name="Launch", exact=True)).to_be_enabled()
     expect(widget.locator(".dcv-launch-blocker")).to_be_hidden()
 
 
@@ -189,7 +189,7 @@ def test_form_and_compact_list(browser: Browser, lab: Lab, artifacts: Path) -> N
     partition = widget.locator('.dcv-field[data-name="partition"]')
     expect(partition.locator("option", has_text="CPUs idle").first).to_be_attached(timeout=60_000)
     expect(partition.locator("option", has_text="dcv-maint: down")).to_be_attached()
-    expect(widget.get_by_role("button", name="Launch")).to_be_enabled(timeout=60_000)
+    expect(widget.get_by_role("button", name="Launch", exact=True)).to_be_enabled(timeout=60_000)
     dcv_option = partition.locator('option[value="dcv"]')
     before = dcv_option.inner_text()
 

@@ -26,7 +26,7 @@ def test_instances_panel(browser: Browser, lab: Lab, artifacts: Path, moto_serve
     page.goto(lab.page_url("/lab/workspaces/instances-ui/tree/instances.ipynb"))
     run_all_cells(page)
     panel = page.locator(".dcv-widget").first
-    launch = panel.get_by_role("button", name="Launch")
+    launch = panel.get_by_role("button", name="Launch", exact=True)
     expect(launch).to_be_enabled(timeout=60_000)
 
     card = launch_instance(panel)

@@ -98,7 +98,7 @@ def test_the_notebook_runs_and_its_widgets_render(
     if name.startswith("04"):  # the class overview: a toolbar, no Launch
         overview = widgets.filter(has=page.locator('.dcv-field[data-name="filter"]'))
         expect(overview).to_have_count(1)
-        expect(overview.get_by_role("button", name="Launch")).to_have_count(0)
+        expect(overview.get_by_role("button", name="Launch", exact=True)).to_have_count(0)
         expect(overview).to_contain_text("Class overview · dcv")
     if left:
         end_with_the_switch(page, lab, name)
@@ -138,7 +138,7 @@ def test_05_without_aws_runs_to_the_end_and_its_panel_says_what_to_set(
     expect(box).to_contain_text("set c.InstanceSettings.region in jupyter_dcv_widget_config.py")
     expect(box).to_contain_text("No AWS credentials where JupyterLab runs")
     expect(box).not_to_contain_text("Error")
-    expect(panel.get_by_role("button", name="Launch")).to_be_disabled()
+    expect(panel.get_by_role("button", name="Launch", exact=True)).to_be_disabled()
     expect(panel.locator(".dcv-launcher-message")).to_be_hidden()  # no launch was tried
     for theme, suffix in (("JupyterLab Light", "light"), ("JupyterLab Dark", "dark")):
         switch_theme(page, theme)

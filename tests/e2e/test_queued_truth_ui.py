@@ -70,7 +70,9 @@ def test_queued_cards_say_slurms_estimate_and_what_to_change(
         page.goto(lab.page_url("/lab/workspaces/queued-truth/tree/queued-truth.ipynb"))
         run_all_cells(page)
         widget = page.locator(".dcv-widget").first
-        expect(widget.get_by_role("button", name="Launch")).to_be_enabled(timeout=60_000)
+        expect(widget.get_by_role("button", name="Launch", exact=True)).to_be_enabled(
+            timeout=60_000
+        )
 
         # The whole node (8 CPUs; fewer would start when another test's job ends and frees
         # them) behind the busy node: queued, with Slurm's estimate once backfill made one

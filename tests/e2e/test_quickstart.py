@@ -81,7 +81,7 @@ def test_widget_renders_in_notebook_7(browser: Browser, lab: Lab, artifacts: Pat
     page.goto(lab.page_url("/notebooks/notebooks/01-quickstart.ipynb"))
     run_all_cells(page)
     widget = page.locator(".dcv-widget")
-    expect(widget.get_by_role("button", name="Launch")).to_be_enabled(timeout=60_000)
+    expect(widget.get_by_role("button", name="Launch", exact=True)).to_be_enabled(timeout=60_000)
     expect(widget.locator('.dcv-field[data-name="partition"]')).to_be_visible()
     page.screenshot(path=artifacts / "notebook7-launcher.png")
     page.close()

@@ -27,7 +27,7 @@ def test_a_widget_whose_kernel_restarted_says_so_and_stops_acting(
     write_notebook(str(lab.root / "restart.ipynb"), CELL)
     page = _open(browser, lab, "restart")
     widget = page.locator(".dcv-widget").first
-    launch_button = widget.get_by_role("button", name="Launch")
+    launch_button = widget.get_by_role("button", name="Launch", exact=True)
     expect(launch_button).to_be_enabled(timeout=60_000)
     expect(widget.locator(".dcv-disconnected")).to_be_hidden()
 

@@ -63,7 +63,7 @@ def test_the_widget_end_to_end(
     page.goto(lab.page_url("/lab/workspaces/widget-ui/tree/desktops.ipynb"))
     run_all_cells(page)
     widget = page.locator(".dcv-widget").first
-    launch = widget.get_by_role("button", name="Launch")
+    launch = widget.get_by_role("button", name="Launch", exact=True)
     expect(launch).to_be_enabled(timeout=60_000)
     expect(
         widget.locator('.dcv-field[data-name="partition"] option', has_text="CPUs idle").first
@@ -178,7 +178,7 @@ def test_the_widget_end_to_end(
     expect(locked.locator('.dcv-launcher[data-locked="true"]')).to_be_visible()
     expect(locked.locator(".dcv-launcher input, .dcv-launcher select")).to_have_count(0)
     expect(locked).to_contain_text("1:00:00")
-    expect(locked.get_by_role("button", name="Launch")).to_be_enabled()
+    expect(locked.get_by_role("button", name="Launch", exact=True)).to_be_enabled()
     shoot(locked.locator(".dcv-launcher"), artifacts, "widget-locked-light")
     context.close()
 
@@ -226,7 +226,7 @@ def test_ending_and_how_a_desktop_ended_show_as_they_are(
     page.goto(lab.page_url("/lab/workspaces/ending/tree/ending.ipynb"))
     run_all_cells(page)
     widget = page.locator(".dcv-widget").first
-    expect(widget.get_by_role("button", name="Launch")).to_be_enabled(timeout=60_000)
+    expect(widget.get_by_role("button", name="Launch", exact=True)).to_be_enabled(timeout=60_000)
 
     # Failed while starting on the node: that step is marked, not Queued; the steps after it
     # are plain (a small solid circle) with no line into them; the card has the failure's look.
