@@ -497,12 +497,7 @@ export class CardList {
       return null;
     }
     entry.idleText = document.createTextNode(idleText(card.idle_ends_at, now));
-    entry.idle = h(
-      'p',
-      { class: 'dcv-card-idle', 'data-warning': String(warning(card.idle_warn_at, now)) },
-      h('span', { 'aria-hidden': 'true' }, '⏻ '),
-      entry.idleText,
-    );
+    entry.idle = h('p', { class: 'dcv-card-idle', 'data-warning': String(warning(card.idle_warn_at, now)) }, entry.idleText);
     return entry.idle;
   }
 

@@ -172,7 +172,7 @@ function message(card: Card, event: string, now: number): Message | null {
     return {
       setting: 'notifyIdle',
       kind: 'warning',
-      text: `${title} ends in ${minutes(card.idle_ends_at - now)} unless someone connects (nobody is connected).`,
+      text: `Nobody is connected to ${title}: it ends in ${minutes(card.idle_ends_at - now)} unless someone connects.`,
       open,
       sticky: true,
     };
