@@ -67,6 +67,8 @@ class _ApiHandler(APIHandler):
         message = HTTPStatus(status_code).phrase
         if isinstance(exc, web.HTTPError) and exc.log_message:
             message = exc.log_message % exc.args
+        elif isinstance(exc, InvalidRequest):  # the site's settings (a preset, a bound): named
+            message = f"{exc}. The site's dcv_widget settings need fixing: tell your admin"
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"message": message}))
 

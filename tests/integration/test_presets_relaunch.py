@@ -224,3 +224,23 @@ def test_the_cli_launches_a_preset_with_flags_on_top(tmp_path: Path, data_dir: P
         unknown.stderr
     )
     assert cli("presets", "delete", "Two").returncode == 0
+
+
+def test_a_bad_site_preset_is_named_by_the_api(
+    tmp_path: Path, artifacts: Path, data_dir: Path
+) -> None:
+    """A typo in the site's presets: the panel says which preset and field, not a bare 500."""
+    (tmp_path / "root").mkdir()
+    (tmp_path / "config").mkdir()
+    bad = {"DesktopSettings": {"presets": [{"name": "Big", "cpus": "eight"}]}}
+    (tmp_path / "config" / "jupyter_dcv_widget_config.json").write_text(json.dumps(bad))
+    env = {**os.environ, "JUPYTER_DATA_DIR": str(data_dir)}
+    with running_lab(
+        tmp_path / "root", tmp_path, artifacts / "presets-bad-lab.log", env
+    ) as bad_lab:
+        status, body = api(bad_lab, "GET", "/settings")
+    assert status == 500
+    assert body["message"] == (
+        "c.DesktopSettings.presets: preset 'Big': cpus: 'eight' is not valid; use a whole number "
+        "from 1 to 1024. The site's dcv_widget settings need fixing: tell your admin"
+    )
