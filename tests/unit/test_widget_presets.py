@@ -9,6 +9,8 @@ from typing import Any, cast
 import pytest
 
 from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.session import DesktopSession, SessionState
 from dcv_widget.settings import DesktopSettings
 from dcv_widget.transport.base import CommandResult, Transport
 from dcv_widget.ui.desktop import Desktop
@@ -97,3 +99,47 @@ def test_saving_and_deleting_the_users_own(data_dir: Path) -> None:
     chooser = w.launcher["presets"]
     assert [o["name"] for o in chooser["options"]] == ["Small", "Big", "Class"]
     assert chooser["chosen"] == "" and chooser["note"] == "Deleted your preset 'Mine'."
+
+
+def ended(w: Desktop, **changes: Any) -> str:
+    """An ended desktop in the widget's manager (as a poll would leave it); its key."""
+    session = DesktopSession(
+        request=LaunchRequest(partition="dcv", cpus=64, time="0:05:00", access="direct"),
+        key="k1",
+        job_id="41",
+        state=SessionState.ENDED,
+        outcome="cancelled",
+        **changes,
+    )
+    w._manager._sessions[session.key] = session
+    return session.key
+
+
+def test_launch_again_opens_the_form_marked_when_the_end_says_what_to_change() -> None:
+    w = widget()
+    key = ended(w, never_reason="PartitionConfig")
+    assert w.relaunch(key) is None
+    partition = next(f for f in w.launcher["fields"] if f["name"] == "partition")
+    assert partition["error"].startswith("Partition: dcv cannot hold what it asked for (64 CPUs")
+    assert value(w, "cpus") == 64 and not w.launcher["can_launch"]
+    assert w.launcher["focus"] == "partition#1"
+    say(w, action="set", field="partition", value="")  # an edit clears the mark
+    assert w.launcher["can_launch"]
+
+
+def test_launch_again_of_an_adopted_desktop_says_what_is_not_known() -> None:
+    w = widget()
+    key = ended(w, request_known=False)
+    assert w.relaunch(key) is None
+    assert w.launcher["presets"]["note"].startswith(
+        "Desktop 41 was launched elsewhere: its job names only its partition, engine and access"
+    )
+    assert value(w, "partition") == "dcv" and value(w, "time") == "1:00:00"  # the site's
+
+
+def test_launch_again_launches_the_same_options_at_once() -> None:
+    w = widget()
+    key = ended(w)
+    again = w.relaunch(key)
+    assert again is not None and again.key != key
+    assert again.request == w._manager.get(key).request
