@@ -1,8 +1,9 @@
 """The notebook widget: a launcher form and one card per desktop, as synced data.
 
 The view (js/src/widget.ts) renders `launcher` and `cards` and sends messages:
-`set` (a form field changed), `launch`, `connect`, `end`, `dismiss`, `shown` (the form is on
-screen, so its partition labels are kept fresh). The kernel owns every
+`set` (a form field changed), `launch`, `connect`, `end`, `dismiss`, `relaunch` (Launch
+again), `preset` / `save_preset` / `delete_preset` (the chooser above the fields), `shown` (the
+form is on screen, so its partition labels are kept fresh). The kernel owns every
 decision: validation, which actions exist, what a card says (card_widget.py: the connect URL
 is never synced).
 """
@@ -70,8 +71,10 @@ class Desktop(CardWidget):
     Keyword arguments are launch options (partition, time, cpus, memory, gpus, account, engine,
     geometry, idle_timeout, access, qos, reservation, constraint, gpu_type, exclusive) on top of
     the site's defaults (`DesktopSettings`); they are
-    validated here, so a bad value fails in the cell that set it. `locked=True` shows them
-    read-only: students only click *Launch*. Cards show every live desktop of the user (after a
+    validated here, so a bad value fails in the cell that set it; `preset="GPU"` starts from a
+    preset (the site's or the user's; default: `default_preset`), the options on top. The form
+    offers the presets first, and saves and deletes the user's own. `locked=True` shows the
+    values read-only: students only click *Launch*. Cards show every live desktop of the user (after a
     kernel restart too: `attach`), this notebook's first, newest first; ended ones stay until
     dismissed.
     """
