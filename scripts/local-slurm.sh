@@ -281,8 +281,15 @@ fill_accounting() {
         sacctmgr -i add account dcv-users Description="dcv_widget users" Organization=dcv >/dev/null
     grep -qx "$CLASS_ACCOUNT" <<<"$have" ||
         sacctmgr -i add account "$CLASS_ACCOUNT" Description="a class" Organization=dcv >/dev/null
-    sacctmgr -i modify account where name=dcv-users,root set qos=normal,desktop defaultqos=normal >/dev/null || true
-    sacctmgr -i modify account where name="$CLASS_ACCOUNT" set qos=normal,desktop,class defaultqos=normal >/dev/null || true
+    # The accounts' QOS (their users inherit them); sacctmgr lists QOS names sorted.
+    have=$(sacctmgr_rows assoc format=account,user,qos,defaultqos)
+    local account
+    for account in dcv-users root; do
+        grep -qx "$account||desktop,normal|normal" <<<"$have" ||
+            sacctmgr -i modify account where name="$account" set qos=normal,desktop defaultqos=normal >/dev/null
+    done
+    grep -qx "$CLASS_ACCOUNT||class,desktop,normal|normal" <<<"$have" ||
+        sacctmgr -i modify account where name="$CLASS_ACCOUNT" set qos=normal,desktop,class defaultqos=normal >/dev/null
     local users=(slurm) user
     mapfile -t -O 1 users < <(getent passwd | awk -F: '$3 >= 1000 && $3 < 60000 { print $1 }')
     have=$(sacctmgr_rows assoc format=account,user)
@@ -305,16 +312,22 @@ fill_accounting() {
     fi
 }
 
-# The class reservation: one core of dcv-node-1 for a year, made again when missing or expired.
+# The class reservation: one core of dcv-node-1 for a year, made again when missing or expired;
+# its users those of CLASS_USERS that exist (demo.sh creates dcvdemo after a test run's start).
 ensure_reservation() {
-    local users=() user
+    local users=() user shown list
     for user in "${CLASS_USERS[@]}"; do id "$user" >/dev/null 2>&1 && users+=("$user"); done
-    scontrol show reservation "$RESERVATION" >/dev/null 2>&1 && return 0
+    list=$(IFS=,; echo "${users[*]}")
+    if shown=$(scontrol --oneliner show reservation "$RESERVATION" 2>/dev/null); then
+        [[ " $shown " == *" Users=$list "* ]] ||
+            scontrol update ReservationName="$RESERVATION" Users="$list" >/dev/null
+        return 0
+    fi
     # Refused ("Requested nodes are busy") while the node still registers after a restart.
     for _ in $(seq 40); do
         scontrol create reservation ReservationName="$RESERVATION" StartTime=now \
             Duration=365-00:00:00 Nodes="$NODE" CoreCnt=1 Accounts="$CLASS_ACCOUNT" \
-            Users="$(IFS=,; echo "${users[*]}")" >/dev/null 2>&1 && return 0
+            Users="$list" >/dev/null 2>&1 && return 0
         sleep 0.5
     done
     die "could not create the reservation $RESERVATION; see $LOGS/slurmctld.log"
