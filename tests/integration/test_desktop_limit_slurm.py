@@ -37,7 +37,7 @@ def test_a_desktop_over_the_sites_limit_fails_to_submit(
     assert jobs_of_launch(second.key) == []  # Slurm never saw it
     card = card_for(second)
     assert (card["outcome"], card["detail"]) == ("Ended: failed to submit", second.detail)
-    assert card["actions"] == ["dismiss"]
+    assert card["actions"] == ["relaunch", "dismiss"]
 
     # Ending one makes room again.
     manager.end(first.key).result(timeout=30)

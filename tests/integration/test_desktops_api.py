@@ -240,7 +240,7 @@ def test_a_desktop_launched_elsewhere_is_listed_and_ended_through_the_api(lab: L
         status, body = api(lab, "POST", f"/desktops/{job_id}/end", {})
         assert status == 202, body
         card = card_until(lab, job_id, "ended", timeout=30)
-        assert card["actions"] == ["dismiss"]
+        assert card["actions"] == ["relaunch", "dismiss"]
         assert squeue_state(job_id) in ("", "CANCELLED", "COMPLETING")
         status, _ = api(lab, "POST", f"/desktops/{job_id}/dismiss", {})
         assert status == 202

@@ -89,7 +89,7 @@ def test_a_desktop_from_launch_to_dismiss_never_syncs_its_secret(manager: Sessio
     assert ending["steps"][-1] == {"id": "ending", "label": "Ending", "status": "current"}
     eventually(lambda: card(widget)["state"] == "ended", timeout=60)
     assert card(widget)["outcome"] == "Ended: cancelled"
-    assert card(widget)["actions"] == ["dismiss"]
+    assert card(widget)["actions"] == ["relaunch", "dismiss"]
     click(widget, "dismiss", key=ready["key"])
     assert widget.cards == []
     widget.close()
