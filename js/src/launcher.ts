@@ -137,6 +137,10 @@ export class LauncherForm {
       return; // a form drawn anew (a reload, a second view) does not take the focus
     }
     const row = this.rows.get(focus.split('#')[0]) ?? this.rows.values().next().value;
+    const folded = row?.row.closest('details');
+    if (folded) {
+      folded.open = true; // a field under "More options" is shown before it takes the focus
+    }
     const target = row?.control ?? row?.row;
     target?.scrollIntoView({ block: 'center' });
     target?.focus({ preventScroll: true });
