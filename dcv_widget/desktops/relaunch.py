@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from .request import InvalidRequest, LaunchRequest, memory_kib, time_limit_seconds
 from .session import DesktopSession, asked
 from .slurm import Partition
+from .slurm_options import refusal_words
 
 
 @dataclass(frozen=True)
@@ -27,17 +28,21 @@ class Change:
 
 
 # sbatch's refusals (its "Batch job submission failed: …" words) -> the option they are about;
-# "resources": whichever of CPUs, GPUs, memory or time the partition cannot hold.
+# "resources": whichever of CPUs, GPUs, memory or time the partition cannot hold; "gres": the GPU
+# type if one was asked for, else the GPUs; "policy": the QOS if one was chosen, else the time.
 _REFUSALS = (
     ("requested time limit is invalid", "time"),
     ("requested node configuration is not available", "resources"),
     ("memory required by task is not available", "memory"),
-    ("invalid generic resource", "gpus"),
+    ("invalid generic resource", "gres"),
     ("invalid account", "account"),
     ("invalid partition", "partition"),
     ("invalid qos", "qos"),
     ("requested reservation is invalid", "reservation"),
+    ("access denied to requested reservation", "reservation"),
+    ("requested reservation not usable now", "reservation"),
     ("invalid feature specification", "constraint"),
+    ("job violates accounting/qos policy", "policy"),
 )
 # Queue reasons that never let a desktop start as asked -> the option they are about.
 _REASONS = {
@@ -68,19 +73,29 @@ def change_for(session: DesktopSession, partitions: Sequence[Partition] = ()) ->
     if about is None:
         return None
     request = session.request
+    if about == "gres":
+        about = "gpu_type" if request.gpu_type else "gpus"
+    elif about == "policy":
+        about = "qos" if request.qos else "time"
+    # The Slurm options' refusals, as the card's detail words them (slurm_options.py).
+    said = refusal_words(session.detail, request) if session.outcome == "failed to submit" else ""
     partition = partition_of(request, partitions)
     where = partition.name if partition else request.partition or "the default partition"
     if about == "resources":
         return _too_big(request, partition) or Change(
             "partition",
-            f"{where} cannot hold what it asked for ({asked(request)}): ask for less, or "
+            f"{said}."
+            if said
+            else f"{where} cannot hold what it asked for ({asked(request)}): ask for less, or "
             "choose another partition.",
         )
     if about == "time":
         return _too_long(request, partition) or Change(
             "time",
-            f"{request.time} is longer than {where} allows: ask for a shorter time limit, or "
-            "choose another partition.",
+            f"{said}."
+            if said
+            else f"{request.time} is longer than {where} allows: ask for a shorter time limit, "
+            "or choose another partition.",
         )
     words = {
         "memory": f"{request.memory or 'the default'} is more memory than {where} allows per "
@@ -91,11 +106,10 @@ def change_for(session: DesktopSession, partitions: Sequence[Partition] = ()) ->
         "partition": f"Slurm does not know partition {where}: choose another.",
     }
     known = {f.name for f in fields(LaunchRequest)}
-    if about not in known:  # an option this version's form does not have (qos, …)
+    if about not in known:  # an option this version's form does not have
         return Change("partition", f"Slurm refused its {about}: choose another partition.")
-    return Change(
-        about, words.get(about, f"Slurm refused its {about}: choose another, or leave it empty.")
-    )
+    hint = f"{said}." if said else words.get(about, "")
+    return Change(about, hint or f"Slurm refused its {about}: choose another, or leave it empty.")
 
 
 def _about(session: DesktopSession) -> str | None:

@@ -76,6 +76,45 @@ def test_what_no_limit_explains_falls_back_to_the_partition() -> None:
 
 
 @pytest.mark.parametrize(
+    ("request_", "sbatch", "field", "words"),
+    [
+        (LaunchRequest(qos="gold"), "Invalid qos specification", "qos", "QOS 'gold' is not one"),
+        (
+            LaunchRequest(gpus=1, gpu_type="a100"),
+            "Invalid generic resource (gres) specification",
+            "gpu_type",
+            "no node of the partition has GPUs of type 'a100'",
+        ),
+        (
+            LaunchRequest(gpus=1),
+            "Invalid generic resource (gres) specification",
+            "gpus",
+            "the default partition has no GPUs as asked",
+        ),
+        (
+            LaunchRequest(),
+            "Job violates accounting/QOS policy (job submit limit, user's size and/or time limits)",
+            "time",
+            "a limit of your account or your QOS refuses it",
+        ),
+        (
+            LaunchRequest(reservation="dcv-class"),
+            "Access denied to requested reservation",
+            "reservation",
+            "reservation 'dcv-class' is not open to you",
+        ),
+    ],
+)
+def test_the_slurm_options_refusals_name_their_field_in_their_words(
+    request_: LaunchRequest, sbatch: str, field: str, words: str
+) -> None:
+    """The card's detail as slurm.py words it (slurm_options.py's words, then Slurm's)."""
+    detail = f"Slurm refused the desktop job: (Slurm said: sbatch: error: {sbatch})."
+    change = change_for(ended(request_, "failed to submit", detail), [OPEN])
+    assert change is not None and change.field == field and change.hint.startswith(words)
+
+
+@pytest.mark.parametrize(
     ("never", "field"),
     [
         ("PartitionTimeLimit", "time"),
