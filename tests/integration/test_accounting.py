@@ -91,11 +91,13 @@ def squeue_state(job_id: str) -> str:
 
 @pytest.fixture(scope="module", autouse=True)
 def ending_jobs() -> Iterator[dict[str, str]]:
-    """Real jobs of the test user, each to end its own way, by the state sacct will give.
-    Submitted before the module's other tests: the time limit's takes longest (a minute,
-    Slurm's least, then its next check: about 80 s) and runs out meanwhile."""
+    """Real jobs of the test user, each ending its own way, by the state sacct will give.
+    Started before the module's other tests: the time limit's takes longest and runs out
+    meanwhile. Its owner moves its end to now (`scontrol update EndTime=now`, as a user may),
+    and Slurm's next time-limit check (every 30 s) ends it: a minute-long limit, Slurm's
+    least, would take 60-90 s."""
     jobs = {
-        "TIMEOUT": submitted("--time=1", script="sleep 300"),
+        "TIMEOUT": submitted("--time=5", script="sleep 300"),
         "COMPLETED": submitted("--time=5", script="true"),
         "FAILED": submitted("--time=5", script="exit 3"),
         "CANCELLED": submitted("--time=5", script="sleep 300"),
@@ -103,6 +105,16 @@ def ending_jobs() -> Iterator[dict[str, str]]:
         "CANCELLED before it started": submitted("--time=5", "--cpus-per-task=64", script="true"),
     }
     try:
+        running = (jobs["TIMEOUT"], jobs["CANCELLED"])
+        eventually(
+            lambda: all(squeue_state(job) == "RUNNING" for job in running),
+            timeout=300,  # other tests' desktops may fill the node for a while
+            what=lambda: str([squeue_state(job) for job in running]),
+        )
+        subprocess.run(
+            ["scontrol", "update", f"jobid={jobs['TIMEOUT']}", "EndTime=now"], check=True
+        )
+        subprocess.run(["scancel", jobs["CANCELLED"], jobs["CANCELLED before it started"]])
         yield jobs
     finally:
         subprocess.run(["scancel", *jobs.values()], check=False)
@@ -183,12 +195,6 @@ def test_sacct_says_how_each_job_ended_and_the_card_says_it_in_words(
 ) -> None:
     """Last in the module: the time limit ran out while the other tests ran."""
     ended_jobs = ending_jobs
-    eventually(
-        lambda: squeue_state(ended_jobs["CANCELLED"]) != "PENDING",
-        timeout=300,  # other tests' desktops may fill the node for a while
-        what=lambda: squeue_state(ended_jobs["CANCELLED"]),
-    )
-    subprocess.run(["scancel", ended_jobs["CANCELLED"], ended_jobs["CANCELLED before it started"]])
 
     def all_ended() -> bool:
         states = sacct_lines(list(ended_jobs.values()))
@@ -196,7 +202,7 @@ def test_sacct_says_how_each_job_ended_and_the_card_says_it_in_words(
             state.split()[0] in FINAL_STATES for state in states.values()
         )
 
-    eventually(all_ended, timeout=400, what=lambda: str(sacct_lines(list(ended_jobs.values()))))
+    eventually(all_ended, timeout=120, what=lambda: str(sacct_lines(list(ended_jobs.values()))))
     raw = sacct_lines(list(ended_jobs.values()))
     # sacct as it really prints them: who cancelled (a uid) after the state.
     uid = subprocess.run(["id", "-u"], capture_output=True, text=True, check=True).stdout.strip()
