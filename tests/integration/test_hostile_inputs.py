@@ -44,8 +44,20 @@ PAYLOADS = [
     "${{IFS}}touch${{IFS}}{canary}",
     "\\'$(touch {canary})",
 ]
-TEXT_FIELDS = ["partition", "account", "time", "memory", "geometry", "engine"]
-COUNT_FIELDS = ["cpus", "gpus", "idle_timeout"]
+TEXT_FIELDS = [
+    "partition",
+    "account",
+    "time",
+    "memory",
+    "geometry",
+    "engine",
+    "qos",
+    "reservation",
+    "constraint",
+    "gpu_type",
+]
+# Counts, and the one switch (exclusive: booleans pass, anything else is refused).
+COUNT_FIELDS = ["cpus", "gpus", "idle_timeout", "exclusive"]
 
 
 def with_payloads(text: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
@@ -85,9 +97,10 @@ def no_canary() -> Iterator[None]:
 
 
 def request_or_refusal(field: str, value: Any) -> LaunchRequest | None:
-    """The request, or None when it was refused with an error naming `field`."""
+    """The request, or None when it was refused with an error naming `field` (a GPU type is
+    asked with a GPU: without one it is always refused)."""
     try:
-        return LaunchRequest(**{field: value})
+        return LaunchRequest(**{field: value, **({"gpus": 1} if field == "gpu_type" else {})})
     except InvalidRequest as exc:
         assert exc.field == field
         assert str(exc).startswith(f"{field}: ")
@@ -137,7 +150,20 @@ def test_even_unvalidated_arguments_cannot_run_anything(
     assert_passed_exactly(argv, transports)
 
 
-@pytest.mark.parametrize("field", ["partition", "account", "time", "memory", "geometry"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "partition",
+        "account",
+        "time",
+        "memory",
+        "geometry",
+        "qos",
+        "reservation",
+        "constraint",
+        "gpu_type",
+    ],
+)
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_each_known_attack_is_refused_naming_the_field(field: str, payload: str) -> None:
     assert request_or_refusal(field, payload.format(canary=CANARY)) is None
@@ -154,6 +180,11 @@ def test_each_known_attack_is_refused_naming_the_field(field: str, payload: str)
         ("memory", "8G;id"),
         ("geometry", "1600x900$(id)"),
         ("engine", "novnc --wrap=id"),
+        ("qos", "--qos=normal"),
+        ("reservation", "dcv-class\n--wrap=id"),
+        ("constraint", "avx2 --wrap=id"),
+        ("constraint", "avx2&-x"),
+        ("gpu_type", "t4:2,gpu"),
     ],
 )
 def test_option_looking_and_multi_line_values_are_refused(field: str, value: str) -> None:
