@@ -70,13 +70,12 @@ class Desktop(CardWidget):
 
     Keyword arguments are launch options (partition, time, cpus, memory, gpus, account, engine,
     geometry, idle_timeout, access, qos, reservation, constraint, gpu_type, exclusive) on top of
-    the site's defaults (`DesktopSettings`); they are
-    validated here, so a bad value fails in the cell that set it; `preset="GPU"` starts from a
-    preset (the site's or the user's; default: `default_preset`), the options on top. The form
-    offers the presets first, and saves and deletes the user's own. `locked=True` shows the
-    values read-only: students only click *Launch*. Cards show every live desktop of the user (after a
-    kernel restart too: `attach`), this notebook's first, newest first; ended ones stay until
-    dismissed.
+    the site's defaults (`DesktopSettings`); they are validated here, so a bad value fails in
+    the cell that set it; `preset="GPU"` starts from a preset (the site's or the user's;
+    default: `default_preset`), the options on top. The form offers the presets first, and
+    saves and deletes the user's own. `locked=True` shows the values read-only: students only
+    click *Launch*. Cards show every live desktop of the user (after a kernel restart too:
+    `attach`), this notebook's first, newest first; ended ones stay until dismissed.
     """
 
     def __init__(
