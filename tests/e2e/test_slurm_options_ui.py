@@ -149,3 +149,29 @@ def test_the_desktops_panel_offers_them_too(browser: Browser, lab: Lab, artifact
     expect(panel.get_by_role("button", name="Launch")).to_be_disabled()
     shoot(panel, artifacts, "slurm-options-panel-light")
     context.close()
+
+
+def test_a_locked_class_form_shows_the_options_it_launches(
+    browser: Browser, lab: Lab, artifacts: Path
+) -> None:
+    """A class's cell: the reservation and its account fixed, read-only; the Slurm options it
+    leaves unset are not listed."""
+    cell = (
+        "from dcv_widget import Desktop\n"
+        'Desktop(partition="dcv", time="30", account="class101", reservation="dcv-class", '
+        "locked=True)"
+    )
+    write_notebook(str(lab.root / "slurm-options-locked.ipynb"), cell)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(lab.page_url("/lab/workspaces/slurm-options-locked/tree/slurm-options-locked.ipynb"))
+    run_all_cells(page)
+    widget = page.locator(".dcv-widget").first
+    reservation = field(widget, "reservation").locator(".dcv-field-value")
+    expect(reservation).to_contain_text("dcv-class: now, until", timeout=60_000)
+    expect(field(widget, "account").locator(".dcv-field-value")).to_have_text("class101")
+    for hidden in ("qos", "constraint", "exclusive", "gpu_type"):
+        expect(field(widget, hidden)).to_be_hidden()
+    expect(widget.locator(".dcv-more-options")).to_be_hidden()
+    shoot(widget.locator(".dcv-launcher"), artifacts, "slurm-options-locked-light")
+    context.close()
