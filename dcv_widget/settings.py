@@ -66,9 +66,11 @@ class DesktopSettings(Configurable):
         False, help="A whole node per desktop (sbatch --exclusive); needs allow_exclusive."
     ).tag(config=True)
     engine = Unicode("novnc", help="Desktop engine: novnc or dcv.").tag(config=True)
-    geometry = Unicode("1600x900", help="Screen size of novnc desktops, WIDTHxHEIGHT.").tag(
-        config=True
-    )
+    geometry = Unicode(
+        "1600x900",
+        help="Screen size a desktop starts at, WIDTHxHEIGHT (novnc: Xvnc -geometry; dcv: "
+        "dcv set-display-layout); Connect can then fit it to the browser's window.",
+    ).tag(config=True)
     access = Unicode(
         help="How browsers reach the desktops: jupyter, direct, ssh, ssm, ssm-head or tunnel "
         "(docs/access-routes.md); by default jupyter where the Jupyter server relays desktops "

@@ -132,7 +132,8 @@ export function displayControl(card: Card): { summary: HTMLElement; body: HTMLEl
     words.data = displayWords(choice);
   };
 
-  const fit = h('fieldset', { class: 'dcv-display-fit' }, h('legend', null, 'Fit'));
+  const choices = h('div', { class: 'dcv-display-choices' });
+  const fit = h('fieldset', { class: 'dcv-display-fit' }, h('legend', null, 'Fit'), choices);
   for (const mode of ['remote', 'scale', 'off'] as const) {
     const input = h('input', {
       type: 'radio',
@@ -143,7 +144,7 @@ export function displayControl(card: Card): { summary: HTMLElement; body: HTMLEl
     });
     input.checked = choice.resize === mode;
     input.addEventListener('change', () => input.checked && save({ ...choice, resize: mode }));
-    fit.append(h('label', { class: 'dcv-display-option' }, input, ` ${RESIZE_WORDS[mode][0]}`));
+    choices.append(h('label', { class: 'dcv-display-option' }, input, ` ${RESIZE_WORDS[mode][0]}`));
   }
 
   const slider = (name: 'quality' | 'compression', label: string, ends: string): HTMLElement => {
@@ -180,7 +181,12 @@ export function displayControl(card: Card): { summary: HTMLElement; body: HTMLEl
 
   const body = h(
     'div',
-    { class: 'dcv-display-body', role: 'group', 'aria-label': 'How noVNC shows this desktop' },
+    {
+      class: 'dcv-display-body',
+      role: 'group',
+      'aria-label': 'How noVNC shows this desktop',
+      'data-lm-suppress-shortcuts': 'true',
+    },
     fit,
     slider('quality', 'Quality', '0 lowest, 9 best'),
     slider('compression', 'Compression', '0 none, 9 most (less bandwidth, more CPU)'),
@@ -191,5 +197,7 @@ export function displayControl(card: Card): { summary: HTMLElement; body: HTMLEl
         "open, Connect again (its tab reloads) or use noVNC's own settings (⚙ in its side bar).",
     ),
   );
+  // Arrow keys move the sliders and radios here, not the notebook's cell selection.
+  body.addEventListener('keydown', (event) => event.stopPropagation());
   return { summary, body };
 }

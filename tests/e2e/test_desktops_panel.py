@@ -55,7 +55,9 @@ def open_panel_by_keyboard(page: Page) -> Locator:
 def expect_noVNC_in_lab_tab(page: Page, job: str) -> None:
     tab = page.locator(".dcv-desktop-tab")
     expect(tab).to_be_visible(timeout=30_000)
-    expect(tab.locator("iframe")).to_have_attribute("src", re.compile(rf"/dcv-widget/open/{job}$"))
+    expect(tab.locator("iframe")).to_have_attribute(
+        "src", re.compile(rf"/dcv-widget/open/{job}\?resize=remote&quality=6&compression=2$")
+    )
     inside = page.frame_locator(".dcv-desktop-tab iframe")
     expect(inside.locator("html.noVNC_connected")).to_have_count(1, timeout=60_000)
 

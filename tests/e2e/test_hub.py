@@ -77,7 +77,10 @@ def test_launch_and_connect_in_a_lab_tab_through_the_hub(
     tab = page.locator(".dcv-desktop-tab")
     expect(tab).to_be_visible(timeout=30_000)
     expect(tab.locator("iframe")).to_have_attribute(
-        "src", re.compile(rf"/user/{hub.user}/dcv-widget/open/{job}$")
+        "src",
+        re.compile(
+            rf"/user/{hub.user}/dcv-widget/open/{job}\?resize=remote&quality=6&compression=2$"
+        ),
     )
     inside = page.frame_locator(".dcv-desktop-tab iframe")
     # noVNC marks the page connected once the VNC password from the URL fragment was accepted.

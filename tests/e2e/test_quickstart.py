@@ -40,7 +40,9 @@ def test_launch_connect_end_in_jupyterlab(
     tab = page.locator(".dcv-desktop-tab")
     expect(tab).to_be_visible(timeout=30_000)
     frame = tab.locator("iframe")
-    expect(frame).to_have_attribute("src", re.compile(rf"/dcv-widget/open/{job}$"))
+    expect(frame).to_have_attribute(
+        "src", re.compile(rf"/dcv-widget/open/{job}\?resize=remote&quality=6&compression=2$")
+    )
     inside = page.frame_locator(".dcv-desktop-tab iframe")
     # noVNC marks the page connected once the VNC password from the URL fragment was accepted.
     expect(inside.locator("html.noVNC_connected")).to_have_count(1, timeout=60_000)
