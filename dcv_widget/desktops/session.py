@@ -235,10 +235,11 @@ def observe(session: DesktopSession, job: JobStatus, desktop_ready: bool) -> Des
 
 
 def asked(request: LaunchRequest) -> str:
-    """What a desktop asks Slurm for, in a few words: "64 CPUs, 1 GPU, 16G for 1:00:00"."""
+    """What a desktop asks Slurm for, in a few words: "64 CPUs, 1 t4 GPU, 16G for 1 h"."""
     parts = [f"{request.cpus} CPU{'s' if request.cpus != 1 else ''}"]
     if request.gpus:
-        parts.append(f"{request.gpus} GPU{'s' if request.gpus != 1 else ''}")
+        kind = f" {request.gpu_type}" if request.gpu_type else ""
+        parts.append(f"{request.gpus}{kind} GPU{'s' if request.gpus != 1 else ''}")
     if request.memory:
         parts.append(request.memory)
     return f"{', '.join(parts)} for {_duration(time_limit_seconds(request.time))}"

@@ -213,6 +213,10 @@ def test_a_desktop_that_never_starts_by_itself_is_stuck_and_says_what_it_asks_fo
     config = observe(big, job("PENDING", "PartitionConfig"), desktop_ready=False)
     assert config.stuck and config.state == SessionState.QUEUED
     assert config.detail.endswith("(it asks for 64 CPUs, 1 GPU, 16G for 1 h)")
+    typed = replace(big, request=LaunchRequest(cpus=2, gpus=2, gpu_type="a10g"))
+    assert observe(typed, job("PENDING", "PartitionConfig"), False).detail.endswith(
+        "(it asks for 2 CPUs, 2 a10g GPUs for 1 h)"
+    )
     assert observe(submitted(), job("PENDING", "JobHeldUser"), False).stuck
     assert not observe(submitted(), job("PENDING", "QOSMaxCpuPerUserLimit"), False).stuck
     # Once the reason lifts, it is no longer stuck; once End is asked for, neither.
