@@ -196,12 +196,12 @@ class LaunchRequest:
     def describe(self) -> str:
         """The request in words, one option a line, saying what None and 0 stand for; the
         screen size (where either engine's desktop starts; noVNC and DCV's web client can then
-        fit it to the window) and, of the engine's own options (idle_timeout: dcv), the chosen
-        engine's."""
+        fit it to the window) and, when set, the idle timeout (either engine's job ends itself
+        after it)."""
         engine = [("screen size", self.geometry)]
-        if self.engine == "dcv":
+        if self.idle_timeout:
             idle = f"ends after {self.idle_timeout} min without a connection"
-            engine.append(("idle timeout", idle if self.idle_timeout else "never"))
+            engine.append(("idle timeout", idle))
         return aligned(
             [
                 ("partition", self.partition or "the cluster's default"),

@@ -18,6 +18,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import websocket
 
+from dcv_widget.desktops.engines import ENGINES
+from dcv_widget.desktops.engines.novnc import NoVNCEngine
 from dcv_widget.desktops.manager import SessionManager
 from dcv_widget.desktops.request import LaunchRequest
 from dcv_widget.desktops.session import DesktopSession, SessionState
@@ -145,6 +147,45 @@ def test_desktop_lifecycle_end_to_end(
     assert "desktop closed" in Path(log_file).read_text()
     # Nothing dcv_widget (or anything else in this process) logged carries the secret.
     assert caplog.records and secret not in caplog.text and token not in caplog.text
+
+
+def test_an_idle_novnc_desktop_ends_itself_but_not_while_a_viewer_is_connected(
+    manager: SessionManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Real TigerVNC and websockify: a viewer is a WebSocket through websockify to Xvnc (what
+    # noVNC opens); the watch's grace and pace shortened through the engine's own settings.
+    monkeypatch.setitem(ENGINES, "novnc", NoVNCEngine(idle_grace=0, poll_seconds=2))
+    session = manager.launch(LaunchRequest(partition="dcv", time="10", idle_timeout=1))
+    session = manager.wait_for(session.key, is_ready_or_ended, timeout=120)
+    assert session.state == SessionState.READY, session.detail
+    url = manager.connect_url(session.key).result(timeout=30)
+    parts = urlsplit(url)
+    pinned = pinned_context(recorded_cert(manager.paths().session_file(session.job_id)))
+    # Alone from the start: the job says until when, and the session shows it.
+    session = manager.wait_for(session.key, lambda s: s.idle_ends_at is not None, timeout=30)
+    viewer = websocket.create_connection(
+        f"wss://{parts.netloc}/{websocket_path_of(url)}",
+        subprotocols=["binary"],
+        timeout=10,
+        sslopt={"context": pinned},
+    )
+    try:
+        greeting = viewer.recv()
+        assert isinstance(greeting, bytes) and greeting.startswith(b"RFB 003.")
+        # Someone connected: the idle word goes, and the desktop outlives its minute.
+        session = manager.wait_for(session.key, lambda s: s.idle_ends_at is None, timeout=30)
+        time.sleep(65)
+        assert manager.get(session.key).state == SessionState.READY
+        assert manager.get(session.key).idle_ends_at is None
+    finally:
+        viewer.close()
+    session = manager.wait_for(session.key, lambda s: s.idle_ends_at is not None, timeout=30)
+    deadline = session.idle_ends_at
+    assert deadline is not None
+    session = manager.wait_for(session.key, is_ended, timeout=120)
+    assert session.outcome == "idle stop", session.detail
+    assert "nobody connected for 1 min" in session.detail
+    assert session.since >= deadline - 1  # the job's clock says whole seconds
 
 
 def test_the_stream_is_tls_only_with_the_recorded_certificate(manager: SessionManager) -> None:

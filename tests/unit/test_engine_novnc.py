@@ -28,6 +28,15 @@ def test_script_substitutes_the_geometry_and_nothing_else() -> None:
     assert "@" not in script.replace('"$@"', "").replace("[@]", "")  # bash's, not a placeholder
 
 
+def test_script_substitutes_the_idle_settings() -> None:
+    engine = NoVNCEngine(idle_grace=7, poll_seconds=9)
+    text = engine.job_script(LaunchRequest(idle_timeout=45), launch_id="ab12")
+    assert "idle_timeout=45 " in text and "idle_grace=7 " in text and "poll_every=9 " in text
+    assert "\nwatch_desktop\n" in text
+    with pytest.raises(ValueError, match="poll_seconds"):
+        NoVNCEngine(poll_seconds=0)
+
+
 def test_script_is_the_shared_prelude_then_the_engine() -> None:
     script = NoVNCEngine().job_script(LaunchRequest(), launch_id="ab12")
     assert script.index("trap cleanup EXIT") < script.index("Xvnc -displayfd")

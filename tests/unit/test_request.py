@@ -101,11 +101,12 @@ def test_a_request_describes_itself_saying_what_empty_means() -> None:
     lines = LaunchRequest().describe().splitlines()
     assert lines[0] == "partition    the cluster's default"
     assert "memory       the partition's default" in lines and "GPUs         none" in lines
-    assert "screen size  1600x900" in lines  # both engines'; dcv's idle timeout besides:
+    assert "screen size  1600x900" in lines  # both engines', and their idle timeout when set:
     assert "idle timeout" not in "\n".join(lines)
-    dcv = LaunchRequest(engine="dcv", idle_timeout=20, geometry="1280x720").describe()
-    assert "idle timeout  ends after 20 min without a connection" in dcv
-    assert "screen size   1280x720" in dcv.splitlines() and "None" not in dcv
+    for engine in ("novnc", "dcv"):
+        text = LaunchRequest(engine=engine, idle_timeout=20, geometry="1280x720").describe()
+        assert "idle timeout  ends after 20 min without a connection" in text
+        assert "screen size   1280x720" in text.splitlines() and "None" not in text
 
 
 def test_the_form_names_an_error_by_its_label_with_its_hints_examples() -> None:

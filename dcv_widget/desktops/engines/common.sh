@@ -100,14 +100,53 @@ publish_session() {
         "$SLURM_JOB_ID" "$launch_id" "$1" > "$tmp_file" && mv "$tmp_file" "$session_file"
 }
 
-# wait_while_alive PID...: return when any of them exits, or Slurm stops the job. (A sleep
-# loop rather than `wait -n PID...`, which needs bash 5.1: Amazon Linux 2 has 4.2.)
-wait_while_alive() {
-    local pid
+# The idle stop, done by the job itself. The engine's part sets idle_timeout (minutes without a
+# connection before the job ends; 0: never), idle_grace (seconds after ready before the idle
+# clock starts) and poll_every (seconds between looks), and defines two functions:
+#   desktop_gone  true once the desktop has ended by itself (it may set end_reason)
+#   viewers       prints how many clients are connected; fails when it cannot tell (in use)
+
+# say_idle LEFT: tell the kernel (a file it lists anyway; it asks the scheduler nothing) that
+# nobody is connected and that this job ends itself in LEFT seconds unless someone connects:
+# since when and until when, in epoch seconds on this node's clock. Once per idle spell.
+say_idle() {
+    local now
+    printf -v now '%(%s)T' -1
+    printf '{"job_id": "%s", "launch": "%s", "since": %d, "ends_at": %d}\n' "$SLURM_JOB_ID" \
+        "$launch_id" "$((now + $1 - idle_timeout * 60))" "$((now + $1))" > "$idle_tmp" \
+        && mv "$idle_tmp" "$idle_file"
+}
+
+# watch_desktop: return when the desktop ends by itself; with an idle timeout, end the job when
+# nobody has been connected for that long, on time (the last wait before the deadline is cut to
+# it). A sleep loop rather than `wait -n`, which needs bash 5.1: Amazon Linux 2 has 4.2.
+watch_desktop() {
+    local last_seen=$((SECONDS + idle_grace)) idle_said="" wait_for=$poll_every count left
     while true; do
-        for pid in "$@"; do kill -0 "$pid" 2>/dev/null || return 0; done
-        sleep 5 &
+        sleep "$wait_for" &
         wait $!
+        wait_for=$poll_every
+        desktop_gone && return 0
+        ((idle_timeout > 0)) || continue
+        if ! count=$(viewers); then
+            log "could not count the desktop's connections; counting it as in use"
+            count=1
+        fi
+        if ((count > 0)); then
+            last_seen=$SECONDS
+            [[ -n $idle_said ]] && rm -f "$idle_file"
+            idle_said=""
+            continue
+        fi
+        left=$((last_seen + idle_timeout * 60 - SECONDS))
+        if ((left <= 0)); then
+            end_cause=idle
+            end_reason="nobody connected for $idle_timeout min"
+            log "$end_reason; closing the desktop"
+            exit 0
+        fi
+        [[ -n $idle_said ]] || { say_idle "$left"; idle_said=1; }
+        ((left < poll_every)) && wait_for=$left
     done
 }
 

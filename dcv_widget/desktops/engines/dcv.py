@@ -15,21 +15,18 @@ from urllib.parse import quote
 from ...access.endpoint import Endpoint
 from ..display import DisplayChoice
 from ..request import LaunchRequest
-from .script import render_job_script
+from .script import IdleWatch, render_job_script
 
 
 class DCVEngine:
-    """`idle_grace` (seconds after ready before the idle clock starts) and `poll_seconds`
-    (between looks at the connections) tune the job's idle watch; tests shorten them."""
+    """`idle_grace` and `poll_seconds`: see `IdleWatch` (a look every 30 s at the clients DCV
+    reports)."""
 
     name = "dcv"
     proxy_adds_token = False  # DCV's web client sends the token itself, from its page's URL
 
     def __init__(self, *, idle_grace: int = 120, poll_seconds: int = 30) -> None:
-        if idle_grace < 0 or poll_seconds < 1:
-            raise ValueError("idle_grace must be >= 0 and poll_seconds >= 1")
-        self.idle_grace = idle_grace
-        self.poll_seconds = poll_seconds
+        self.watch = IdleWatch(idle_grace, poll_seconds)
 
     def job_script(self, request: LaunchRequest, *, launch_id: str) -> str:
         """The batch script for this desktop (see `render_job_script` for `launch_id`); the
@@ -40,9 +37,7 @@ class DCVEngine:
             "dcv_job.sh",
             launch_id=launch_id,
             GEOMETRY=request.geometry,
-            IDLE_TIMEOUT=str(request.idle_timeout),
-            IDLE_GRACE=str(self.idle_grace),
-            POLL_SECONDS=str(self.poll_seconds),
+            **self.watch.values(request),
         )
 
     def connect_url(

@@ -128,54 +128,17 @@ publish_session "$(printf '"host": %s, "port": %d, "session_id": "%s", "secret":
     "$(json_string "$instance_id")" "$(json_string "$region")" "$cert")"
 log "desktop ready: DCV session $session_id on port $port"
 
-# connections: how many clients DCV reports for the session; fails when the session is gone.
-connections() {
+# desktop_gone: the session was closed (a logout, an admin). viewers: how many clients DCV
+# reports for the session (describe-session's num-of-connections).
+desktop_gone() {
+    dcv describe-session "$session_id" >/dev/null 2>&1 && return 1
+    end_reason="the DCV session $session_id was closed"
+}
+viewers() {
     dcv describe-session "$session_id" --json 2>/dev/null \
         | python3 -c 'import json, sys; print(int(json.load(sys.stdin)["num-of-connections"]))'
 }
 
-# say_idle LEFT: tell the kernel (a file it lists anyway; it asks the scheduler nothing) that
-# nobody is connected and that this job ends itself in LEFT seconds unless someone connects:
-# since when and until when, in epoch seconds on this node's clock. Once per idle spell.
-say_idle() {
-    local now
-    printf -v now '%(%s)T' -1
-    printf '{"job_id": "%s", "launch": "%s", "since": %d, "ends_at": %d}\n' "$SLURM_JOB_ID" \
-        "$launch_id" "$((now + $1 - idle_timeout * 60))" "$((now + $1))" > "$idle_tmp" \
-        && mv "$idle_tmp" "$idle_file"
-}
-
 # Watch the session: end with it, and, with an idle timeout, end it when nobody has been
-# connected for that long (the second seed's idle stop, done by the job itself), on time: the
-# last wait before the deadline is cut to it.
-last_seen=$((SECONDS + idle_grace))  # the idle clock starts after the grace period
-idle_said=""
-wait_for=$poll_every
-while true; do
-    sleep "$wait_for" &
-    wait $!
-    wait_for=$poll_every
-    if ! count=$(connections); then
-        dcv describe-session "$session_id" >/dev/null 2>&1 || {
-            end_reason="the DCV session $session_id was closed"
-            exit 0
-        }
-        log "could not read the connections of $session_id; counting it as in use"
-        count=1
-    fi
-    if ((count > 0)); then
-        last_seen=$SECONDS
-        [[ -n $idle_said ]] && rm -f "$idle_file"
-        idle_said=""
-    elif ((idle_timeout > 0)); then
-        left=$((last_seen + idle_timeout * 60 - SECONDS))
-        if ((left <= 0)); then
-            end_cause=idle
-            end_reason="nobody connected for $idle_timeout min"
-            log "$end_reason; closing the desktop"
-            exit 0
-        fi
-        [[ -n $idle_said ]] || { say_idle "$left"; idle_said=1; }
-        ((left < poll_every)) && wait_for=$left
-    fi
-done
+# connected for that long (the second seed's idle stop).
+watch_desktop

@@ -21,7 +21,7 @@ from urllib.parse import quote
 from ...access.endpoint import Endpoint
 from ..display import DisplayChoice
 from ..request import LaunchRequest, time_limit_seconds
-from .script import render_job_script
+from .script import IdleWatch, render_job_script
 
 # Keep in step with novnc_job.sh, which derives the password the same way.
 _PASSWORD_SALT = b"dcv-widget vnc password:"
@@ -37,8 +37,14 @@ def vnc_password(token: str) -> str:
 
 
 class NoVNCEngine:
+    """`idle_grace` and `poll_seconds`: see `IdleWatch` (a look every 5 s: counting viewers is
+    one `ss`, and the desktop's end shows as soon as it did)."""
+
     name = "novnc"
     proxy_adds_token = True
+
+    def __init__(self, *, idle_grace: int = 120, poll_seconds: int = 5) -> None:
+        self.watch = IdleWatch(idle_grace, poll_seconds)
 
     def job_script(self, request: LaunchRequest, *, launch_id: str) -> str:
         """The batch script for this desktop (see `render_job_script` for `launch_id`).
@@ -54,6 +60,7 @@ class NoVNCEngine:
             GEOMETRY=request.geometry,
             LISTEN="loopback" if request.access == "ssm" else "node",
             CERT_DAYS=str(max(_MIN_CERT_DAYS, limit_days + 1)),
+            **self.watch.values(request),
         )
 
     def connect_url(

@@ -13,6 +13,9 @@
 # Secrets are made by python3 (and the TLS key by openssl, straight into its file) and reach
 # files through pipes and builtins, never argv or the log.
 geometry=@GEOMETRY@
+idle_timeout=@IDLE_TIMEOUT@  # minutes without a connection before the job ends itself (0: never)
+idle_grace=@IDLE_GRACE@      # seconds after the desktop is ready before the idle clock starts
+poll_every=@POLL_SECONDS@    # seconds between looks at the desktop's processes and viewers
 listen_on=@LISTEN@  # "node": the address Slurm knows the node by; "loopback": 127.0.0.1 and ::1
 cert_days=@CERT_DAYS@  # the certificate's validity: longer than the job's time limit
 novnc_web=${DCV_WIDGET_NOVNC_WEB:-/usr/share/novnc}
@@ -167,4 +170,15 @@ publish_session "$(printf '"host": "%s", "port": %d, "secret": "%s", "cert": %s'
     "$port" "$token" "$cert")"
 log "desktop ready on $bind_address port $port"
 
-wait_while_alive "$xvnc_pid" "${web_pids[@]}"
+# desktop_gone: Xvnc or a websockify exited (the session's logout ends Xvnc's clients, not Xvnc).
+desktop_gone() {
+    local pid
+    for pid in "$xvnc_pid" "${web_pids[@]}"; do kill -0 "$pid" 2>/dev/null || return 0; done
+    return 1
+}
+# viewers: the desktop's VNC clients. websockify opens one connection to Xvnc's private socket
+# per viewer (a noVNC tab, through any route) and closes it with the viewer, so the accepted ends
+# of that socket count them; loading the noVNC page (plain HTTPS) does not count.
+viewers() { ss -Hx state established src "$work/vnc.sock" | wc -l; }
+
+watch_desktop

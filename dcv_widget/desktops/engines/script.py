@@ -7,7 +7,10 @@ plain word that needs no quoting.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from importlib.resources import files
+
+from ..request import LaunchRequest
 
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9._x-]{1,64}")
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
@@ -33,3 +36,25 @@ def render_job_script(engine: str, body: str, *, launch_id: str, **values: str) 
         return values[match.group(1)]
 
     return _PLACEHOLDER.sub(substitute, template)
+
+
+@dataclass(frozen=True)
+class IdleWatch:
+    """How a job watches its desktop (common.sh, watch_desktop) for the idle stop: `idle_grace`
+    seconds after ready before the idle clock starts, a look every `poll_seconds`; tests
+    shorten them."""
+
+    idle_grace: int
+    poll_seconds: int
+
+    def __post_init__(self) -> None:
+        if self.idle_grace < 0 or self.poll_seconds < 1:
+            raise ValueError("idle_grace must be >= 0 and poll_seconds >= 1")
+
+    def values(self, request: LaunchRequest) -> dict[str, str]:
+        """The job script's placeholders for the watch, with the request's idle timeout."""
+        return {
+            "IDLE_TIMEOUT": str(request.idle_timeout),
+            "IDLE_GRACE": str(self.idle_grace),
+            "POLL_SECONDS": str(self.poll_seconds),
+        }
