@@ -92,6 +92,19 @@ def launch_until_connect(page: Page) -> tuple[Locator, str]:
     return card, job
 
 
+def expect_noVNC_in_lab_tab(
+    page: Page, job: str, display: str = "resize=remote&quality=6&compression=2"
+) -> None:
+    """Desktop `job` open in a JupyterLab tab through the Connect entry, with the card's
+    `display` choice in its query (a browser that never chose: the default), noVNC connected."""
+    tab = page.locator(".dcv-desktop-tab")
+    expect(tab).to_be_visible(timeout=30_000)
+    src = re.compile(rf"/dcv-widget/open/{job}\?{re.escape(display)}$")
+    expect(tab.locator("iframe")).to_have_attribute("src", src)
+    inside = page.frame_locator(".dcv-desktop-tab iframe")
+    expect(inside.locator("html.noVNC_connected")).to_have_count(1, timeout=60_000)
+
+
 def _card_keys(widget: Locator) -> list[str]:
     return [
         k

@@ -19,6 +19,7 @@ from .helpers import (
     LAUNCH_TIMEOUT,
     end_and_dismiss,
     end_with_confirmation,
+    expect_noVNC_in_lab_tab,
     launch,
     run_all_cells,
     switch_theme,
@@ -50,16 +51,6 @@ def open_panel_by_keyboard(page: Page) -> Locator:
     expect(panel).to_be_visible()
     expect(panel.locator(":focus")).to_have_count(1)
     return panel
-
-
-def expect_noVNC_in_lab_tab(page: Page, job: str) -> None:
-    tab = page.locator(".dcv-desktop-tab")
-    expect(tab).to_be_visible(timeout=30_000)
-    expect(tab.locator("iframe")).to_have_attribute(
-        "src", re.compile(rf"/dcv-widget/open/{job}\?resize=remote&quality=6&compression=2$")
-    )
-    inside = page.frame_locator(".dcv-desktop-tab iframe")
-    expect(inside.locator("html.noVNC_connected")).to_have_count(1, timeout=60_000)
 
 
 def test_the_panel_launches_connects_and_ends_without_a_notebook(
