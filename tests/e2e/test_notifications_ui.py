@@ -1,8 +1,9 @@
 """Notifications and honest countdowns, in Chromium against the real local Slurm: a desktop that
 becomes ready while its notebook is not the Lab tab in front notifies once (a JupyterLab toast
 and, allowed, a browser notification) however many views show it; the time left is right on a
-browser whose clock is 7 minutes ahead; an idle DCV desktop (the stand-in node) says when it
-ends unless someone connects, and warns once."""
+browser whose clock is 7 minutes ahead, and the 15-minute notice comes on the cluster's clock;
+an idle DCV desktop (the stand-in node) says when it ends unless someone connects, and warns
+once."""
 
 from __future__ import annotations
 
@@ -77,13 +78,16 @@ def open_notebook(context: BrowserContext, lab: Lab, workspace: str, name: str) 
     return page
 
 
-def browser_notifications(page: Page) -> list[dict[str, str]]:
+def browser_notifications(page: Page, job: str) -> list[str]:
+    """The bodies of the browser notifications about desktop `job` (other runs' desktops of the
+    same user show, and notify, too)."""
     notes: list[dict[str, str]] = page.evaluate("window.__dcvNotifications")
-    return notes
+    return [n["body"] for n in notes if f"Desktop {job} " in n["body"]]
 
 
-def toast(page: Page, text: str) -> Locator:
-    return page.locator(".Toastify__toast", has_text=text)
+def toast(page: Page, job: str, text: str) -> Locator:
+    """JupyterLab's toast about desktop `job` that says `text`."""
+    return page.locator(".Toastify__toast", has_text=f"Desktop {job} ").filter(has_text=text)
 
 
 def seconds(text: str) -> int:
@@ -109,28 +113,26 @@ def test_ready_in_the_background_notifies_once_and_the_time_left_ignores_the_bro
     context.add_init_script(SKEWED_CLOCK)
     write_notebook(
         str(lab.root / "notify-ready.ipynb"),
-        'from dcv_widget import Desktop\nDesktop(partition="dcv", time="30")',
+        'from dcv_widget import Desktop\nDesktop(partition="dcv", time="17")',
     )
     page = open_notebook(context, lab, "notify-ready", "notify-ready.ipynb")
     widget = page.locator(".dcv-widget").first
     expect(widget.get_by_role("button", name="Launch")).to_be_enabled(timeout=60_000)
     card = launch(widget)
+    expect(card).to_have_attribute("data-job-id", re.compile(r"^\d+$"), timeout=30_000)
+    job = card.get_attribute("data-job-id") or ""
     # While it starts, the user works in another Lab tab: the notebook is not the one in front
     # (a real Lab tab switch, no emulation), and the Desktops panel is closed.
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^File$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^New Launcher$")).click()
     expect(page.locator(".jp-Launcher").first).to_be_visible()
     expect(widget).to_be_hidden()
-    ready = toast(page, "is ready.")
+    ready = toast(page, job, "is ready.")
     expect(ready).to_have_count(1, timeout=LAUNCH_TIMEOUT)
     expect(ready.get_by_role("button", name="Open desktop")).to_be_visible()
     ready.screenshot(path=artifacts / "notification-ready-light.png")
-    job = card.get_attribute("data-job-id") or ""
-    assert job.isdigit()
-    notes = browser_notifications(page)
-    assert [n["body"] for n in notes] == [f"Desktop {job} · noVNC on partition dcv is ready."], (
-        notes
-    )
+    notes = browser_notifications(page, job)
+    assert notes == [f"Desktop {job} · noVNC on partition dcv is ready."], notes
 
     # Back in the notebook: the time left is Slurm's, though this browser's clock is 7 minutes
     # ahead (uncorrected, it would show 7 minutes less).
@@ -150,7 +152,22 @@ def test_ready_in_the_background_notifies_once_and_the_time_left_ignores_the_bro
     # The panel saw the same desktop become ready (its hidden poll, or now): no second word
     # (the toast and the browser notification go together; the toast has closed by itself).
     page.wait_for_timeout(3_000)
-    assert len(browser_notifications(page)) == 1
+    assert len(browser_notifications(page, job)) == 1
+
+    # Out of sight again (the panel closed, the Launcher in front): 15 minutes before its time
+    # limit (2 minutes into its 17), on the cluster's clock, it says so. On the browser's clock
+    # the desktop would have had less than 15 minutes from the start, and never notified.
+    page.locator('.jp-SideBar .lm-TabBar-tab[data-id="dcv-desktops-panel"]').click()
+    expect(in_panel).to_be_hidden()
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="Launcher").click()
+    expect(widget).to_be_hidden()
+    limit = toast(page, job, "reaches its time limit in 15 min")
+    expect(limit).to_have_count(1, timeout=150_000)
+    limit.screenshot(path=artifacts / "notification-time-limit-light.png")
+    bodies = browser_notifications(page, job)
+    assert bodies[1:] == [
+        f"Desktop {job} · noVNC on partition dcv reaches its time limit in 15 min: save your work."
+    ], bodies
 
 
 def test_an_idle_dcv_desktop_says_when_it_ends_and_warns_once(
@@ -192,7 +209,7 @@ def test_an_idle_dcv_desktop_says_when_it_ends_and_warns_once(
         page.evaluate(
             "window.__dcvHidden = true; document.dispatchEvent(new Event('visibilitychange'))"
         )
-        warned = toast(page, "unless someone connects")
+        warned = toast(page, job, "unless someone connects")
         expect(warned).to_have_count(1, timeout=60_000)
         expect(idle).to_have_attribute("data-warning", "true")
         warned.screenshot(path=artifacts / "notification-idle-light.png")
@@ -207,8 +224,8 @@ def test_an_idle_dcv_desktop_says_when_it_ends_and_warns_once(
         # Nobody connected: the job ends itself, and says why; that notifies too.
         expect(card).to_have_attribute("data-state", "ended", timeout=90_000)
         expect(card.locator(".dcv-card-outcome").first).to_have_text("Ended: idle stop")
-        expect(toast(page, "ended: idle stop")).to_have_count(1, timeout=30_000)
-        bodies = [n["body"] for n in browser_notifications(page)]
+        expect(toast(page, job, "ended: idle stop")).to_have_count(1, timeout=30_000)
+        bodies = browser_notifications(page, job)
         assert [b for b in bodies if "unless someone connects" in b] == [
             f"Nobody is connected to Desktop {job} · DCV on partition dcv: it ends in under a "
             "minute unless someone connects."
