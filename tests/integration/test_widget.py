@@ -81,6 +81,17 @@ def test_a_desktop_from_launch_to_dismiss_never_syncs_its_secret(manager: Sessio
     secret = answer["url"].split("password=", 1)[1]
     # Everything synced to the browser (and saved into the .ipynb) is free of the secret.
     assert secret not in json.dumps(widget.get_state(), default=str)
+    # The browser's display choice comes with a Connect, lands in noVNC's fragment beside the
+    # password, and stays out of the synced state; one that is not noVNC's is refused by name.
+    chosen = {"resize": "scale", "quality": 2, "compression": 8}
+    click(widget, "connect", key=ready["key"], request="r2", display=chosen)
+    eventually(lambda: any(m.get("request") == "r2" for m in widget.sent))
+    fragment = next(m for m in widget.sent if m.get("request") == "r2")["url"].split("#", 1)[1]
+    assert {"resize=scale", "quality=2", "compression=8"} <= set(fragment.split("&"))
+    assert "compression" not in json.dumps(widget.get_state(), default=str)
+    click(widget, "connect", key=ready["key"], request="r3", display={**chosen, "quality": 12})
+    assert {"event": "open-failed", "request": "r3"} in widget.sent
+    assert card(widget)["error"].startswith("Connect failed: display quality: 12 is not valid")
 
     click(widget, "end", key=ready["key"])
     # Ending at once, from the click itself (before scancel has run), with its own step.
