@@ -117,7 +117,7 @@ def test_ready_in_the_background_notifies_once_and_the_time_left_ignores_the_bro
     )
     page = open_notebook(context, lab, "notify-ready", "notify-ready.ipynb")
     widget = page.locator(".dcv-widget").first
-    expect(widget.get_by_role("button", name="Launch")).to_be_enabled(timeout=60_000)
+    expect(widget.get_by_role("button", name="Launch", exact=True)).to_be_enabled(timeout=60_000)
     card = launch(widget)
     expect(card).to_have_attribute("data-job-id", re.compile(r"^\d+$"), timeout=30_000)
     job = card.get_attribute("data-job-id") or ""
@@ -189,7 +189,9 @@ def test_an_idle_dcv_desktop_says_when_it_ends_and_warns_once(
         )
         page = open_notebook(context, lab, "notify-idle", "notify-idle.ipynb")
         widget = page.locator(".dcv-widget").first
-        expect(widget.get_by_role("button", name="Launch")).to_be_enabled(timeout=60_000)
+        expect(widget.get_by_role("button", name="Launch", exact=True)).to_be_enabled(
+            timeout=60_000
+        )
         card = launch(widget)
         expect(card).to_have_attribute("data-state", "ready", timeout=LAUNCH_TIMEOUT)
         job = card.get_attribute("data-job-id") or ""

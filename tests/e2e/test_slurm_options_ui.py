@@ -90,14 +90,14 @@ def test_slurm_options_offered_from_slurm(browser: Browser, lab: Lab, artifacts:
     expect(constraint.locator(".dcv-field-error")).to_contain_text(
         "Node features: 'avx2 x11' is not valid; ' ' is not allowed"
     )
-    expect(widget.get_by_role("button", name="Launch")).to_be_disabled()
+    expect(widget.get_by_role("button", name="Launch", exact=True)).to_be_disabled()
     set_field(widget, "constraint", "avx2&cloud")
     expect(constraint.locator(".dcv-field-warning")).to_contain_text(
         "No node of dcv has the feature cloud (its nodes have avx2, x11)"
     )
     set_field(widget, "constraint", "avx2")
     expect(constraint.locator(".dcv-field-warning")).to_be_hidden()
-    expect(widget.get_by_role("button", name="Launch")).to_be_enabled()
+    expect(widget.get_by_role("button", name="Launch", exact=True)).to_be_enabled()
 
     # Whole node: a checkbox, offered because this site allows it.
     exclusive = field(widget, "exclusive").locator("input[type=checkbox]")
@@ -146,7 +146,7 @@ def test_the_desktops_panel_offers_them_too(browser: Browser, lab: Lab, artifact
     expect(field(panel, "gpu_type").locator(".dcv-field-error")).to_contain_text(
         "GPU type: 't4' is not valid; a GPU type needs GPUs"
     )
-    expect(panel.get_by_role("button", name="Launch")).to_be_disabled()
+    expect(panel.get_by_role("button", name="Launch", exact=True)).to_be_disabled()
     shoot(panel, artifacts, "slurm-options-panel-light")
     context.close()
 
