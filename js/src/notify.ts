@@ -199,13 +199,18 @@ function fire(watcher: Watcher, card: Card, event: string, now: number): void {
     actions: said.open ? [{ label: 'Open desktop', callback: open, displayType: 'accent' }] : [],
   });
   if (settings.browserNotifications && browserAllowed()) {
-    const shown = new window.Notification('Remote desktop', { body: said.text, tag: id });
-    shown.onclick = () => {
-      window.focus();
-      if (said.open) {
-        open();
-      }
-    };
+    try {
+      const shown = new window.Notification('Remote desktop', { body: said.text, tag: id });
+      shown.onclick = () => {
+        window.focus();
+        if (said.open) {
+          open();
+        }
+      };
+    } catch (error) {
+      // Some browsers (Chrome on Android) show notifications only through a service worker.
+      console.warn('dcv-widget: this browser shows no notification from a page', error);
+    }
   }
 }
 

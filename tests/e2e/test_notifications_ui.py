@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +19,14 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from .conftest import Lab
-from .helpers import LAUNCH_TIMEOUT, launch, run_all_cells, switch_theme, write_notebook
+from .helpers import (
+    LAUNCH_TIMEOUT,
+    end_with_confirmation,
+    launch,
+    run_all_cells,
+    switch_theme,
+    write_notebook,
+)
 
 # pytest puts tests/ on sys.path (it has no __init__.py); mypy knows it by its path.
 if TYPE_CHECKING:
@@ -236,3 +244,78 @@ def test_an_idle_dcv_desktop_says_when_it_ends_and_warns_once(
             f"Desktop {job} · DCV on partition dcv ended: idle stop."
         ], bodies
         assert card.locator(".dcv-card-idle").count() == 0
+
+
+# The browser's permission as a person would leave it before being asked ('default'), and its
+# question answered yes; every question recorded (never on load: only on the user's click).
+ASKED_ONLY_ON_CLICK = """
+(() => {
+  window.__dcvAsked = 0;
+  let permission = 'default';
+  Object.defineProperty(Notification, 'permission', { get: () => permission, configurable: true });
+  Notification.requestPermission = () => {
+    window.__dcvAsked += 1;
+    permission = 'granted';
+    return Promise.resolve(permission);
+  };
+})();
+"""
+
+
+def put_lab_settings(lab: Lab, raw: str) -> None:
+    """The user's settings of the plugin, as the Settings Editor saves them."""
+    request = urllib.request.Request(
+        f"{lab.url}/lab/api/settings/dcv-widget:plugin",
+        data=json.dumps({"raw": raw}).encode(),
+        method="PUT",
+        headers={"Authorization": f"token {lab.token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        assert reply.status == 204, reply.status
+
+
+def test_the_browser_is_asked_only_on_a_click_and_a_setting_turns_a_notification_off(
+    browser: Browser, lab: Lab, artifacts: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1300, "height": 950})
+    context.add_init_script(ASKED_ONLY_ON_CLICK)
+    context.add_init_script(RECORD_NOTIFICATIONS)
+    put_lab_settings(lab, '{"notifyReady": false}')
+    try:
+        write_notebook(
+            str(lab.root / "notify-off.ipynb"),
+            'from dcv_widget import Desktop\nDesktop(partition="dcv", time="10")',
+        )
+        page = open_notebook(context, lab, "notify-off", "notify-off.ipynb")
+        widget = page.locator(".dcv-widget").first
+        expect(widget.get_by_role("button", name="Launch", exact=True)).to_be_enabled(
+            timeout=60_000
+        )
+        card = launch(widget)
+        expect(card).to_have_attribute("data-job-id", re.compile(r"^\d+$"), timeout=30_000)
+        job = card.get_attribute("data-job-id") or ""
+        # A live desktop, a browser not asked yet: the control, and no question on load.
+        prompt = widget.locator(".dcv-notify-permission")
+        allow = prompt.get_by_role("button", name="Allow browser notifications")
+        expect(allow).to_be_visible()
+        prompt.screenshot(path=artifacts / "notification-permission-light.png")
+        assert page.evaluate("window.__dcvAsked") == 0
+        allow.click()
+        expect(prompt).to_be_hidden()
+        assert page.evaluate("window.__dcvAsked") == 1
+        # notifyReady off: the desktop becomes ready behind another Lab tab, and nothing says so
+        # (the time-limit and end notices are still on).
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^File$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^New Launcher$")).click()
+        expect(widget).to_be_hidden()
+        expect(card).to_have_attribute("data-state", "ready", timeout=LAUNCH_TIMEOUT)
+        expect(card.locator("[data-action=connect]")).to_be_attached(timeout=60_000)
+        page.wait_for_timeout(3_000)
+        assert browser_notifications(page, job) == []
+        expect(toast(page, job, "is ready")).to_have_count(0)
+        page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="notify-off.ipynb").click()
+        end_with_confirmation(card)
+        expect(card).to_have_attribute("data-state", "ended", timeout=60_000)
+    finally:
+        put_lab_settings(lab, "{}")
+        context.close()
