@@ -94,6 +94,11 @@ def overview_card(
         "expected_label": label,
         "expected_start": start,
         "warn_at": warn_at(ends, job.started_at),
+        # Whether its student is connected is theirs to know; and a teacher's page does not
+        # notify about a student's desktop.
+        "idle_ends_at": None,
+        "idle_warn_at": None,
+        "notify": False,
         "outcome": "",
         "log_tail": "",
         "advice": "",
