@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from .access.instructions import Access
+from .desktops.display import DisplayChoice
 from .desktops.manager import SessionManager
 from .desktops.reasons import Outlook
 from .desktops.session import DesktopSession, SessionState
@@ -74,9 +75,11 @@ class DesktopHandle:
             )
         return self
 
-    def connect_url(self, timeout: float = 30) -> str:
-        """The URL that opens the desktop. It holds the connect secret: open it, don't share it."""
-        return self.manager.connect_url(self.key).result(timeout)
+    def connect_url(self, timeout: float = 30, display: DisplayChoice | None = None) -> str:
+        """The URL that opens the desktop. It holds the connect secret: open it, don't share it.
+        `display`: how noVNC shows it (`DisplayChoice(resize="scale", quality=2)`; None: fit
+        the window, noVNC's own quality and compression)."""
+        return self.manager.connect_url(self.key, display).result(timeout)
 
     def access(self, timeout: float = 30) -> Access:
         """What to run before Connect works on this desktop's route (the card's text, no

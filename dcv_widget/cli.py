@@ -5,6 +5,7 @@ dcv-desktop launch --partition dcv --time 2:00:00     waits until ready, prints 
 dcv-desktop list                                      this user's live desktops
 dcv-desktop connect 1234                              prints the URL that opens it (through
                                                       your running JupyterLab on its route)
+dcv-desktop connect 1234 --resize scale --quality 2   noVNC's display choice (the card's Display)
 dcv-desktop end 1234
 dcv-desktop launch --preset GPU --time 2:00:00        a preset (the site's or yours), flags on top
 dcv-desktop presets list | save NAME --cpus 4 … | delete NAME     your own presets
@@ -22,6 +23,8 @@ from typing import Any
 
 from .access.instructions import LABELS
 from .api import DesktopFailed, DesktopHandle, DesktopStuck, launch, sessions
+from .desktops.display import NAMES as DISPLAY_NAMES
+from .desktops.display import DisplayChoice
 from .desktops.manager import SessionManager
 from .desktops.presets import saved_values
 from .desktops.request import InvalidRequest
@@ -64,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("list", help="list this user's live desktops")
     connect = commands.add_parser("connect", help="print the URL that opens a desktop")
     connect.add_argument("job_id")
+    # noVNC's display choice, as the card's Display control offers it (checked by DisplayChoice).
+    connect.add_argument("--resize", help="novnc: remote (the default), scale or off")
+    connect.add_argument("--quality", help="novnc: 0 (lowest) to 9 (best)")
+    connect.add_argument("--compression", help="novnc: 0 (none) to 9 (most)")
     end = commands.add_parser("end", help="end a desktop (cancel its job)")
     end.add_argument("job_id")
     presets = commands.add_parser("presets", help="list, save or delete launch presets")
@@ -149,11 +156,13 @@ def _run(args: argparse.Namespace) -> int:
             left = f"{max(0, int(s.ends_at - time.time())) // 60} min" if s.ends_at else "-"
             print(f"{s.job_id:>8}  {s.display_state:<10} {node:<16} {left:>10}  {s.detail}")
     elif args.command == "connect":
+        given = {name: getattr(args, name) for name in DISPLAY_NAMES}
+        display = DisplayChoice.from_params(given) if any(given.values()) else None
         handle = _find(manager, args.job_id)
         if handle.session.request.access == "jupyter":
-            _connect_through_jupyter(handle)
+            _connect_through_jupyter(handle, display)
             return 0
-        url = handle.connect_url()
+        url = handle.connect_url(display=display)
         route = handle.access()
         if route.commands:  # on stderr: stdout stays the URL alone, for scripts
             print(f"{route.label}: {route.instructions}", file=sys.stderr)
@@ -221,8 +230,9 @@ def _progress(session: DesktopSession) -> str:
     return f"{line}; {expected}" if expected else line
 
 
-def _connect_through_jupyter(handle: DesktopHandle) -> None:
-    """The jupyter route's URL: this user's running JupyterLab that relays desktops opens it."""
+def _connect_through_jupyter(handle: DesktopHandle, display: DisplayChoice | None) -> None:
+    """The jupyter route's URL: this user's running JupyterLab that relays desktops opens it
+    (with noVNC's `display` choice in its query: not a secret)."""
     from .server.discovery import desktop_server_url
 
     if handle.state != SessionState.READY:
@@ -236,7 +246,8 @@ def _connect_through_jupyter(handle: DesktopHandle) -> None:
             "desktop without JupyterLab, launch with --access direct or --access ssh"
         )
     print(f"{LABELS['jupyter']}: open this where you are logged in to it", file=sys.stderr)
-    print(f"{server}dcv-widget/open/{handle.job_id}", flush=True)
+    query = f"?{display.query()}" if display else ""
+    print(f"{server}dcv-widget/open/{handle.job_id}{query}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -114,5 +114,16 @@ def test_connect_prints_the_url_of_the_users_jupyterlab_or_says_there_is_none(
             assert urlsplit(target).path == f"/dcv-widget/desktops/{job_id}/vnc.html"
             with browser.open(f"{lab.url}{target}", timeout=30) as page:
                 assert page.status == 200 and b"noVNC" in page.read()
+            # noVNC's display choice, as the card's Display control makes it.
+            chosen = ("--resize", "scale", "--quality", "2", "--compression", "8")
+            shown = dcv_desktop("connect", job_id, *chosen, env=env)
+            query = "resize=scale&quality=2&compression=8"
+            assert shown.stdout.strip() == f"{lab.url}/dcv-widget/open/{job_id}?{query}"
+            with browser.open(f"{shown.stdout.strip()}&token={lab.token}", timeout=30) as entry:
+                fragment = connect_target(entry.read().decode()).split("#", 1)[1].split("&")
+            assert {"resize=scale", "quality=2", "compression=8"} <= set(fragment)
+            refused = dcv_desktop("connect", job_id, "--quality", "12", env=env)
+            assert refused.returncode == 2
+            assert refused.stderr.startswith("dcv-desktop: quality: '12' is not valid")
     finally:
         assert dcv_desktop("end", job_id, env=env).returncode == 0
