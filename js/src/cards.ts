@@ -440,6 +440,7 @@ export class CardList {
       }
       const more = [
         card.access ? this.routes.render(card.key, card.access, titleId, card.compact) : null,
+        this.display(card),
         card.advice ? h('p', { class: 'dcv-card-advice' }, card.advice) : null,
         card.relaunch_hint ? h('p', { class: 'dcv-card-change', 'data-field': card.relaunch_field }, card.relaunch_hint) : null,
         card.log_tail ? h('pre', { class: 'dcv-log-text' }, card.log_tail) : null,
