@@ -80,6 +80,8 @@ def overview_card(
         "key": job.job_id,
         "job_id": "",  # the title names the job
         "title": f"{desktop.user} · job {job.job_id}",
+        # No Connect here, so no Display choice either (it is for the desktop's own browser).
+        "engine": desktop.tag.engine,
         "elsewhere": False,  # the class overview lists everyone's desktops together
         "state": state,
         "tone": "stuck" if stuck(desktop) and not gone else "",
