@@ -106,3 +106,18 @@ def test_the_dcv_job_sets_the_layout_as_dcv_documents_it() -> None:
     # After the session exists, before the desktop is published as ready.
     created = script.index("session_created=1")
     assert created < script.index("dcv set-display-layout") < script.index('publish_session "')
+
+
+@pytest.mark.parametrize("engine", ["novnc", "dcv"])
+def test_the_form_offers_the_screen_size_for_both_engines(engine: str) -> None:
+    from dataclasses import fields
+
+    from dcv_widget.ui.launcher import launcher_fields, parse_field
+
+    values = {f.name: getattr(LaunchRequest(), f.name) for f in fields(LaunchRequest)}
+    values["engine"] = engine
+    shown = {f["name"]: f for f in launcher_fields(values, {}, [])}
+    assert shown["geometry"]["label"] == "Screen size" and shown["geometry"]["value"] == "1600x900"
+    assert not shown["geometry"].get("hidden")
+    _, error = parse_field("geometry", "1600x900;id", values)
+    assert error.startswith("Screen size: '1600x900;id' is not valid; use WIDTHxHEIGHT")
