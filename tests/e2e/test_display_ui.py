@@ -5,11 +5,13 @@ card and the Desktops panel's alike), and used by noVNC's RFB once Connect opens
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Browser, Frame, Locator, Page, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from .conftest import Lab
 from .helpers import (
@@ -72,6 +74,17 @@ def novnc_frame(page: Page, job: str) -> Frame:
     raise AssertionError(f"no noVNC page among {[f.url for f in page.frames]}")
 
 
+def reconnected(page: Page, job: str) -> dict[str, Any] | None:
+    """noVNC's settings in its page once it is connected again; None while it loads."""
+    try:
+        connected = novnc_frame(page, job).evaluate(
+            "() => document.documentElement.classList.contains('noVNC_connected')"
+        )
+        return novnc_frame(page, job).evaluate(RFB_SETTINGS) if connected else None
+    except (AssertionError, PlaywrightError):
+        return None  # the frame is between the Connect entry and noVNC's page
+
+
 def test_display_choice_reaches_novnc_and_is_kept_by_the_browser(
     browser: Browser, lab: Lab, artifacts: Path, in_live_queue: Callable[[str], bool]
 ) -> None:
@@ -124,9 +137,26 @@ def test_display_choice_reaches_novnc_and_is_kept_by_the_browser(
         page.wait_for_timeout(1500)  # the desktop's first frames paint for the screenshot
         page.screenshot(path=artifacts / "display-novnc-scaled.png")
 
+        # A new choice for the open desktop: Connect again reloads its tab (the same one) with it.
+        page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="display.ipynb").click()
+        card.get_by_role("slider", name="Quality").focus()
+        for _ in range(3):
+            page.keyboard.press("ArrowRight")
+        card.get_by_role("button", name="Connect").click()
+        expect_noVNC_in_lab_tab(page, job, "resize=scale&quality=5&compression=8")
+        expect(page.locator(".dcv-desktop-tab")).to_have_count(1)
+        deadline = time.monotonic() + 60
+        while (rfb := reconnected(page, job)) is None or rfb["quality"] != 5:
+            assert time.monotonic() < deadline, rfb
+            page.wait_for_timeout(500)
+        assert (rfb["compression"], rfb["scale"]) == (8, True)
+        page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="display.ipynb").click()
+        card.get_by_role("slider", name="Quality").focus()
+        for _ in range(3):
+            page.keyboard.press("ArrowLeft")  # back to 2, for what follows
+
         # The browser keeps the choice: after a reload the widget's card shows it, and so does
         # the Desktops panel's card of the same desktop.
-        page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="display.ipynb").click()
         card = save_and_reload(page, job)
         expect(card.locator(".dcv-display > summary")).to_have_text(CHOSEN)
         page.keyboard.press("Control+Shift+C")
