@@ -90,8 +90,11 @@ def row_boxes(widget: Locator) -> list[dict[str, Any]]:
 
 
 def card_boxes(widget: Locator) -> dict[str, Any]:
-    """Every card's top and height (px) and whether it is a compact row, by key."""
-    boxes: dict[str, Any] = widget.locator(".dcv-card").evaluate_all(
+    """Every card of this widget's own lists: its top and height (px) and whether it is a compact
+    row, by key. Desktops launched elsewhere (another run's, under "Your other desktops") are
+    not this form's cards and may come and go at any time."""
+    own = widget.locator(".dcv-cards-region > .dcv-cards .dcv-card")
+    boxes: dict[str, Any] = own.evaluate_all(
         """cards => Object.fromEntries(cards.map(c => [c.dataset.key, {
             top: c.getBoundingClientRect().top,
             height: c.getBoundingClientRect().height,
