@@ -162,3 +162,67 @@ def test_connect_url_carries_the_secret_only_in_the_fragment() -> None:
     assert fragment["path"] == ["websockify?token=s3cr/t+"]
     assert fragment["password"] == [vnc_password("s3cr/t+")]
     assert fragment["autoconnect"] == ["1"] and fragment["encrypt"] == ["1"]  # wss, not ws
+
+
+# Binds a unix socket at argv[1], connects to it and holds the accepted end: a VNC viewer's
+# connection as `ss` shows it (the accepted end's local address is the socket's path).
+HOLD_A_CONNECTION = """
+import socket, sys, time
+server = socket.socket(socket.AF_UNIX)
+server.bind(sys.argv[1])
+server.listen(1)
+client = socket.socket(socket.AF_UNIX)
+client.connect(sys.argv[1])
+accepted, _ = server.accept()
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+def _holding(argv: list[str]) -> subprocess.Popen[str]:
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    if process.stdout.readline().strip() != "holding":
+        process.kill()
+        pytest.skip(f"could not hold a connection: {process.communicate()[1].strip()}")
+    return process
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="unshare is not installed")
+def test_viewers_counts_only_the_desktop_servers_connections(tmp_path: Path) -> None:
+    # Any user on the node can bind a socket under the same path string in a mount namespace of
+    # their own (unshare -Urm, a tmpfs over the folder) and hold connections to it: `ss` lists
+    # them beside the desktop's, and counting them would keep someone else's desktop from its
+    # idle stop. Only the connections Xvnc itself holds are viewers.
+    work = tmp_path / "run"
+    work.mkdir(mode=0o700)
+    socket_path = str(work / "vnc.sock")
+    script = NoVNCEngine().job_script(LaunchRequest(), launch_id="ab12")
+    viewers = re.search(r"^viewers\(\) \{.*?\}$", script, re.M | re.S)
+    assert viewers is not None
+    xvnc = _holding([sys.executable, "-c", HOLD_A_CONNECTION, socket_path])
+    foreign = _holding(
+        [
+            "unshare",
+            "-Urm",
+            "sh",
+            "-c",
+            f'mount -t tmpfs none "$1" && exec {sys.executable} -c "$2" "$1/vnc.sock"',
+            "sh",
+            str(work),
+            HOLD_A_CONNECTION,
+        ]
+    )
+    try:
+        counted = subprocess.run(
+            ["bash", "-c", viewers.group(0) + "\nviewers"],
+            env={"PATH": os.environ["PATH"], "work": str(work), "xvnc_pid": str(xvnc.pid)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    finally:
+        for process in (xvnc, foreign):
+            process.kill()
+            process.wait()
+    assert counted.stdout.split() == ["1"]

@@ -178,7 +178,12 @@ desktop_gone() {
 }
 # viewers: the desktop's VNC clients. websockify opens one connection to Xvnc's private socket
 # per viewer (a noVNC tab, through any route) and closes it with the viewer, so the accepted ends
-# of that socket count them; loading the noVNC page (plain HTTPS) does not count.
-viewers() { ss -Hx state established src "$work/vnc.sock" | wc -l; }
+# of that socket count them; loading the noVNC page (plain HTTPS) does not count. Only the ends
+# Xvnc holds (ss -p): any user can bind a socket under the same path in a mount namespace of their
+# own and hold connections to it, which a count by path alone would take for viewers.
+viewers() {
+    ss -Hxp state established src "$work/vnc.sock" \
+        | awk -v held="pid=$xvnc_pid," 'index($0, held) { n++ } END { print n + 0 }'
+}
 
 watch_desktop
