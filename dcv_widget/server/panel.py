@@ -25,7 +25,7 @@ from typing import Any
 
 from ..access.instructions import through_jupyter
 from ..desktops.manager import SessionManager
-from ..desktops.presets import saved_values
+from ..desktops.presets import find, saved_values
 from ..desktops.request import InvalidRequest, LaunchRequest
 from ..desktops.session import DesktopSession, SessionState
 from ..desktops.slurm import Partition, SlurmError
@@ -93,6 +93,17 @@ def checked_form(
             preset = settings.preset(str(raw["preset"]))
         except InvalidRequest as exc:
             errors["preset"] = str(exc)
+        # A locked panel sits on the site's defaults (default_preset included), never on another.
+        if (
+            settings.panel_locked
+            and preset is not None
+            and find([preset], settings.default_preset) is None
+        ):
+            errors["preset"] = (
+                f"Preset: {preset.name!r} cannot be chosen; the site fixed the form "
+                "(c.DesktopSettings.panel_locked)"
+            )
+            preset = None
     defaults = settings.request(preset=preset.name if preset else None)
     baseline = {f.name: getattr(defaults, f.name) for f in fields(LaunchRequest)}
     values = dict(baseline)

@@ -72,3 +72,23 @@ def test_a_locked_preset_takes_its_own_values_only(
         "time": "Time limit: '3:00:00' cannot be chosen; the site fixed it to '2:00:00' "
         "(the preset 'Class' is locked)"
     }
+
+
+def test_a_locked_panel_takes_no_other_preset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A user's own preset (their file, written by hand or saved elsewhere) would otherwise be
+    # the baseline the lock compares with, and a locked panel would launch its values.
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path))
+    (tmp_path / "dcv_widget").mkdir()
+    (tmp_path / "dcv_widget" / "presets.json").write_text(
+        '{"presets": [{"name": "Mine", "cpus": 4, "time": "4:00:00"}]}'
+    )
+    settings = DesktopSettings(
+        partition="dcv", time="1:00:00", panel_locked=True, presets=PRESETS, access="direct"
+    )
+    _, errors = checked_form({"preset": "Mine", "cpus": 4, "time": "4:00:00"}, settings)
+    assert errors["preset"] == (
+        "Preset: 'Mine' cannot be chosen; the site fixed the form (c.DesktopSettings.panel_locked)"
+    )
+    assert errors["time"].startswith("Time limit: '4:00:00' cannot be chosen")
