@@ -12,6 +12,7 @@ build the URL; the parsed `Endpoint` it keeps carries no secret.
 from __future__ import annotations
 
 import json
+import math
 import posixpath
 import re
 from collections.abc import Iterable
@@ -169,9 +170,13 @@ class IdleWord:
 
 
 def parse_idle_word(text: str) -> IdleWord | None:
-    """The job's idle word, or None when the file is not one (it is only advisory)."""
+    """The job's idle word, or None when the file is not one (it is only advisory). Its times
+    are real numbers: json reads NaN and Infinity too, which no card or countdown can show."""
     try:
         data = json.loads(text)
-        return IdleWord(float(data["since"]), float(data["ends_at"]), str(data.get("launch", "")))
+        since, ends_at = float(data["since"]), float(data["ends_at"])
+        launch_id = str(data.get("launch", ""))
     except (ValueError, KeyError, TypeError):
         return None
+    finite = math.isfinite(since) and math.isfinite(ends_at)
+    return IdleWord(since, ends_at, launch_id) if finite else None

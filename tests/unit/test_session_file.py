@@ -55,3 +55,11 @@ def test_the_idle_word_as_the_dcv_job_writes_it() -> None:
     assert parse_idle_word(text) == IdleWord(1700000000.0, 1700001800.0, "k")
     assert parse_idle_word('{"launch": "k", "since": 1}') is None
     assert parse_idle_word("half a fi") is None
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_an_idle_word_without_real_times_is_none(bad: str) -> None:
+    # json reads these as floats; on a card they would make the listing's JSON one a browser
+    # cannot parse (NaN), or a countdown that never ends.
+    assert parse_idle_word(f'{{"launch": "k", "since": 1, "ends_at": {bad}}}') is None
+    assert parse_idle_word(f'{{"launch": "k", "since": {bad}, "ends_at": 1}}') is None
