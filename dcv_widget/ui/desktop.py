@@ -115,7 +115,8 @@ class Desktop(CardWidget):
         self._partitions_loop = PollLoop(
             "dcv-widget partitions", self._partitions_round, self._shown
         )
-        self._last_launch: tuple[float, dict[str, Any]] = (0.0, {})
+        # The last Launch or Launch again click: when, and what it launched (see DOUBLE_CLICK).
+        self._last_launch: tuple[float, Any] = (0.0, None)
         # A failed Connect or End, shown on its card until the desktop's state changes:
         # key -> (the state it happened in, the message).
         self._card_errors: dict[str, tuple[str, str]] = {}
@@ -193,15 +194,13 @@ class Desktop(CardWidget):
         elif action in ("preset", "save_preset", "delete_preset") and not self._locked:
             self._preset_action(action, str(content.get("name", "")))
         elif action == "relaunch" and "relaunch" in allowed:
+            if self._double_click(("relaunch", key)):
+                return
             with contextlib.suppress(InvalidRequest):  # shown in the form
                 self.relaunch(key)
         elif action == "launch" and self.launcher.get("can_launch"):
-            # A double click is one launch: the same values again within DOUBLE_CLICK seconds.
-            clicked = (time.monotonic(), dict(self._values))
-            last_time, last_values = self._last_launch
-            if clicked[0] - last_time < DOUBLE_CLICK and clicked[1] == last_values:
+            if self._double_click(dict(self._values)):
                 return
-            self._last_launch = clicked
             with contextlib.suppress(InvalidRequest):  # shown inline by launch()
                 self.launch()
         elif action == "connect":
@@ -230,6 +229,16 @@ class Desktop(CardWidget):
             self.end(key)
         elif action == "dismiss" and "dismiss" in allowed:
             self.dismiss(key)
+
+    def _double_click(self, what: Any) -> bool:
+        """A double click is one launch: the same Launch (its values) or Launch again (its
+        desktop) clicked again within DOUBLE_CLICK seconds; else this click is the last."""
+        clicked = (time.monotonic(), what)
+        last_time, last_what = self._last_launch
+        if clicked[0] - last_time < DOUBLE_CLICK and what == last_what:
+            return True
+        self._last_launch = clicked
+        return False
 
     def _fields_locked(self) -> bool:
         """Whether the form's fields are read-only: a locked widget, or a locked preset."""

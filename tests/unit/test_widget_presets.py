@@ -143,3 +143,14 @@ def test_launch_again_launches_the_same_options_at_once() -> None:
     again = w.relaunch(key)
     assert again is not None and again.key != key
     assert again.request == w._manager.get(key).request
+
+
+def test_a_double_click_on_launch_again_is_one_launch() -> None:
+    # The ended card still offers Launch again after its first click, as Launch stays offered.
+    w = widget()
+    key = ended(w)
+    w._refresh_cards()
+    assert "relaunch" in w._allowed(key)
+    say(w, action="relaunch", key=key)
+    say(w, action="relaunch", key=key)
+    assert len(w._manager.sessions()) == 2  # the ended desktop and one new
