@@ -35,6 +35,7 @@ from ..settings import DesktopSettings, load_settings
 from ..ui.desktop_cards import actions_for, card_for
 from ..ui.launcher import (
     CHOICES_REFRESH,
+    DOUBLE_CLICK,
     FIELD_NAMES,
     LABELS,
     combined_error,
@@ -155,6 +156,9 @@ class Desktops:
         self._partitions_read = -inf
         self._partitions_message = ""
         self._choices: SlurmChoices | None = None
+        # The last Launch again that launched: when, of which desktop, its new card (DOUBLE_CLICK).
+        self._relaunch_lock = threading.Lock()
+        self._last_relaunch: tuple[float, str, dict[str, Any]] = (-inf, "", {})
         # A failed End, shown on its card until the desktop's state changes: key -> (state, words).
         self._card_errors: dict[str, tuple[str, str]] = {}
 
@@ -282,7 +286,13 @@ class Desktops:
         partitions, _ = self._partitions_now()
         now, change = relaunch_change(settings, session, partitions)
         if now:
-            return {"card": card_for(manager.launch(session.request))}
+            with self._relaunch_lock:  # a double click (two POSTs) is one launch
+                last_time, last_ident, last_card = self._last_relaunch
+                if ident == last_ident and time.monotonic() - last_time < DOUBLE_CLICK:
+                    return {"card": last_card}
+                card = card_for(manager.launch(session.request))
+                self._last_relaunch = (time.monotonic(), ident, card)
+            return {"card": card}
         values, errors, note = relaunch_form(settings, session, change, LABELS)
         raw = {name: values[name] for name in FIELD_NAMES}
         form_values, _ = checked_form(raw, settings)

@@ -33,6 +33,7 @@ from .card_widget import CardWidget
 from .desktop_cards import card_for
 from .launcher import (
     CHOICES_REFRESH,
+    DOUBLE_CLICK,
     FIELD_NAMES,
     LABELS,
     combined_error,
@@ -52,8 +53,6 @@ from .presets import (
     still_chosen,
 )
 
-# Launch clicks with the same values closer together than this (seconds) are one launch.
-DOUBLE_CLICK = 2.0
 # While a view shows the form, its partition labels are re-read this often (seconds): one sinfo
 # (about 2 slurmctld RPCs) per round for every widget of the kernel, however many views they
 # have. With a queued desktop's squeue every 30 s that keeps a kernel under 8 RPCs a minute.

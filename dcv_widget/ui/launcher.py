@@ -31,6 +31,9 @@ from ..desktops.slurm_options import Reservation, SlurmChoices
 # The user's accounts, QOS and reservations change seldom: the launchers re-read them (sacctmgr,
 # from slurmdbd, and one scontrol: one slurmctld RPC) at most this often (seconds).
 CHOICES_REFRESH = 600.0
+# Clicks closer together than this (seconds) are one launch: the widget's Launch with the same
+# values, and Launch again of one desktop in the widget or the Desktops panel.
+DOUBLE_CLICK = 2.0
 
 _ROUTE_LABELS = {
     "jupyter": "through JupyterLab (nothing to run, no port)",

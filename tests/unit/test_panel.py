@@ -4,12 +4,17 @@ label, with the site's defaults underneath and its locks."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pytest
 from traitlets import TraitError
 
-from dcv_widget.server.panel import checked_form
+from dcv_widget.desktops.manager import SessionManager
+from dcv_widget.desktops.request import LaunchRequest
+from dcv_widget.desktops.session import DesktopSession, SessionState
+from dcv_widget.server.panel import Desktops, checked_form
 from dcv_widget.settings import DesktopSettings
+from dcv_widget.transport.base import CommandResult, Transport
 
 
 def test_defaults_fill_what_the_form_leaves_out() -> None:
@@ -92,3 +97,27 @@ def test_a_locked_panel_takes_no_other_preset(
         "Preset: 'Mine' cannot be chosen; the site fixed the form (c.DesktopSettings.panel_locked)"
     )
     assert errors["time"].startswith("Time limit: '4:00:00' cannot be chosen")
+
+
+class NoSlurm:
+    """sinfo answers nothing; sbatch is never waited for (the launch runs on a thread)."""
+
+    def run(self, argv: list[str], **_kwargs: object) -> CommandResult:
+        return CommandResult(tuple(argv), 0, "", "")
+
+
+def test_a_double_click_on_launch_again_is_one_launch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The ended card still offers Launch again after its first click: each POST launched one.
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path))
+    manager = SessionManager(cast(Transport, NoSlurm()))
+    settings = DesktopSettings(access="direct")
+    desktops = Desktops(lambda: settings, lambda _settings: manager)
+    request = LaunchRequest(partition="dcv", time="0:05:00", access="direct")
+    ended = DesktopSession(request=request, key="a1", job_id="41", state=SessionState.ENDED)
+    manager._sessions[ended.key] = ended
+    first = desktops.relaunch("a1")
+    assert "card" in first
+    assert desktops.relaunch("a1") == first
+    assert len(manager.sessions()) == 2  # the ended desktop and one new
