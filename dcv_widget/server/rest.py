@@ -35,6 +35,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
+from ..desktops.presets import NAME_LENGTH
 from ..desktops.request import InvalidRequest
 from .panel import Desktops, FormInvalid, NotAllowed, NotFound
 
@@ -196,13 +197,15 @@ class SettingsHandler(_ApiHandler):
 
 
 _ID = r"([0-9a-f]{1,40})"
+# A preset name as the route sees it, percent-encoded: up to 4 UTF-8 bytes a character, "%XX" each.
+_NAME_IN_PATH = NAME_LENGTH * 12
 HANDLERS = [
     ("desktops", DesktopsHandler),
     (f"desktops/{_ID}/(end|dismiss|check)", DesktopActionHandler),
     (f"desktops/{_ID}/connect", ConnectHandler),
     (f"desktops/{_ID}/relaunch", RelaunchHandler),
     ("presets", PresetsHandler),
-    ("presets/([^/]{1,120})", PresetHandler),
+    (f"presets/([^/]{{1,{_NAME_IN_PATH}}})", PresetHandler),
     ("form", FormHandler),
     ("partitions", PartitionsHandler),
     ("settings", SettingsHandler),
