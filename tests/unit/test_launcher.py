@@ -7,7 +7,7 @@ import time
 import types
 from collections.abc import Callable
 from dataclasses import asdict, replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -30,7 +30,12 @@ from dcv_widget.ui.launcher import (
     parse_field,
     partition_outlook,
 )
-from tests.unit.test_slurm_options import ASSOCIATIONS, RESERVATION
+
+# pytest puts this folder on sys.path (no __init__.py); mypy knows it by its path.
+if TYPE_CHECKING:
+    from tests.unit.test_slurm_choices import ASSOCIATIONS, RESERVATION
+else:
+    from test_slurm_choices import ASSOCIATIONS, RESERVATION
 
 VALUES = asdict(LaunchRequest(partition="dcv"))
 

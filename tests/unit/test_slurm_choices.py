@@ -4,6 +4,8 @@ those options in words naming the option."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from dcv_widget.common.recent import Recent
@@ -15,7 +17,12 @@ from dcv_widget.desktops.slurm_options import (
     parse_reservations,
     refusal_words,
 )
-from tests.unit.test_slurm_parsing import RecordingTransport
+
+# pytest puts this folder on sys.path (no __init__.py); mypy knows it by its path.
+if TYPE_CHECKING:
+    from tests.unit.test_slurm_parsing import RecordingTransport
+else:
+    from test_slurm_parsing import RecordingTransport
 
 # Captured with: SLURM_TIME_FORMAT=%s scontrol show reservation --oneliner (the local Slurm: a
 # class's reservation of one core of dcv-node-1, for four users of account class101).
