@@ -25,6 +25,7 @@ import websocket
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
+from dcv_widget.desktops.engines import ENGINES
 from dcv_widget.desktops.engines.novnc import NoVNCEngine, vnc_password
 from dcv_widget.desktops.manager import SessionManager
 from dcv_widget.desktops.request import LaunchRequest
@@ -270,6 +271,78 @@ def test_others_cannot_reach_vnc_nor_lock_the_owner_out(
             assert Rfb(ws).log_in(password) == 0
         finally:
             ws.close()
+
+
+# Binds a unix socket at argv[1] (its folders made first), connects to it and holds the accepted
+# end for argv[2] seconds: to `ss`, a connection to a socket of that path.
+HOLD_A_CONNECTION = """
+import os, socket, sys, time
+os.makedirs(os.path.dirname(sys.argv[1]))
+server = socket.socket(socket.AF_UNIX)
+server.bind(sys.argv[1])
+server.listen(1)
+client = socket.socket(socket.AF_UNIX)
+client.connect(sys.argv[1])
+accepted, _ = server.accept()
+print("holding", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_another_user_cannot_keep_a_desktop_from_its_idle_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The attacker binds a socket under the desktop's VNC socket path in a mount namespace of
+    # their own (unshare -Urm, a tmpfs over the homes' folder) and holds a connection to it:
+    # `ss` lists it beside Xvnc's, by the same path. Only Xvnc's own connections are viewers,
+    # so the desktop nobody uses still ends on time.
+    monkeypatch.setitem(ENGINES, "novnc", NoVNCEngine(idle_grace=0, poll_seconds=2))
+    manager = SessionManager(fast_poll=0.3, slow_poll=1.0)
+    session = manager.launch(LaunchRequest(partition="dcv", time="10", idle_timeout=1))
+    holder = None
+    try:
+        session = manager.wait_for(session.key, is_ready_or_ended, timeout=120)
+        assert session.state == SessionState.READY, session.detail
+        path = run_folder(manager, session) / "vnc.sock"
+        holder = subprocess.Popen(
+            [
+                "sudo",
+                "-n",
+                "-u",
+                ATTACKER,
+                "unshare",
+                "-Urm",
+                "sh",
+                "-c",
+                'mount -t tmpfs none "$1" && exec "$2" -c "$3" "$4" 150',
+                "sh",
+                f"/{path.parts[1]}",
+                sys.executable,
+                HOLD_A_CONNECTION,
+                str(path),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        listed = subprocess.run(
+            ["ss", "-Hx", "state", "established", "src", str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert listed.stdout.strip(), "the attacker's connection is not listed by the path"
+        session = manager.wait_for(
+            session.key, lambda s: s.state == SessionState.ENDED, timeout=150
+        )
+        assert session.outcome == "idle stop", session.detail
+    finally:
+        if holder is not None:
+            holder.terminate()
+            holder.communicate(timeout=30)
+        if manager.get(session.key).state != SessionState.ENDED:
+            manager.end(session.key).result(timeout=30)
 
 
 def test_websockify_log_and_the_session_file(
