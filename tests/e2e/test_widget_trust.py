@@ -62,12 +62,14 @@ def test_a_notebook_shows_its_own_desktops_first_and_the_others_apart(
     widget = second.locator(".dcv-widget").first
     others = widget.locator(".dcv-others")
     expect(others).to_be_visible(timeout=60_000)
-    expect(others.locator("summary")).to_contain_text("Your other desktops (1)")
+    # Its own summary: the cards inside have theirs (a ready noVNC card's Display choice).
+    summary = others.locator("> summary")
+    expect(summary).to_contain_text("Your other desktops (1)")
     # Closed until opened: nothing of the other notebook's is one click from ending.
     assert others.evaluate("el => el.open") is False
     theirs = others.locator(f'.dcv-card[data-job-id="{job}"]')
     expect(theirs).to_be_hidden()
-    others.locator("summary").click()
+    summary.click()
     expect(theirs).to_be_visible()
     theirs.get_by_role("button", name="End").click()
     expect(theirs.locator(".dcv-confirm-question")).to_contain_text(
