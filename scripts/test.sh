@@ -69,7 +69,7 @@ set +e
     HOME="$home" USER="$TEST_USER" LOGNAME="$TEST_USER" LANG=C.UTF-8 \
     PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" CI="${CI:-}" \
     DCV_WIDGET_ARTIFACTS="$work/test-artifacts" \
-    "$VENV/bin/pytest" -p no:cacheprovider -ra "$@")
+    "$VENV/bin/pytest" -p no:cacheprovider -ra --durations=25 "$@")
 rc=$?
 set -e
 rm -rf "$ROOT/test-artifacts" && cp -r "$work/test-artifacts" "$ROOT/test-artifacts" 2>/dev/null || true
