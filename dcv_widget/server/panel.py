@@ -156,9 +156,9 @@ class Desktops:
         self._partitions_read = -inf
         self._partitions_message = ""
         self._choices: SlurmChoices | None = None
-        # The last Launch again that launched: when, of which desktop, its new card (DOUBLE_CLICK).
-        self._relaunch_lock = threading.Lock()
-        self._last_relaunch: tuple[float, str, dict[str, Any]] = (-inf, "", {})
+        # The last launch: when, what (a request, or Launch again of a desktop), its new card.
+        self._submit_lock = threading.Lock()
+        self._last_submit: tuple[float, object, dict[str, Any]] = (-inf, None, {})
         # A failed End, shown on its card until the desktop's state changes: key -> (state, words).
         self._card_errors: dict[str, tuple[str, str]] = {}
 
@@ -286,13 +286,8 @@ class Desktops:
         partitions, _ = self._partitions_now()
         now, change = relaunch_change(settings, session, partitions)
         if now:
-            with self._relaunch_lock:  # a double click (two POSTs) is one launch
-                last_time, last_ident, last_card = self._last_relaunch
-                if ident == last_ident and time.monotonic() - last_time < DOUBLE_CLICK:
-                    return {"card": last_card}
-                card = card_for(manager.launch(session.request))
-                self._last_relaunch = (time.monotonic(), ident, card)
-            return {"card": card}
+            request = session.request
+            return {"card": self._once(("again", ident), lambda: manager.launch(request))}
         values, errors, note = relaunch_form(settings, session, change, LABELS)
         raw = {name: values[name] for name in FIELD_NAMES}
         form_values, _ = checked_form(raw, settings)
@@ -337,8 +332,19 @@ class Desktops:
                 errors = {exc.field: str(labelled(exc))}
         if errors:
             raise FormInvalid(errors, self._launcher(settings, values, errors))
-        session = manager.launch(request)
-        return card_for(session)
+        return self._once(request, lambda: manager.launch(request))
+
+    def _once(self, what: object, launch: Callable[[], DesktopSession]) -> dict[str, Any]:
+        """Launch and give the new desktop's card; but a double click (two POSTs of the same
+        `what` within DOUBLE_CLICK) is one launch: the second gets the first's card, as the
+        widget does."""
+        with self._submit_lock:
+            at, last, card = self._last_submit
+            if what == last and time.monotonic() - at < DOUBLE_CLICK:
+                return card
+            card = card_for(launch())
+            self._last_submit = (time.monotonic(), what, card)
+            return card
 
     def end(self, ident: str) -> None:
         """End a desktop (scancel on the manager's thread); a failure shows on its card."""

@@ -121,3 +121,19 @@ def test_a_double_click_on_launch_again_is_one_launch(
     assert "card" in first
     assert desktops.relaunch("a1") == first
     assert len(manager.sessions()) == 2  # the ended desktop and one new
+
+
+def test_a_double_click_on_launch_is_one_launch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two POSTs of the same form within the double-click window: one desktop, the same card; a
+    # different form is a second desktop.
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path))
+    manager = SessionManager(cast(Transport, NoSlurm()))
+    settings = DesktopSettings(access="direct", partition="dcv")
+    desktops = Desktops(lambda: settings, lambda _settings: manager)
+    first = desktops.launch({"time": "5"})
+    assert desktops.launch({"time": "5"}) == first
+    assert len(manager.sessions()) == 1
+    assert desktops.launch({"time": "6"})["key"] != first["key"]
+    assert len(manager.sessions()) == 2
